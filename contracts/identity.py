@@ -1,0 +1,104 @@
+"""Messages about global accounts: commands to identity, and identity's events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import EmailStr, Field
+
+from .envelope import Payload
+
+_ACCOUNT = Field(
+    description="The global account's id (one per person, for life).",
+    examples=["3d6f0f1e-5a4b-4c9e-8f1a-7b2c3d4e5f60"],
+)
+_REQUEST = Field(
+    description="Id of the request that asked for this (membership's operation id).",
+    examples=["a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"],
+)
+_DEPARTMENT = Field(
+    description="The department on whose behalf the account was asked for.",
+    examples=["9b2f4c1a-8c53-4c71-9e4b-2d0b1f7d5e6a"],
+)
+
+
+class CreateAccount(Payload):
+    """Command: create a global account for this email, unless any account already has it.
+
+    Sent by membership when an admin adds a person. Identity answers with
+    ``AccountCreated`` or ``AccountCreationRejected`` carrying the same ``request_id``.
+    """
+
+    TYPE: ClassVar[str] = "identity.create_account"
+
+    request_id: uuid.UUID = _REQUEST
+    email: EmailStr = Field(description="Login email.", examples=["ana.lima@example.org"])
+    name: str = Field(min_length=1, description="Full name.", examples=["Ana Lima"])
+    department_id: uuid.UUID = _DEPARTMENT
+
+
+class AccountCreated(Payload):
+    """Event: a new global account exists. It has no password until its owner sets one."""
+
+    TYPE: ClassVar[str] = "identity.account_created"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: EmailStr = Field(description="Login email (as typed; unique case-insensitively).")
+    name: str = Field(description="Full name.", examples=["Ana Lima"])
+    request_id: uuid.UUID | None = Field(
+        default=None, description="The `CreateAccount` request this answers, if any."
+    )
+    department_id: uuid.UUID | None = Field(
+        default=None, description="Department that asked for the account, if any."
+    )
+
+
+class AccountCreationRejected(Payload):
+    """Event: a ``CreateAccount`` request was refused; nothing was created."""
+
+    TYPE: ClassVar[str] = "identity.account_creation_rejected"
+
+    request_id: uuid.UUID = _REQUEST
+    email: EmailStr = Field(description="The email that was asked for.")
+    reason: Literal["account_exists"] = Field(
+        description="`account_exists`: some account, anywhere, already uses this email.",
+        examples=["account_exists"],
+    )
+    department_id: uuid.UUID = _DEPARTMENT
+
+
+class PasswordChanged(Payload):
+    """Event: an account's password was set or changed (no secret in it)."""
+
+    TYPE: ClassVar[str] = "identity.password_changed"
+
+    account_id: uuid.UUID = _ACCOUNT
+    changed_at: datetime = Field(description="When (UTC).")
+
+
+class PasswordLinkIssued(Payload):
+    """Private event for notifications only: email this set-password link.
+
+    The single-use token travels sealed (RSA-OAEP) to notifications' public
+    key: identity stores only its hash, and neither identity's outbox nor the
+    topic holds it in the clear. The topic is readable by notifications alone.
+    """
+
+    TYPE: ClassVar[str] = "identity.password_link_issued"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: EmailStr = Field(description="Where to send the link.")
+    name: str = Field(description="Whom to greet.")
+    purpose: Literal["welcome", "reset"] = Field(
+        description="`welcome`: a new account's credentials email; `reset`: a password reset.",
+        examples=["welcome"],
+    )
+    sealed_token: str = Field(
+        description="The single-use token, encrypted to notifications' sealing key (base64)."
+    )
+    expires_at: datetime = Field(description="When the link stops working (UTC).")
+    department_id: uuid.UUID | None = Field(
+        default=None, description="Department on whose behalf the link was issued, if any."
+    )

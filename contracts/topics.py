@@ -1,0 +1,127 @@
+"""The topic registry: every topic, who writes it, who reads it, and how long it keeps.
+
+Topic names carry the major version of their contract (``.v1``): a breaking
+change gets a new topic and both run side by side while subscribers move.
+Deploy manifests (Strimzi ``KafkaTopic``) are generated from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .envelope import Payload
+from .identity import (
+    AccountCreated,
+    AccountCreationRejected,
+    CreateAccount,
+    PasswordChanged,
+    PasswordLinkIssued,
+)
+from .membership import DepartmentCreated, MemberAdded
+from .notifications import EmailFailed, EmailSent
+
+DAY_MS = 24 * 60 * 60 * 1000
+UNLIMITED = -1
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic of the bus.
+
+    ``key`` says what the partition key is: everything with the same key is in
+    order. ``retention_ms`` of ``UNLIMITED`` means a consumer can rebuild its
+    state by reading from the beginning (reporting's replay relies on it).
+    """
+
+    name: str
+    description: str
+    key: str
+    owner: str
+    consumers: tuple[str, ...]
+    payloads: tuple[type[Payload], ...]
+    partitions: int = 6
+    retention_ms: int = UNLIMITED
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    private: bool = False
+    dlq_retention_ms: int = 30 * DAY_MS
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        """The dead-letter topic for messages a consumer of this topic could not read."""
+        return f"{self.name}.dlq"
+
+
+IDENTITY_COMMANDS = Topic(
+    name="identity.commands.v1",
+    description="Requests to identity, e.g. create an account for a new member.",
+    key="normalised email (so requests for one address are handled in order)",
+    owner="membership",
+    consumers=("identity",),
+    payloads=(CreateAccount,),
+    retention_ms=7 * DAY_MS,
+)
+IDENTITY_EVENTS = Topic(
+    name="identity.events.v1",
+    description="What happened to global accounts.",
+    key="account_id (request_id for rejections)",
+    owner="identity",
+    consumers=("membership", "reporting"),
+    payloads=(AccountCreated, AccountCreationRejected, PasswordChanged),
+)
+IDENTITY_CREDENTIALS = Topic(
+    name="identity.credentials.v1",
+    description="Private: set-password and reset links for notifications to email.",
+    key="account_id",
+    owner="identity",
+    consumers=("notifications",),
+    payloads=(PasswordLinkIssued,),
+    retention_ms=7 * DAY_MS,
+    private=True,
+)
+MEMBERSHIP_EVENTS = Topic(
+    name="membership.events.v1",
+    description="What happened to departments and their members, in order per department.",
+    key="department_id",
+    owner="membership",
+    consumers=("notifications", "reporting"),
+    payloads=(DepartmentCreated, MemberAdded),
+)
+NOTIFICATION_EVENTS = Topic(
+    name="notifications.events.v1",
+    description="Emails sent and emails given up on.",
+    key="department_id (account email when there is none)",
+    owner="notifications",
+    consumers=(),
+    payloads=(EmailSent, EmailFailed),
+    retention_ms=90 * DAY_MS,
+)
+
+TOPICS: tuple[Topic, ...] = (
+    IDENTITY_COMMANDS,
+    IDENTITY_EVENTS,
+    IDENTITY_CREDENTIALS,
+    MEMBERSHIP_EVENTS,
+    NOTIFICATION_EVENTS,
+)
+
+PAYLOADS: dict[str, type[Payload]] = {p.TYPE: p for t in TOPICS for p in t.payloads}
+
+
+def topic_of(payload: type[Payload]) -> Topic:
+    """The one topic a payload type travels on."""
+    for topic in TOPICS:
+        if payload in topic.payloads:
+            return topic
+    raise KeyError(payload.TYPE)
+
+
+def consumed_by(service: str) -> tuple[Topic, ...]:
+    """Topics a service reads."""
+    return tuple(t for t in TOPICS if service in t.consumers)
+
+
+def produced_by(service: str) -> tuple[Topic, ...]:
+    """Topics a service writes."""
+    return tuple(t for t in TOPICS if t.owner == service)

@@ -1,0 +1,190 @@
+"""Consumers: read a topic, dedupe on ``event_id``, apply, or dead-letter with the reason.
+
+A service declares ``handlers``: payload type -> coroutine. Each message is
+applied in its own unit of work whose inbox row commits with the effect, so a
+redelivered message changes nothing. Messages nobody can read (not JSON, not an
+envelope, a payload that fails its schema, or one that keeps failing) go to the
+topic's ``.dlq`` with the reason in headers, and the consumer moves on.
+Unknown ``type``s are skipped: producers may add event types at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prodigy_users.contracts.envelope import Payload, RawEnvelope
+from prodigy_users.contracts.topics import TOPICS, Topic
+
+from .logging import correlation_id, get_logger
+from .settings import ServiceSettings
+from .uow import UnitOfWork
+
+log = get_logger(__name__)
+
+Handler = Callable[[UnitOfWork, RawEnvelope, Any], Awaitable[None]]
+
+# Errors that say "the database is away", not "this message is bad": retry for ever.
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError, KafkaError)
+
+
+class DeadLetter(Exception):
+    """Raised by a handler for a message that can never be applied (goes to the DLQ)."""
+
+
+@dataclass
+class Consumer:
+    """Subscribes one service's handlers to the topics that carry their payloads."""
+
+    service: str
+    engine: AsyncEngine
+    broker: KafkaBroker
+    settings: ServiceSettings
+    handlers: Mapping[type[Payload], Handler]
+
+    def topics(self) -> list[Topic]:
+        """The topics carrying at least one handled payload type."""
+        return [t for t in TOPICS if any(p in self.handlers for p in t.payloads)]
+
+    def register(self) -> None:
+        """Declare one FastStream subscriber per topic on the broker."""
+        by_type = {p.TYPE: (p, h) for p, h in self.handlers.items()}
+        for topic in self.topics():
+            handled = ", ".join(sorted(p.TYPE for p in topic.payloads if p in self.handlers))
+            subscriber = self.broker.subscriber(
+                topic.name,
+                group_id=f"{self.settings.consumer_group_prefix}.{self.service}",
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.ACK,
+                session_timeout_ms=self.settings.consumer_session_timeout_ms,
+                heartbeat_interval_ms=min(3000, self.settings.consumer_session_timeout_ms // 3),
+                title=f"{self.service}:{topic.name}",
+                description=f"{self.service} applies {handled} from {topic.name}.",
+            )
+            subscriber(self._make_entry(topic, by_type))
+
+    def _make_entry(
+        self, topic: Topic, by_type: Mapping[str, tuple[type[Payload], Handler]]
+    ) -> Callable[[KafkaMessage], Awaitable[None]]:
+        async def entry(message: KafkaMessage) -> None:
+            await self.process(topic, message.body, message.raw_message, by_type)
+
+        entry.__name__ = f"{self.service}_{topic.name.replace('.', '_')}"
+        return entry
+
+    async def process(
+        self,
+        topic: Topic,
+        body: bytes,
+        raw: Any,
+        by_type: Mapping[str, tuple[type[Payload], Handler]],
+    ) -> None:
+        """Apply one message (public so tests can drive it without a broker)."""
+        try:
+            envelope = RawEnvelope.model_validate_json(body)
+        except ValidationError as exc:
+            await self._dead_letter(topic, body, raw, f"not a valid envelope: {_errors(exc)}")
+            return
+        entry = by_type.get(envelope.type)
+        if entry is None:
+            return
+        model, handler = entry
+        try:
+            payload = model.model_validate(envelope.data)
+        except ValidationError as exc:
+            await self._dead_letter(
+                topic, body, raw, f"{envelope.type} v{envelope.version}: {_errors(exc)}"
+            )
+            return
+        token = correlation_id.set(envelope.correlation_id)
+        try:
+            await self._apply(topic, body, raw, envelope, payload, handler)
+        finally:
+            correlation_id.reset(token)
+
+    async def _apply(
+        self,
+        topic: Topic,
+        body: bytes,
+        raw: Any,
+        envelope: RawEnvelope,
+        payload: Payload,
+        handler: Handler,
+    ) -> None:
+        attempt = 0
+        delay = 0.1
+        while True:
+            attempt += 1
+            try:
+                async with UnitOfWork(
+                    self.engine, self.service, causation_id=str(envelope.event_id)
+                ) as uow:
+                    if not await uow.claim(self.service, envelope.event_id):
+                        return
+                    await handler(uow, envelope, payload)
+                    await uow.commit()
+                return
+            except DeadLetter as exc:
+                await self._dead_letter(topic, body, raw, str(exc))
+                return
+            except TRANSIENT as exc:
+                log.warning("handler waiting for a dependency", error=repr(exc), attempt=attempt)
+            except Exception as exc:
+                if attempt >= self.settings.handler_max_attempts:
+                    log.exception("handler gave up", type=envelope.type)
+                    await self._dead_letter(topic, body, raw, f"handler failed: {exc!r}")
+                    return
+                log.warning("handler failed, retrying", error=repr(exc), attempt=attempt)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _dead_letter(self, topic: Topic, body: bytes, raw: Any, reason: str) -> None:
+        log.error("dead-lettering a message", topic=topic.name, reason=reason)
+        headers = {
+            "x-dlq-reason": reason[:2000],
+            "x-original-topic": topic.name,
+            "x-consumer": self.service,
+        }
+        key = None
+        if raw is not None:
+            headers["x-original-partition"] = str(getattr(raw, "partition", ""))
+            headers["x-original-offset"] = str(getattr(raw, "offset", ""))
+            key = getattr(raw, "key", None)
+        while True:
+            try:
+                await self.broker.publish(body, topic=topic.dlq, key=key, headers=headers)
+                return
+            except Exception as exc:
+                log.warning("dead-letter publish failed, retrying", error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def start_over(self) -> None:
+        """After a broker reset, read every topic again from the beginning.
+
+        The fresh broker has no committed offsets and the relays refill it from
+        their outboxes; the inbox makes the repeats harmless.
+        """
+        for subscriber in self.broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None:
+                continue
+            with contextlib.suppress(Exception):
+                assigned = consumer.assignment()
+                if assigned:
+                    await consumer.seek_to_beginning(*assigned)
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+    )

@@ -1,0 +1,71 @@
+"""Database engine, the create-if-missing helper, and Alembic migrations per service."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for one service's database (asyncpg underneath)."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    u = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        u = u.set(database=database)
+    return u.render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist (dev stack and tests)."""
+    name = make_url(url).database
+    assert name, "database URL names no database"
+    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass  # created concurrently by another process: that is what we wanted
+    finally:
+        await conn.close()
+
+
+def alembic_config(service: str, url: str) -> Config:
+    """Alembic configuration for one service's migrations, built in code (no ini file)."""
+    import importlib
+
+    package = importlib.import_module(f"prodigy_users.{service}.migrations")
+    assert package.__file__ is not None
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(package.__file__).parent))
+    cfg.set_main_option("sqlalchemy.url", url)
+    cfg.attributes["service"] = service
+    return cfg
+
+
+def upgrade(service: str, url: str, revision: str = "head") -> None:
+    """Run a service's migrations up to ``revision`` (blocking; see ``migrate``)."""
+    command.upgrade(alembic_config(service, url), revision)
+
+
+def downgrade(service: str, url: str, revision: str) -> None:
+    """Run a service's migrations down to ``revision``."""
+    command.downgrade(alembic_config(service, url), revision)
+
+
+async def migrate(service: str, url: str) -> None:
+    """Upgrade a service's database to head from async code.
+
+    Alembic's env runs its own event loop, so it gets a thread of its own.
+    """
+    await asyncio.to_thread(upgrade, service, url)

@@ -1,0 +1,51 @@
+"""Outbox, inbox and relay-state tables, present in every service's database."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    # The id orders publication: rows go out in id order, which keeps per-key order.
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("envelope", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+)
+sa.Index("outbox_unpublished", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+relay_state = sa.Table(
+    "relay_state",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("broker_epoch", sa.Text, nullable=True),
+)
+
+
+def create_messaging_tables() -> None:
+    """Alembic operation: create the three tables (call from a service's first revision)."""
+    bind = op.get_bind()
+    metadata.create_all(bind)
+
+
+def drop_messaging_tables() -> None:
+    """Alembic operation: drop them again."""
+    bind = op.get_bind()
+    metadata.drop_all(bind)

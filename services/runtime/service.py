@@ -1,0 +1,221 @@
+"""One wiring root per service process: HTTP app, broker, consumers, outbox relay.
+
+``build_app(spec)`` returns a FastAPI app whose lifespan starts everything the
+service needs and stops it again; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, Response
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from prodigy_users.contracts.envelope import Payload
+
+from . import problems
+from .auth import TokenVerifier
+from .consumer import Consumer, Handler
+from .db import ensure_database, make_engine, migrate
+from .kafka_admin import ensure_topics
+from .logging import configure_logging, correlation_id, get_logger
+from .relay import OutboxRelay, read_epoch
+from .settings import ServiceSettings
+
+log = get_logger(__name__)
+
+Background = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service: its name, settings, HTTP routes, handlers and workers."""
+
+    name: str
+    settings: ServiceSettings
+    title: str
+    description: str
+    routers: Sequence[APIRouter] = ()
+    handlers: Mapping[type[Payload], Handler] = field(default_factory=dict)
+    background: Sequence[Background] = ()
+    migrate_on_start: bool = True
+
+
+@dataclass
+class Runtime:
+    """The live parts of a running service, on ``app.state.runtime``."""
+
+    spec: ServiceSpec
+    engine: AsyncEngine
+    broker: KafkaBroker
+    consumer: Consumer
+    relay: OutboxRelay
+    broker_started: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The service's settings."""
+        return self.spec.settings
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        """Run a background coroutine for the life of the service."""
+        self.tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
+
+
+class CorrelationMiddleware(BaseHTTPMiddleware):
+    """Every request gets a correlation id (``X-Correlation-ID`` in, or a new one)."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        cid = request.headers.get("x-correlation-id") or uuid.uuid4().hex
+        token = correlation_id.set(cid)
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id.reset(token)
+        response.headers["X-Correlation-ID"] = cid
+        return response
+
+
+async def _start_broker(runtime: Runtime) -> None:
+    """Create topics and start consumers, retrying while the broker is away."""
+    settings = runtime.settings
+    delay = 0.2
+    while True:
+        try:
+            await ensure_topics(settings.kafka_bootstrap_servers)
+            await runtime.broker.start()
+            runtime.broker_started.set()
+            log.info("broker connected", bootstrap=settings.kafka_bootstrap_servers)
+            return
+        except Exception as exc:
+            log.warning("broker not reachable yet", error=repr(exc), retry_in=delay)
+            with contextlib.suppress(Exception):
+                await runtime.broker.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _watch_epoch(runtime: Runtime) -> None:
+    """Notice a reset (memory-only) broker: recreate topics and read from the start."""
+    path = runtime.settings.broker_epoch_file
+    if path is None:
+        return
+    seen = read_epoch(path)
+    while True:
+        await asyncio.sleep(0.5)
+        epoch = read_epoch(path)
+        if epoch is None or epoch == seen:
+            continue
+        log.warning("broker epoch changed", old=seen, new=epoch)
+        try:
+            await ensure_topics(runtime.settings.kafka_bootstrap_servers)
+            await runtime.broker_started.wait()
+            await runtime.consumer.start_over()
+            seen = epoch
+        except Exception as exc:
+            log.warning("could not adopt the new broker yet", error=repr(exc))
+
+
+def build_app(spec: ServiceSpec) -> FastAPI:
+    """The service's ASGI app; its lifespan owns every connection and task."""
+    settings = spec.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level, settings.log_json)
+        if spec.migrate_on_start:
+            await ensure_database(settings.database_url)
+            await migrate(spec.name, settings.database_url)
+        engine = make_engine(settings.database_url)
+        broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=spec.name,
+            request_timeout_ms=5000,
+            enable_idempotence=False,
+        )
+        consumer = Consumer(spec.name, engine, broker, settings, spec.handlers)
+        consumer.register()
+        runtime = Runtime(spec, engine, broker, consumer, OutboxRelay(engine, settings))
+        app.state.runtime = runtime
+        if settings.jwks_path is not None:
+            app.state.verifier = TokenVerifier.from_file(
+                settings.jwks_path, issuer=settings.token_issuer, audience=settings.token_audience
+            )
+        runtime.spawn(_start_broker(runtime), "broker")
+        runtime.spawn(runtime.relay.run(), "relay")
+        runtime.spawn(_watch_epoch(runtime), "epoch")
+        for worker in spec.background:
+            runtime.spawn(worker(runtime), getattr(worker, "__name__", "worker"))
+        log.info("service started", port=settings.http_port)
+        try:
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await runtime.relay.stop()
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await engine.dispose()
+            log.info("service stopped")
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(CorrelationMiddleware)
+
+    @app.get("/healthz", tags=["health"], operation_id="healthz")
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], operation_id="readyz")
+    async def readyz(request: Request, response: Response) -> dict[str, str]:
+        """Ready: the database answers and the broker is connected."""
+        runtime: Runtime = request.app.state.runtime
+        checks = {"database": "ok", "broker": "ok"}
+        try:
+            async with runtime.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        if not runtime.broker_started.is_set():
+            checks["broker"] = "connecting"
+        elif not await runtime.broker.ping(timeout=2):
+            checks["broker"] = "unavailable"
+        if any(v != "ok" for v in checks.values()):
+            response.status_code = 503
+        return checks
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def serve(spec: ServiceSpec) -> None:
+    """Run the service's HTTP server (and everything in its lifespan) until stopped."""
+    config = uvicorn.Config(
+        build_app(spec),
+        host=spec.settings.http_host,
+        port=spec.settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,52 @@
+"""Settings shared by every service, read from ``PRODIGY_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it and adds its own."""
+
+    model_config = SettingsConfigDict(env_prefix="PRODIGY_", extra="ignore")
+
+    service_name: str = "service"
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        description="SQLAlchemy URL of this service's own database.",
+    )
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Access tokens are verified locally with identity's public keys (a JWKS file).
+    jwks_path: Path | None = None
+    token_issuer: str = "prodigy-users/identity"
+    token_audience: str = "prodigy-users"
+
+    # The embedded broker keeps topics in memory only. The stack supervisor writes
+    # a new id here each time it starts a broker; relays republish their retained
+    # outbox and consumers start over when it changes. Unset on durable Kafka.
+    broker_epoch_file: Path | None = None
+
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 1.0
+    # Published outbox rows are kept this many days (None: for ever) so that a
+    # reset broker can be refilled and read models rebuilt.
+    outbox_retention_days: int | None = None
+
+    consumer_group_prefix: str = "prodigy"
+    consumer_session_timeout_ms: int = 10_000
+    handler_max_attempts: int = Field(
+        default=5, description="Attempts at a message before it goes to the dead-letter topic."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()

@@ -1,0 +1,125 @@
+"""Unit of work: one transaction holding a state change and the events it causes.
+
+Events emitted inside the unit go into the outbox table in the same transaction,
+so they are published if and only if the change commits (no dual write).
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from prodigy_users.contracts.envelope import Envelope, P, wrap
+from prodigy_users.contracts.topics import topic_of
+
+from .logging import correlation_id as current_correlation
+from .messaging_tables import inbox, outbox
+
+NOTIFY_CHANNEL = "outbox"
+
+
+class UnitOfWork:
+    """``async with UnitOfWork(engine, "membership") as uow: ...; await uow.commit()``.
+
+    Leaving the block without ``commit()`` rolls everything back.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: str,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self.producer = producer
+        self.correlation_id = correlation_id or current_correlation.get()
+        self.causation_id = causation_id
+        self._conn: AsyncConnection | None = None
+        self._pending: list[Envelope[object]] = []  # type: ignore[type-var]
+
+    @property
+    def conn(self) -> AsyncConnection:
+        """The connection inside the open transaction."""
+        assert self._conn is not None, "unit of work is not open"
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._engine.connect()
+        await self._conn.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+    def emit(self, payload: P, *, key: str | uuid.UUID) -> Envelope[P]:
+        """Record an event to publish when this unit commits."""
+        envelope = wrap(
+            payload,
+            producer=self.producer,
+            key=str(key),
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+        )
+        self._pending.append(envelope)  # type: ignore[arg-type]
+        return envelope
+
+    async def claim(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """Record that ``consumer`` applies ``event_id`` now; False if it already has.
+
+        The row commits with the effect, so a redelivered event finds it and is skipped.
+        """
+        stmt = (
+            pg_insert(inbox)
+            .values(consumer=consumer, event_id=event_id)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def already_applied(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """True if ``consumer`` has applied ``event_id`` (read-only check)."""
+        row = await self.conn.execute(
+            select(inbox.c.event_id).where(
+                inbox.c.consumer == consumer, inbox.c.event_id == event_id
+            )
+        )
+        return row.first() is not None
+
+    async def commit(self) -> None:
+        """Write the pending events to the outbox and commit everything at once."""
+        if self._pending:
+            await self.conn.execute(
+                insert(outbox),
+                [
+                    {
+                        "event_id": e.event_id,
+                        "topic": topic_of(type(e.data)).name,
+                        "key": e.key,
+                        "type": e.type,
+                        "envelope": e.model_dump(mode="json"),
+                    }
+                    for e in self._pending
+                ],
+            )
+            # Delivered at commit: wakes the relay without polling.
+            await self.conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            self._pending.clear()
+        await self.conn.commit()
