@@ -67,6 +67,13 @@ class AccountCreationRejected(Payload):
         examples=["account_exists"],
     )
     department_id: uuid.UUID = _DEPARTMENT
+    existing_account_id: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "The account that already has the email. Internal: never shown to the "
+            "admin who asked, so it cannot be used to probe for accounts."
+        ),
+    )
 
 
 class PasswordChanged(Payload):

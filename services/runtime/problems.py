@@ -80,8 +80,12 @@ def install(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = field_errors(exc.errors())
         malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+        errors = (
+            [{"field": "(body)", "message": "not valid JSON"}]
+            if malformed
+            else field_errors(exc.errors())
+        )
         problem = Problem(
             400 if malformed else 422,
             "malformed-json" if malformed else "validation",

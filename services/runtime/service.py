@@ -47,6 +47,8 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     handlers: Mapping[type[Payload], Handler] = field(default_factory=dict)
     background: Sequence[Background] = ()
+    # Run once the runtime exists, before consumers start (bind use cases to the engine).
+    startup: Sequence[Background] = ()
     migrate_on_start: bool = True
 
 
@@ -141,7 +143,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=spec.name,
-            request_timeout_ms=5000,
+            # Not shortened: a consumer's JoinGroup legitimately waits up to the
+            # rebalance timeout, and Tansu's first join takes a few seconds.
             enable_idempotence=False,
         )
         consumer = Consumer(spec.name, engine, broker, settings, spec.handlers)
@@ -152,6 +155,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             app.state.verifier = TokenVerifier.from_file(
                 settings.jwks_path, issuer=settings.token_issuer, audience=settings.token_audience
             )
+        for hook in spec.startup:
+            await hook(runtime)
         runtime.spawn(_start_broker(runtime), "broker")
         runtime.spawn(runtime.relay.run(), "relay")
         runtime.spawn(_watch_epoch(runtime), "epoch")

@@ -7,6 +7,7 @@ so they are published if and only if the change commits (no dual write).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -43,6 +44,7 @@ class UnitOfWork:
         self.causation_id = causation_id
         self._conn: AsyncConnection | None = None
         self._pending: list[Envelope[object]] = []  # type: ignore[type-var]
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def conn(self) -> AsyncConnection:
@@ -80,6 +82,10 @@ class UnitOfWork:
         )
         self._pending.append(envelope)  # type: ignore[arg-type]
         return envelope
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (e.g. wake a waiting request)."""
+        self._after_commit.append(callback)
 
     async def claim(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Record that ``consumer`` applies ``event_id`` now; False if it already has.
@@ -123,3 +129,6 @@ class UnitOfWork:
             await self.conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
             self._pending.clear()
         await self.conn.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()

@@ -1,0 +1,51 @@
+"""Identity's wiring root."""
+
+from __future__ import annotations
+
+import json
+
+from prodigy_users.runtime.auth import TokenIssuer
+from prodigy_users.runtime.keys import load_private_key
+from prodigy_users.runtime.service import Runtime, ServiceSpec
+
+from .api import router
+from .consumers import handlers
+from .service import Identity
+from .settings import Settings
+
+
+def _issuer(settings: Settings) -> tuple[TokenIssuer | None, dict[str, object]]:
+    if settings.signing_key_path is None or settings.jwks_path is None:
+        return None, {"keys": []}
+    jwks = json.loads(settings.jwks_path.read_text())
+    kid = jwks["keys"][0]["kid"]
+    issuer = TokenIssuer(
+        load_private_key(settings.signing_key_path),
+        kid=kid,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    return issuer, jwks
+
+
+def spec(settings: Settings | None = None) -> ServiceSpec:
+    """Identity as a ServiceSpec for ``runtime.service.build_app``."""
+    settings = settings or Settings()
+    issuer, jwks = _issuer(settings)
+    # The runtime owns the engine; the use cases get it once the runtime starts.
+    identity = Identity(None, settings, issuer)
+
+    async def bind(runtime: Runtime) -> None:
+        identity.engine = runtime.engine
+        runtime.state["identity"] = identity
+        runtime.state["jwks"] = jwks
+
+    return ServiceSpec(
+        name="identity",
+        settings=settings,
+        title="Prodigy identity",
+        description="Global accounts (one per email, for life), credentials and access tokens.",
+        routers=[router],
+        handlers=handlers(identity),
+        startup=[bind],
+    )

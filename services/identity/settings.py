@@ -1,0 +1,22 @@
+"""Identity's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prodigy_users.runtime.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """``PRODIGY_*`` environment variables for identity."""
+
+    service_name: str = "identity"
+    http_port: int = 8101
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/identity"
+    signing_key_path: Path | None = None
+    seal_public_key_path: Path | None = None
+    public_base_url: str = "http://127.0.0.1:8101"
+    access_token_ttl_s: int = 3600
+    welcome_link_ttl_s: int = 7 * 24 * 3600
+    reset_link_ttl_s: int = 3600
+    operator_link_ttl_s: int = 24 * 3600

@@ -1,0 +1,134 @@
+"""Identity's tables and queries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .domain import TokenState
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    # One account per email, case-insensitively, enforced by the database under concurrency.
+    sa.Column("email_normalised", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+credential_tokens = sa.Table(
+    "credential_tokens",
+    metadata,
+    sa.Column("token_hash", sa.Text, primary_key=True),
+    sa.Column("account_id", UUID(as_uuid=True), sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A global account."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    password_hash: str | None
+
+
+def _account(row: sa.Row[tuple[object, ...]] | None) -> Account | None:
+    if row is None:
+        return None
+    return Account(row.id, row.email, row.name, row.password_hash)  # type: ignore[attr-defined]
+
+
+async def insert_account(
+    conn: AsyncConnection, account_id: uuid.UUID, email: str, normalised: str, name: str
+) -> bool:
+    """Insert unless the normalised email is taken; True if inserted."""
+    stmt = (
+        pg_insert(accounts)
+        .values(id=account_id, email=email, email_normalised=normalised, name=name)
+        .on_conflict_do_nothing(index_elements=["email_normalised"])
+        .returning(accounts.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def account_by_email(conn: AsyncConnection, normalised: str) -> Account | None:
+    """The account with this normalised email, if any."""
+    row = (
+        await conn.execute(sa.select(accounts).where(accounts.c.email_normalised == normalised))
+    ).first()
+    return _account(row)
+
+
+async def account_by_id(conn: AsyncConnection, account_id: uuid.UUID) -> Account | None:
+    """The account with this id, if any."""
+    row = (await conn.execute(sa.select(accounts).where(accounts.c.id == account_id))).first()
+    return _account(row)
+
+
+async def insert_token(
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    token_hash: str,
+    purpose: str,
+    expires_at: datetime,
+) -> None:
+    """Store a token's hash."""
+    await conn.execute(
+        sa.insert(credential_tokens).values(
+            token_hash=token_hash, account_id=account_id, purpose=purpose, expires_at=expires_at
+        )
+    )
+
+
+async def lock_token(
+    conn: AsyncConnection, token_hash: str
+) -> tuple[uuid.UUID, TokenState] | None:
+    """The token's account and state, row-locked so two uses cannot both succeed."""
+    row = (
+        await conn.execute(
+            sa.select(
+                credential_tokens.c.account_id,
+                credential_tokens.c.expires_at,
+                credential_tokens.c.used_at,
+            )
+            .where(credential_tokens.c.token_hash == token_hash)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        return None
+    return row.account_id, TokenState(row.expires_at, row.used_at)
+
+
+async def set_password(
+    conn: AsyncConnection, account_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    """Set the password and retire every outstanding token of the account."""
+    await conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(password_hash=password_hash, password_changed_at=now)
+    )
+    await conn.execute(
+        sa.update(credential_tokens)
+        .where(credential_tokens.c.account_id == account_id, credential_tokens.c.used_at.is_(None))
+        .values(used_at=now)
+    )

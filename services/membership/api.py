@@ -1,0 +1,180 @@
+"""Membership's HTTP surface."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, EmailStr, Field, field_validator
+
+from prodigy_users.contracts.membership import Role
+from prodigy_users.runtime.auth import CurrentPrincipal
+from prodigy_users.runtime.problems import MEDIA_TYPE, Problem
+
+from .deps import DepartmentAdmin, MembershipService, Operator
+from .service import Membership, Operation
+
+router = APIRouter()
+
+
+class _Named(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["Ana Lima"])
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class MemberCreate(_Named):
+    """A person to add: an account is created for them and they get a credentials email."""
+
+    email: EmailStr = Field(examples=["ana.lima@example.org"])
+    role: Role = Field(examples=["member"])
+
+
+class AdminCreate(_Named):
+    """A department's first admin."""
+
+    email: EmailStr
+
+
+class DepartmentCreate(_Named):
+    """A new department and its first admin."""
+
+    admin: AdminCreate
+
+
+class MemberPublic(BaseModel):
+    """A member of a department."""
+
+    department_id: uuid.UUID
+    account_id: uuid.UUID
+    name: str
+    email: str
+    role: str
+    status: str
+    employee_id: str | None
+    joined_at: datetime
+
+
+class OperationPublic(BaseModel):
+    """Where a request that took longer than the call stands."""
+
+    id: uuid.UUID
+    kind: str
+    status: Literal["pending", "succeeded", "failed"]
+    result: dict[str, Any] | None = None
+    member: MemberPublic | None = None
+    problem: dict[str, Any] | None = None
+
+
+def _member(row: Any) -> MemberPublic:
+    return MemberPublic(
+        department_id=row.department_id,
+        account_id=row.account_id,
+        name=row.name,
+        email=row.email,
+        role=row.role,
+        status=row.status,
+        employee_id=row.employee_id,
+        joined_at=row.joined_at,
+    )
+
+
+def _accepted(op: Operation, extra: dict[str, Any] | None = None) -> JSONResponse:
+    url = f"/v1/operations/{op.id}"
+    body = {"operation_id": str(op.id), "operation_url": url, "status": op.status, **(extra or {})}
+    return JSONResponse(body, status_code=202, headers={"Location": url})
+
+
+async def _operation_public(membership: Membership, op: Operation) -> OperationPublic:
+    member = None
+    if op.status == "succeeded" and op.result:
+        row = await membership.member(op.department_id, uuid.UUID(op.result["account_id"]))
+        member = _member(row) if row else None
+    return OperationPublic(
+        id=op.id, kind=op.kind, status=op.status,  # type: ignore[arg-type]
+        result=op.result, member=member, problem=op.problem,
+    )
+
+
+def _failed(op: Operation) -> JSONResponse:
+    assert op.problem is not None
+    return JSONResponse(op.problem, status_code=op.problem["status"], media_type=MEDIA_TYPE)
+
+
+@router.post(
+    "/v1/departments",
+    status_code=201,
+    operation_id="create_department",
+    tags=["departments"],
+    responses={202: {"description": "Accepted; the admin's account is still being made."}},
+)
+async def create_department(
+    body: DepartmentCreate, principal: Operator, membership: MembershipService
+) -> Any:
+    """Platform operators: a department and its first admin (an existing account joins as admin)."""
+    department_id, op = await membership.create_department(
+        name=body.name,
+        admin_name=body.admin.name,
+        admin_email=str(body.admin.email),
+        requested_by=principal.account_id,
+    )
+    if op.status == "pending":
+        return _accepted(op, {"department_id": str(department_id)})
+    if op.status == "failed":
+        return _failed(op)
+    assert op.result is not None
+    return {
+        "department_id": str(department_id),
+        "name": body.name,
+        "admin_account_id": op.result["account_id"],
+    }
+
+
+@router.post(
+    "/v1/departments/{dept}/members",
+    status_code=201,
+    operation_id="add_member",
+    tags=["members"],
+    responses={
+        202: {"description": "Accepted; poll `operation_url` for the outcome."},
+        409: {"description": "An account with this email already exists (`/account-exists`)."},
+    },
+)
+async def add_member(
+    dept: uuid.UUID, body: MemberCreate, admin: DepartmentAdmin, membership: MembershipService
+) -> Any:
+    """Add a person: a new account and membership, and a credentials email to them."""
+    op = await membership.add_member(
+        department_id=dept,
+        name=body.name,
+        email=str(body.email),
+        role=body.role,
+        requested_by=admin.account_id,
+    )
+    if op.status == "pending":
+        return _accepted(op)
+    if op.status == "failed":
+        return _failed(op)
+    public = await _operation_public(membership, op)
+    assert public.member is not None
+    return JSONResponse(public.member.model_dump(mode="json"), status_code=201)
+
+
+@router.get("/v1/operations/{operation}", operation_id="get_operation", tags=["operations"])
+async def get_operation(
+    operation: uuid.UUID, principal: CurrentPrincipal, membership: MembershipService
+) -> OperationPublic:
+    """The outcome of a request answered with 202 (only its requester may read it)."""
+    op = await membership.operation(operation)
+    if op is None or op.requested_by != principal.account_id:
+        raise Problem(404, "operation-not-found", "Unknown operation", "No such operation.")
+    return await _operation_public(membership, op)

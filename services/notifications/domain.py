@@ -1,0 +1,103 @@
+"""Rules of the delivery log: which template, when to retry, when to give up. No I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from urllib.parse import urlencode
+
+EmailStatus = Literal["pending", "sending", "retrying", "sent", "failed"]
+Template = Literal["welcome", "password_reset"]
+Purpose = Literal["welcome", "reset"]
+
+# ``sending`` is due again only once its lease has run out (the sender died).
+DUE_STATUSES: tuple[EmailStatus, ...] = ("pending", "retrying", "sending")
+
+ADMIN = "admin"
+DEFAULT_DEPARTMENT_LABEL = "Prodigy"
+MAX_ERROR_LENGTH = 1000
+
+_TEMPLATES: dict[Purpose, Template] = {"welcome": "welcome", "reset": "password_reset"}
+
+
+def template_for(purpose: Purpose) -> Template:
+    """The email that answers a ``PasswordLinkIssued`` of this purpose."""
+    return _TEMPLATES[purpose]
+
+
+def set_password_url(public_base_url: str, token: str) -> str:
+    """The link identity serves to set a password with ``token``."""
+    return f"{public_base_url.rstrip('/')}/set-password?{urlencode({'token': token})}"
+
+
+def department_label(name: str | None) -> str:
+    """How the email names the department (we may not have heard of it yet)."""
+    return name or DEFAULT_DEPARTMENT_LABEL
+
+
+def event_key(department_id: uuid.UUID | None, to: str) -> str:
+    """Partition key of the notification events: the department, else the recipient."""
+    return str(department_id) if department_id is not None else to.lower()
+
+
+def short_error(error: str) -> str:
+    """An error message short enough for the log table."""
+    return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def is_permanent_smtp_code(code: int) -> bool:
+    """5xx replies mean the relay will never accept this message; 4xx may pass later."""
+    return 500 <= code < 600
+
+
+def link_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """A set-password link past its expiry is not worth sending."""
+    return expires_at is not None and expires_at <= now
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: ``base * 2**(n-1)`` after the n-th failure, capped, then give up."""
+
+    max_attempts: int
+    base_s: float
+    max_s: float
+
+    def delay(self, failed_attempts: int) -> timedelta:
+        """Wait before the next attempt once ``failed_attempts`` attempts have failed."""
+        exponent = max(failed_attempts - 1, 0)
+        # Cap the exponent too: 2**1000 would overflow a float.
+        seconds = self.base_s * 2 ** min(exponent, 62)
+        return timedelta(seconds=min(seconds, self.max_s))
+
+    def after_failure(self, attempts: int, *, permanent: bool = False) -> timedelta | None:
+        """How long until the next attempt, or None to give up (the email fails)."""
+        if permanent or attempts >= self.max_attempts:
+            return None
+        return self.delay(attempts)
+
+    def schedule(self) -> list[timedelta]:
+        """Every wait between attempts, in order (for docs and tests)."""
+        return [self.delay(n) for n in range(1, self.max_attempts)]
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """An email a worker has claimed (its lease held) and must now send or reschedule."""
+
+    id: uuid.UUID
+    source_event_id: uuid.UUID
+    template: str
+    to: str
+    recipient_name: str
+    department_id: uuid.UUID | None
+    department_name: str | None
+    account_id: uuid.UUID | None
+    sealed_token: str | None
+    link_expires_at: datetime | None
+    correlation_id: str | None
+    # Incremented by the claim: it numbers this attempt and fences the lease
+    # (a write for an older attempt matches no row).
+    attempts: int

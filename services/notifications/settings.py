@@ -1,0 +1,42 @@
+"""Notifications' settings (``PRODIGY_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from prodigy_users.runtime.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """Where mail goes, how it is retried, and the key that opens sealed tokens."""
+
+    service_name: str = "notifications"
+    http_port: int = 8103
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/notifications"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    mail_from: str = "Prodigy <no-reply@prodigy.local>"
+
+    seal_private_key_path: Path | None = Field(
+        default=None, description="Private key that opens the tokens identity seals for us."
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8101", description="Base of the links in emails (identity)."
+    )
+
+    send_max_attempts: int = Field(default=5, ge=1)
+    send_backoff_base_s: float = Field(default=1.0, gt=0)
+    send_backoff_max_s: float = Field(default=60.0, gt=0)
+    send_batch_size: int = Field(default=20, ge=1, description="Emails claimed at a time.")
+    # A replica that claims an email owns it this long; if it dies mid-send, another
+    # replica takes the email over once the lease has run out.
+    send_lease_s: float = Field(default=120.0, gt=0)
+    # New emails wake the worker through LISTEN/NOTIFY; this is only the fallback.
+    delivery_poll_interval_s: float = Field(default=1.0, gt=0)

@@ -1,0 +1,131 @@
+"""The emails themselves: a subject, a plain-text part and an HTML part per template.
+
+Templates live here as strings (no package data to ship). HTML is autoescaped, so a
+name like ``<script>`` arrives as text; the text parts are not escaped. No template
+ever receives a password: only the login email and a single-use link.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
+
+_LAYOUT = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title></head>
+<body style="font-family: sans-serif; line-height: 1.5; color: #222;">
+{% block body %}{% endblock %}
+<p style="color: #777; font-size: small;">This link works once. \
+If you did not expect this email, you can ignore it.</p>
+</body>
+</html>
+"""
+
+_SOURCES: dict[str, str] = {
+    "layout.html": _LAYOUT,
+    "welcome.subject.txt": "Your {{ department }} account on Prodigy",
+    "welcome.txt": """\
+Hello {{ name }},
+
+An account has been created for you for {{ department }} on Prodigy.
+
+Your login email is: {{ email }}
+
+Set your password here:
+{{ url }}
+
+The link works once and expires at {{ expires_at | utc }}.
+
+If you did not expect this email, you can ignore it.
+""",
+    "welcome.html": """\
+{% extends "layout.html" %}
+{% block title %}Your {{ department }} account{% endblock %}
+{% block body %}
+<p>Hello {{ name }},</p>
+<p>An account has been created for you for <strong>{{ department }}</strong> on Prodigy.</p>
+<p>Your login email is: <strong>{{ email }}</strong></p>
+<p><a href="{{ url }}">Set your password</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>The link expires at {{ expires_at | utc }}.</p>
+{% endblock %}
+""",
+    "password_reset.subject.txt": "Reset your Prodigy password",
+    "password_reset.txt": """\
+Hello {{ name }},
+
+Someone asked to reset the password of your Prodigy account ({{ email }}).
+
+Choose a new password here:
+{{ url }}
+
+The link works once and expires at {{ expires_at | utc }}.
+
+If you did not ask for this, ignore this email: your password stays as it is.
+""",
+    "password_reset.html": """\
+{% extends "layout.html" %}
+{% block title %}Reset your password{% endblock %}
+{% block body %}
+<p>Hello {{ name }},</p>
+<p>Someone asked to reset the password of your Prodigy account (<strong>{{ email }}</strong>).</p>
+<p><a href="{{ url }}">Choose a new password</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>The link expires at {{ expires_at | utc }}.
+If you did not ask for this, your password stays as it is.</p>
+{% endblock %}
+""",
+}
+
+TEMPLATES = frozenset(
+    name.removesuffix(".subject.txt") for name in _SOURCES if name.endswith(".subject.txt")
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered email, ready to put in a MIME message."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def format_utc(value: datetime) -> str:
+    """``2026-11-25 21:00 UTC``: unambiguous for readers anywhere."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@functools.cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=DictLoader(_SOURCES),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["utc"] = format_utc
+    return env
+
+
+def render(template: str, context: Mapping[str, object]) -> Rendered:
+    """Render ``template`` (``welcome``, ``password_reset``) with ``context``.
+
+    Raises ``KeyError`` for an unknown template and ``jinja2.UndefinedError`` when
+    the context lacks a variable (never render an email with a hole in it).
+    """
+    if template not in TEMPLATES:
+        raise KeyError(template)
+    env = _environment()
+    subject = env.get_template(f"{template}.subject.txt").render(context)
+    return Rendered(
+        subject=" ".join(subject.split()),  # one line: no header injection via a name
+        text=env.get_template(f"{template}.txt").render(context),
+        html=env.get_template(f"{template}.html").render(context),
+    )
