@@ -6,7 +6,9 @@ do not control must keep reading every new one. A change is therefore
 breaking when it
 
 - removes a property,
-- makes an optional property required, or adds a new required property,
+- makes an optional property required, or adds a new required property (new
+  readers would reject old events),
+- makes a required property optional (old readers would reject new events),
 - changes a property's type (``string`` -> ``integer``, nullable -> not, ...),
 - narrows an enum or ``Literal`` (removes a value, or restricts a free value),
 - changes a property's ``format`` (``uuid``, ``email``, ``date-time``, ...).
@@ -93,6 +95,8 @@ def _compare_properties(
             continue
         if name in new_required and name not in old_required:
             problems.append(f"{prefix}{name}: optional property became required")
+        elif name in old_required and name not in new_required:
+            problems.append(f"{prefix}{name}: required property became optional")
         _compare(old_prop, old_root, new_props[name], new_root, prefix + name, problems, depth + 1)
     for name in sorted(new_required - old_props.keys()):
         problems.append(f"{prefix}{name}: new required property")

@@ -70,8 +70,9 @@ class AccountCreationRejected(Payload):
     existing_account_id: uuid.UUID | None = Field(
         default=None,
         description=(
-            "The account that already has the email. Internal: never shown to the "
-            "admin who asked, so it cannot be used to probe for accounts."
+            "The account that already has the email. For our own services (a new "
+            "department's first admin joins with it); membership never shows it to "
+            "the admin who asked, so the HTTP answer cannot be used to probe for accounts."
         ),
     )
 

@@ -53,7 +53,7 @@ class Account:
 def _account(row: sa.Row[tuple[object, ...]] | None) -> Account | None:
     if row is None:
         return None
-    return Account(row.id, row.email, row.name, row.password_hash)  # type: ignore[attr-defined]
+    return Account(row.id, row.email, row.name, row.password_hash)
 
 
 async def insert_account(

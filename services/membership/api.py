@@ -99,9 +99,15 @@ async def _operation_public(membership: Membership, op: Operation) -> OperationP
     if op.status == "succeeded" and op.result:
         row = await membership.member(op.department_id, uuid.UUID(op.result["account_id"]))
         member = _member(row) if row else None
-    return OperationPublic(
-        id=op.id, kind=op.kind, status=op.status,  # type: ignore[arg-type]
-        result=op.result, member=member, problem=op.problem,
+    return OperationPublic.model_validate(
+        {
+            "id": op.id,
+            "kind": op.kind,
+            "status": op.status,
+            "result": op.result,
+            "member": member,
+            "problem": op.problem,
+        }
     )
 
 

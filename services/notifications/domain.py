@@ -101,3 +101,17 @@ class OutgoingEmail:
     # Incremented by the claim: it numbers this attempt and fences the lease
     # (a write for an older attempt matches no row).
     attempts: int
+
+
+@dataclass(frozen=True)
+class EmailLogEntry:
+    """One line of a department's email log, as admins see it."""
+
+    id: uuid.UUID
+    to: str
+    template: str
+    status: EmailStatus
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None

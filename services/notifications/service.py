@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
@@ -17,7 +14,15 @@ from prodigy_users.contracts.notifications import EmailFailed, EmailSent
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .domain import EmailStatus, OutgoingEmail, RetryPolicy, event_key, short_error, template_for
+from .domain import (
+    EmailLogEntry,
+    EmailStatus,
+    OutgoingEmail,
+    RetryPolicy,
+    event_key,
+    short_error,
+    template_for,
+)
 
 SERVICE = "notifications"
 
@@ -140,7 +145,9 @@ async def seconds_until_next_due(engine: AsyncEngine) -> float | None:
         return await store.seconds_until_next_due(conn)
 
 
-async def role_of(engine: AsyncEngine, department_id: uuid.UUID, account_id: uuid.UUID) -> str | None:
+async def role_of(
+    engine: AsyncEngine, department_id: uuid.UUID, account_id: uuid.UUID
+) -> str | None:
     """The caller's role in the department, as far as notifications has heard."""
     async with engine.connect() as conn:
         return await store.role_of(conn, department_id, account_id)
@@ -148,7 +155,7 @@ async def role_of(engine: AsyncEngine, department_id: uuid.UUID, account_id: uui
 
 async def email_log(
     engine: AsyncEngine, department_id: uuid.UUID, *, status: EmailStatus | None, limit: int
-) -> Sequence[sa.Row[Any]]:
+) -> list[EmailLogEntry]:
     """The department's email log, newest first."""
     async with engine.connect() as conn:
         return await store.list_emails(conn, department_id, status=status, limit=limit)

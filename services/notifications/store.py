@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .domain import DUE_STATUSES, EmailStatus, OutgoingEmail
+from .domain import DUE_STATUSES, EmailLogEntry, EmailStatus, OutgoingEmail
 
 # NOTIFY'd in the transaction that queues an email: delivered at commit, it wakes
 # the delivery workers of every replica.
@@ -25,7 +24,9 @@ departments = sa.Table(
     metadata,
     sa.Column("department_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 # Who administers which department: the email log's only readers.
@@ -35,7 +36,9 @@ memberships = sa.Table(
     sa.Column("department_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("role", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 emails = sa.Table(
@@ -56,9 +59,13 @@ emails = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     # When the email is next due; while ``sending`` it is the end of the lease.
-    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("last_error", sa.Text, nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("source_event_id", "template", name="emails_source_template"),
     sa.CheckConstraint(
@@ -126,9 +133,7 @@ async def insert_email(conn: AsyncConnection, values: dict[str, Any]) -> bool:
     return inserted
 
 
-async def claim_due(
-    conn: AsyncConnection, *, limit: int, lease: timedelta
-) -> list[OutgoingEmail]:
+async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> list[OutgoingEmail]:
     """Take up to ``limit`` due emails: mark them ``sending`` under a lease, count the attempt.
 
     ``SKIP LOCKED`` lets replicas claim side by side without waiting on each other.
@@ -174,9 +179,7 @@ async def claim_due(
     ]
 
 
-async def department_names(
-    conn: AsyncConnection, ids: set[uuid.UUID]
-) -> dict[uuid.UUID, str]:
+async def department_names(conn: AsyncConnection, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Names of the departments we know among ``ids``."""
     if not ids:
         return {}
@@ -203,7 +206,8 @@ async def mark_sent(conn: AsyncConnection, email_id: uuid.UUID, attempts: int) -
         .values(status="sent", sent_at=sa.func.now(), sealed_token=None, last_error=None)
         .returning(emails.c.sent_at)
     )
-    return row.scalar_one_or_none()
+    sent_at: datetime | None = row.scalar_one_or_none()
+    return sent_at
 
 
 async def mark_retrying(
@@ -235,9 +239,9 @@ async def mark_failed(
 async def seconds_until_next_due(conn: AsyncConnection) -> float | None:
     """How long until the earliest email falls due (0 if one is due now), None if none."""
     value = await conn.scalar(
-        sa.select(
-            sa.extract("epoch", sa.func.min(emails.c.next_attempt_at) - sa.func.now())
-        ).where(emails.c.status.in_(DUE_STATUSES))
+        sa.select(sa.extract("epoch", sa.func.min(emails.c.next_attempt_at) - sa.func.now())).where(
+            emails.c.status.in_(DUE_STATUSES)
+        )
     )
     return None if value is None else max(float(value), 0.0)
 
@@ -248,7 +252,7 @@ async def list_emails(
     *,
     status: EmailStatus | None,
     limit: int,
-) -> Sequence[sa.Row[Any]]:
+) -> list[EmailLogEntry]:
     """A department's email log, newest first."""
     query = (
         sa.select(
@@ -267,4 +271,16 @@ async def list_emails(
     )
     if status is not None:
         query = query.where(emails.c.status == status)
-    return (await conn.execute(query)).all()
+    return [
+        EmailLogEntry(
+            id=r.id,
+            to=r.recipient,
+            template=r.template,
+            status=r.status,
+            attempts=r.attempts,
+            created_at=r.created_at,
+            sent_at=r.sent_at,
+            last_error=r.last_error,
+        )
+        for r in await conn.execute(query)
+    ]

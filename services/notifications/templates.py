@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
+from jinja2 import DictLoader, Environment, StrictUndefined, meta, select_autoescape
 
 _LAYOUT = """<!doctype html>
 <html lang="en">
@@ -112,6 +112,15 @@ def _environment() -> Environment:
     )
     env.filters["utc"] = format_utc
     return env
+
+
+def variables(template: str) -> frozenset[str]:
+    """Every variable the template's parts may read (tests check no secret is among them)."""
+    env = _environment()
+    names: set[str] = set()
+    for part in (f"{template}.subject.txt", f"{template}.txt", f"{template}.html"):
+        names |= meta.find_undeclared_variables(env.parse(_SOURCES[part]))
+    return frozenset(names)
 
 
 def render(template: str, context: Mapping[str, object]) -> Rendered:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             # Not shortened: a consumer's JoinGroup legitimately waits up to the
             # rebalance timeout, and Tansu's first join takes a few seconds.
             enable_idempotence=False,
+            # Through the root handler, so FastStream's lines are JSON like ours.
+            logger=logging.getLogger(f"prodigy.{spec.name}.broker"),
         )
         consumer = Consumer(spec.name, engine, broker, settings, spec.handlers)
         consumer.register()

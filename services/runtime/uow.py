@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -43,7 +43,7 @@ class UnitOfWork:
         self.correlation_id = correlation_id or current_correlation.get()
         self.causation_id = causation_id
         self._conn: AsyncConnection | None = None
-        self._pending: list[Envelope[object]] = []  # type: ignore[type-var]
+        self._pending: list[Envelope[Any]] = []
         self._after_commit: list[Callable[[], None]] = []
 
     @property
@@ -80,7 +80,7 @@ class UnitOfWork:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
-        self._pending.append(envelope)  # type: ignore[arg-type]
+        self._pending.append(envelope)
         return envelope
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -1,0 +1,21 @@
+"""Reporting's wiring root."""
+
+from __future__ import annotations
+
+from prodigy_users.runtime.service import ServiceSpec
+
+from .api import router
+from .consumers import HANDLERS
+from .settings import Settings
+
+
+def spec(settings: Settings | None = None) -> ServiceSpec:
+    """Reporting as a ServiceSpec for ``runtime.service.build_app``."""
+    return ServiceSpec(
+        name="reporting",
+        settings=settings or Settings(),
+        title="Prodigy reporting",
+        description="Read models: each department's users table and individual records.",
+        routers=[router],
+        handlers=HANDLERS,
+    )

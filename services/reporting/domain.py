@@ -1,0 +1,123 @@
+"""Rules of the read model: who may read it, how the users table is ordered and paged.
+
+No I/O. The cursor is opaque to clients: base64url of the last row's sort key
+and the sort it belongs to, so a cursor from another sort is refused once more
+sorts exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+VIEWER_ROLES = frozenset({"admin", "officer"})
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+Sort = Literal["name"]
+
+
+class InvalidCursor(ValueError):
+    """The cursor was not issued by us (or not for this listing)."""
+
+
+def can_view_reports(role: str | None) -> bool:
+    """Admins and officers of a department see its reports; members do not."""
+    return role in VIEWER_ROLES
+
+
+def sort_name(name: str) -> str:
+    """The key the users table sorts names by: case-insensitive, locale-independent.
+
+    Computed here rather than in SQL so the order does not depend on the
+    database's collation (the column is compared with ``COLLATE "C"``).
+    """
+    return name.casefold()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the last row's sort key."""
+
+    sort_name: str
+    account_id: uuid.UUID
+    sort: Sort = "name"
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """The opaque string handed to clients."""
+    raw = json.dumps(
+        {"s": cursor.sort, "k": [cursor.sort_name, str(cursor.account_id)]},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str, *, sort: Sort = "name") -> Cursor:
+    """Read a cursor back; ``InvalidCursor`` if it is not one of ours for ``sort``."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        doc = json.loads(raw)
+        name, account = doc["k"]
+        if doc["s"] != sort or not isinstance(name, str):
+            raise InvalidCursor("the cursor belongs to another listing")
+        return Cursor(sort_name=name, account_id=uuid.UUID(account), sort=sort)
+    except InvalidCursor:
+        raise
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidCursor("the cursor is malformed") from exc
+
+
+@dataclass(frozen=True)
+class UsersQuery:
+    """One view of a department's users table.
+
+    Filters (role, status, group, q) and other sorts will be added here; the store
+    turns the query into SQL, so routes and use cases do not change shape.
+    """
+
+    department_id: uuid.UUID
+    limit: int = DEFAULT_LIMIT
+    after: Cursor | None = None
+    sort: Sort = "name"
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A person as the users table shows them."""
+
+    department_id: uuid.UUID
+    account_id: uuid.UUID
+    name: str
+    sort_name: str
+    email: str
+    role: str
+    status: str
+    employee_id: str | None
+    groups: tuple[str, ...]
+    joined_at: datetime
+
+    def cursor(self) -> Cursor:
+        """The cursor that resumes after this row."""
+        return Cursor(sort_name=self.sort_name, account_id=self.account_id)
+
+
+@dataclass(frozen=True)
+class UsersPage:
+    """One page of the users table and where the next one starts (None: the end)."""
+
+    items: list[UserRow]
+    next_cursor: str | None
+
+
+def page_of(rows: list[UserRow], limit: int) -> UsersPage:
+    """Cut ``limit + 1`` fetched rows into a page: the extra row only says there is more."""
+    items = rows[:limit]
+    more = len(rows) > limit
+    return UsersPage(items, encode_cursor(items[-1].cursor()) if more and items else None)

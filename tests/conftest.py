@@ -1,0 +1,119 @@
+"""Test harness: starts the real stack (PostgreSQL, Tansu, SMTP capture, the four services) once.
+
+``PRODIGY_TEST_TARGET`` picks what the tests run against:
+
+- ``embedded`` (default): embedded PostgreSQL, the Tansu broker and an aiosmtpd
+  capture, all started here; the services run as real child processes.
+- ``containers``: PostgreSQL and Apache Kafka from testcontainers (needs Docker);
+  the services and the mail capture still run here.
+- ``external``: an already-running system; ``PRODIGY_TEST_URLS`` is a JSON object
+  with ``identity``, ``membership``, ``notifications``, ``reporting`` and ``mail``
+  URLs and ``PRODIGY_TEST_KEYS_DIR`` the directory with ``signing.pem``/``jwks.json``.
+  Tests that stop or kill parts of the stack are skipped there, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import Api, Keys
+
+TARGET = os.environ.get("PRODIGY_TEST_TARGET", "embedded")
+SERVICES = ("identity", "membership", "notifications", "reporting")
+
+# Short enough that expiry can be tested, long enough never to bite a slow run.
+TEST_SERVICE_ENV = {"PRODIGY_SEND_BACKOFF_BASE_S": "0.2", "PRODIGY_SEND_BACKOFF_MAX_S": "2"}
+
+
+def _containers(stack: ExitStack) -> dict[str, Any]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    pg = stack.enter_context(PostgresContainer("postgres:18", username="postgres", password="postgres"))
+    kafka = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft())
+    host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)
+    return {
+        "postgres_url": f"postgresql+asyncpg://postgres:postgres@{host}:{port}/postgres",
+        "kafka_bootstrap": kafka.get_bootstrap_server(),
+    }
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    """A temporary data directory for the session's stack."""
+    with tempfile.TemporaryDirectory(prefix="prodigy-test-") as directory:
+        yield Path(directory)
+
+
+@pytest.fixture(scope="session")
+async def stack(data_dir: Path) -> AsyncIterator[Any]:
+    """The running stack (a ``prodigy_users.stack.supervisor.Stack``), or None when external."""
+    if TARGET == "external":
+        yield None
+        return
+    from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
+
+    with ExitStack() as resources:
+        external = _containers(resources) if TARGET == "containers" else {}
+        config = StackConfig(
+            data_dir=data_dir / "stack",
+            ports=Ports.free(),
+            fresh=True,
+            fast=True,
+            service_env=TEST_SERVICE_ENV,
+            **external,
+        )
+        running = Stack(config)
+        try:
+            await running.start()
+            yield running
+        finally:
+            await running.stop()
+
+
+@pytest.fixture(scope="session")
+def urls(stack: Any) -> dict[str, str]:
+    """Base URLs of the four services and the mail capture."""
+    if stack is None:
+        return dict(json.loads(os.environ["PRODIGY_TEST_URLS"]))
+    return {name: stack.url(name) for name in (*SERVICES, "mail")}
+
+
+@pytest.fixture(scope="session")
+def keys(stack: Any, data_dir: Path) -> Keys:
+    """The stack's signing keys."""
+    if stack is None:
+        return Keys(Path(os.environ["PRODIGY_TEST_KEYS_DIR"]))
+    return Keys(stack.config.data_dir / "keys")
+
+
+@pytest.fixture(scope="session")
+async def api(urls: dict[str, str], keys: Keys) -> AsyncIterator[Api]:
+    """An HTTP client for the stack."""
+    client = Api(urls, keys)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def controllable(stack: Any) -> Any:
+    """The stack, for tests that stop or kill parts of it (skipped on an external system)."""
+    if stack is None:
+        pytest.skip("PRODIGY_TEST_TARGET=external: this test stops parts of the stack")
+    return stack
+
+
+@pytest.fixture(scope="session")
+def bootstrap(stack: Any) -> str:
+    """Kafka bootstrap servers of the stack."""
+    if stack is None:
+        return os.environ["PRODIGY_TEST_KAFKA_BOOTSTRAP"]
+    return str(stack.kafka_bootstrap)

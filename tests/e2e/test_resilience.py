@@ -1,0 +1,116 @@
+"""Outages: identity away, broker away, broker reset (memory-only Tansu loses everything)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.support import Api, random_email, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+async def _operation_done(api: Api, url: str, headers: dict[str, str]) -> dict[str, Any] | None:
+    r = await api.http.get(api.url("membership", url), headers=headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body if body["status"] != "pending" else None
+
+
+async def test_identity_down_gives_202_then_completes_once(api: Api, controllable: Any) -> None:
+    admin = await api.create_department()
+    email = random_email("later")
+    await controllable.stop_service("identity")
+    try:
+        r = await api.add_member(admin, email)
+        assert r.status_code == 202, r.text
+        accepted = r.json()
+        assert r.headers["location"] == accepted["operation_url"]
+        pending = await api.http.get(
+            api.url("membership", accepted["operation_url"]), headers=admin.headers
+        )
+        assert pending.json()["status"] == "pending"
+        # Someone else's token cannot read the operation.
+        other = await api.create_department()
+        r = await api.http.get(api.url("membership", accepted["operation_url"]), headers=other.headers)
+        assert r.status_code == 404
+    finally:
+        await controllable.start_service("identity")
+
+    done = await wait_for(
+        lambda: _operation_done(api, accepted["operation_url"], admin.headers),
+        timeout=60,
+        what="the operation to complete",
+    )
+    assert done["status"] == "succeeded", done
+    assert done["member"]["email"] == email
+    await api.wait_mail(email)
+    await api.wait_reported(admin, email)
+    # Adding the same email again is refused: exactly one account was made.
+    assert (await api.add_member(admin, email)).status_code == 409
+    fence = random_email("fence")
+    assert (await api.add_member(admin, fence)).status_code == 201
+    await api.wait_mail(fence)
+    assert len(await api.mails(email)) == 1
+
+
+async def test_broker_outage_holds_events_until_it_returns(api: Api, controllable: Any) -> None:
+    admin = await api.create_department()
+    email = random_email("outage")
+    await controllable.stop_broker()
+    try:
+        r = await api.add_member(admin, email)
+        # Membership commits the request and answers; the events wait in its outbox.
+        assert r.status_code == 202, r.text
+        url = r.json()["operation_url"]
+    finally:
+        await controllable.start_broker()
+
+    done = await wait_for(
+        lambda: _operation_done(api, url, admin.headers), timeout=90, what="the operation"
+    )
+    assert done["status"] == "succeeded", done
+    await api.wait_mail(email, timeout=60)
+    await api.wait_reported(admin, email, timeout=60)
+    fence = random_email("fence")
+    assert (await api.add_member(admin, fence)).status_code in (201, 202)
+    await api.wait_mail(fence, timeout=60)
+    assert len(await api.mails(email)) == 1
+    assert len([u for u in await api.report_users(admin) if u["email"] == email]) == 1
+
+
+async def test_broker_killed_mid_flight_loses_nothing_and_repeats_nothing(
+    api: Api, controllable: Any
+) -> None:
+    admin = await api.create_department()
+    emails = [random_email(f"reset{i}") for i in range(12)]
+
+    adds = [asyncio.create_task(api.add_member(admin, e)) for e in emails]
+    await asyncio.sleep(0)  # let the requests leave before the broker dies
+    await controllable.kill_broker()  # the supervisor starts a fresh, empty broker
+    responses = await asyncio.gather(*adds)
+    assert all(r.status_code in (201, 202) for r in responses), [r.text for r in responses]
+
+    for email in emails:
+        await api.wait_mail(email, timeout=90)
+    rows = await wait_for(
+        lambda: _all_reported(api, admin, emails), timeout=90, what="every person reported"
+    )
+    assert sorted(rows) == sorted(emails)
+    fence = random_email("fence")
+    assert (await api.add_member(admin, fence)).status_code == 201
+    await api.wait_mail(fence, timeout=60)
+    for email in emails:
+        assert len(await api.mails(email)) == 1, email
+    # The fresh broker was refilled from every outbox, old events included: still no
+    # email went out twice (a repeat would have the same recipient and the same link).
+    sent = Counter((tuple(m["to"]), m["text"]) for m in await api.mails())
+    assert max(sent.values()) == 1
+
+
+async def _all_reported(api: Api, admin: Any, emails: list[str]) -> list[str] | None:
+    reported = [u["email"] for u in await api.report_users(admin) if u["email"] in emails]
+    return reported if len(reported) == len(emails) else None

@@ -1,0 +1,48 @@
+"""Identity's rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prodigy_users.identity.domain import (
+    TokenState,
+    new_token,
+    normalise_email,
+    password_problems,
+    token_hash,
+    token_refusal,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def test_emails_are_unique_case_insensitively_and_trimmed() -> None:
+    assert normalise_email("  Ana.Lima@Example.ORG ") == "ana.lima@example.org"
+
+
+def test_tokens_have_at_least_128_bits_and_are_stored_hashed() -> None:
+    token = new_token()
+    assert len(token) >= 43  # 32 random bytes, URL-safe base64
+    assert new_token() != token
+    assert token_hash(token) != token
+    assert token_hash(token) == token_hash(token)
+    assert len(token_hash(token)) == 64
+
+
+def test_token_refusals() -> None:
+    assert token_refusal(None, NOW) == "invalid"
+    assert token_refusal(TokenState(NOW + timedelta(hours=1), None), NOW) is None
+    assert token_refusal(TokenState(NOW - timedelta(seconds=1), None), NOW) == "expired"
+    assert token_refusal(TokenState(NOW, None), NOW) == "expired"
+    assert token_refusal(TokenState(NOW + timedelta(hours=1), NOW), NOW) == "used"
+
+
+def test_password_policy() -> None:
+    assert password_problems("correct horse battery") == []
+    assert "must be at least 10 characters long" in password_problems("short")
+    assert "is too common" in password_problems("Password123")
+    assert "must not be your email address" in password_problems(
+        "ana@example.org", email="Ana@Example.org"
+    )
+    assert "is too repetitive" in password_problems("aaaaaaaaaaaa")
+    assert "must be at most 128 characters long" in password_problems("x1y2z3" * 30)

@@ -1,0 +1,126 @@
+"""Composing a claimed email: open the sealed token, render, build the MIME message."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from prodigy_users.notifications.delivery import ComposeError, Delivery
+from prodigy_users.notifications.domain import OutgoingEmail
+from prodigy_users.notifications.settings import Settings
+from prodigy_users.runtime.keys import seal
+
+NOW = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
+TOKEN = "Zr1x-secret_token-value"
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def delivery(key: rsa.RSAPrivateKey) -> Iterator[Delivery]:
+    # The engine is never connected: compose does no I/O.
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    settings = Settings(public_base_url="https://id.example", mail_from="Prodigy <no-reply@p.dev>")
+
+    async def never(message: EmailMessage) -> None:
+        raise AssertionError("no sending here")
+
+    yield Delivery(engine, settings, never, key)
+
+
+def sealed(key: rsa.RSAPrivateKey, token: str = TOKEN) -> str:
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return seal(public, token)
+
+
+def outgoing(key: rsa.RSAPrivateKey, **overrides: Any) -> OutgoingEmail:
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "source_event_id": uuid.uuid4(),
+        "template": "welcome",
+        "to": "ana.lima@example.org",
+        "recipient_name": "Ana Lima",
+        "department_id": uuid.uuid4(),
+        "department_name": "Springfield EMS",
+        "account_id": uuid.uuid4(),
+        "sealed_token": sealed(key),
+        "link_expires_at": NOW + timedelta(days=7),
+        "correlation_id": "req-1",
+        "attempts": 1,
+    }
+    return OutgoingEmail(**(values | overrides))
+
+
+def parts(message: EmailMessage) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            assert isinstance(part, EmailMessage)
+            out[part.get_content_type()] = part.get_content()
+    return out
+
+
+def test_welcome_message_has_text_and_html_with_the_link(
+    delivery: Delivery, key: rsa.RSAPrivateKey
+) -> None:
+    message = delivery.compose(outgoing(key), NOW)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["To"] == "ana.lima@example.org"
+    assert message["From"] == "Prodigy <no-reply@p.dev>"
+    assert "Springfield EMS" in message["Subject"]
+    assert message["Message-ID"].endswith("@p.dev>")
+    body = parts(message)
+    assert set(body) == {"text/plain", "text/html"}
+    link = f"https://id.example/set-password?token={TOKEN}"
+    assert link in body["text/plain"]
+    assert link in body["text/html"]
+
+
+def test_unknown_department_reads_prodigy(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
+    message = delivery.compose(outgoing(key, department_name=None, department_id=None), NOW)
+    assert "for Prodigy on Prodigy" in parts(message)["text/plain"]
+
+
+def test_reset_message(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
+    message = delivery.compose(outgoing(key, template="password_reset"), NOW)
+    assert message["Subject"] == "Reset your Prodigy password"
+    assert TOKEN in parts(message)["text/plain"]
+
+
+def test_expired_link_is_not_sent(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
+    with pytest.raises(ComposeError, match="expired"):
+        delivery.compose(outgoing(key, link_expires_at=NOW - timedelta(seconds=1)), NOW)
+
+
+def test_token_sealed_to_another_key_is_refused_without_echoing_it(
+    delivery: Delivery, key: rsa.RSAPrivateKey
+) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    email = outgoing(key, sealed_token=sealed(other))
+    with pytest.raises(ComposeError, match="cannot open") as info:
+        delivery.compose(email, NOW)
+    assert email.sealed_token is not None and email.sealed_token not in str(info.value)
+
+
+def test_without_a_key_nothing_is_composed(key: rsa.RSAPrivateKey) -> None:
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+
+    async def never(message: EmailMessage) -> None:
+        raise AssertionError
+
+    keyless = Delivery(engine, Settings(), never, None)
+    with pytest.raises(ComposeError, match="sealing key"):
+        keyless.compose(outgoing(key), NOW)

@@ -1,0 +1,97 @@
+"""Notifications' rules: templates per purpose, links, retries and backoff."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from prodigy_users.notifications.domain import (
+    MAX_ERROR_LENGTH,
+    RetryPolicy,
+    department_label,
+    event_key,
+    is_permanent_smtp_code,
+    link_expired,
+    set_password_url,
+    short_error,
+    template_for,
+)
+
+
+def test_each_purpose_has_its_template() -> None:
+    assert template_for("welcome") == "welcome"
+    assert template_for("reset") == "password_reset"
+
+
+def test_set_password_url_carries_the_token_encoded() -> None:
+    url = set_password_url("http://127.0.0.1:8101/", "a+b/c=d")
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", "127.0.0.1:8101", "/set-password")
+    assert parse_qs(parts.query) == {"token": ["a+b/c=d"]}
+
+
+def test_urlsafe_tokens_stay_readable_in_the_link() -> None:
+    assert set_password_url("https://id.example", "abc-_123") == (
+        "https://id.example/set-password?token=abc-_123"
+    )
+
+
+def test_unknown_department_is_named_prodigy() -> None:
+    assert department_label(None) == "Prodigy"
+    assert department_label("") == "Prodigy"
+    assert department_label("Springfield EMS") == "Springfield EMS"
+
+
+def test_events_are_keyed_by_department_else_recipient() -> None:
+    dept = uuid.uuid4()
+    assert event_key(dept, "a@example.org") == str(dept)
+    assert event_key(None, "Ana@Example.org") == "ana@example.org"
+
+
+def test_backoff_doubles_from_the_base_and_is_capped() -> None:
+    policy = RetryPolicy(max_attempts=8, base_s=1.0, max_s=60.0)
+    assert [d.total_seconds() for d in policy.schedule()] == [1, 2, 4, 8, 16, 32, 60]
+
+
+def test_default_policy_retries_four_times_then_gives_up() -> None:
+    policy = RetryPolicy(max_attempts=5, base_s=1.0, max_s=60.0)
+    assert [policy.after_failure(n) for n in range(1, 5)] == [
+        timedelta(seconds=1),
+        timedelta(seconds=2),
+        timedelta(seconds=4),
+        timedelta(seconds=8),
+    ]
+    assert policy.after_failure(5) is None
+    assert policy.after_failure(6) is None
+
+
+def test_a_permanent_error_gives_up_at_once() -> None:
+    policy = RetryPolicy(max_attempts=5, base_s=1.0, max_s=60.0)
+    assert policy.after_failure(1, permanent=True) is None
+
+
+def test_huge_attempt_counts_do_not_overflow() -> None:
+    policy = RetryPolicy(max_attempts=10_000, base_s=0.5, max_s=30.0)
+    assert policy.delay(5000) == timedelta(seconds=30)
+
+
+@pytest.mark.parametrize(
+    ("code", "permanent"), [(550, True), (554, True), (421, False), (451, False)]
+)
+def test_only_5xx_smtp_replies_are_permanent(code: int, permanent: bool) -> None:
+    assert is_permanent_smtp_code(code) is permanent
+
+
+def test_expired_links_are_not_worth_sending() -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert link_expired(now - timedelta(seconds=1), now)
+    assert not link_expired(now + timedelta(minutes=5), now)
+    assert not link_expired(None, now)
+
+
+def test_long_errors_are_shortened() -> None:
+    assert short_error("boom") == "boom"
+    assert len(short_error("x" * 5000)) == MAX_ERROR_LENGTH

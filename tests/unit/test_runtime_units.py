@@ -1,0 +1,396 @@
+"""Fast tests of the runtime's pure pieces: problems, tokens, keys, topic creation requests."""
+
+from __future__ import annotations
+
+import json
+import stat
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+
+from prodigy_users.contracts.topics import DAY_MS, MEMBERSHIP_EVENTS, TOPICS
+from prodigy_users.runtime import problems
+from prodigy_users.runtime.auth import (
+    OPERATOR_SCOPE,
+    Principal,
+    TokenIssuer,
+    TokenVerifier,
+    bearer_token,
+)
+from prodigy_users.runtime.kafka_admin import new_topics
+from prodigy_users.runtime.keys import (
+    generate_keys,
+    jwks_for,
+    load_private_key,
+    seal,
+    unseal,
+)
+from prodigy_users.runtime.problems import PROBLEM_BASE, Problem, field_errors
+
+ISSUER = "prodigy-users/identity"
+AUDIENCE = "prodigy-users"
+
+# --- problems ---------------------------------------------------------------------------------
+
+
+def test_field_errors_drop_the_location_prefix() -> None:
+    errors = [
+        {"loc": ("body", "email"), "msg": "value is not a valid email address", "type": "x"},
+        {"loc": ("body", "rows", 3, "role"), "msg": "Input should be 'admin'", "type": "x"},
+        {"loc": ("query", "limit"), "msg": "too big", "type": "x"},
+        {"loc": ("path", "dept"), "msg": "not a uuid", "type": "x"},
+    ]
+    assert field_errors(errors) == [
+        {"field": "email", "message": "value is not a valid email address"},
+        {"field": "rows.3.role", "message": "Input should be 'admin'"},
+        {"field": "limit", "message": "too big"},
+        {"field": "dept", "message": "not a uuid"},
+    ]
+
+
+def test_field_errors_on_the_whole_body() -> None:
+    assert field_errors([{"loc": ("body",), "msg": "Field required"}]) == [
+        {"field": "(body)", "message": "Field required"}
+    ]
+    assert field_errors([{"msg": "odd"}]) == [{"field": "(body)", "message": "odd"}]
+
+
+def test_problem_body_is_rfc9457() -> None:
+    problem = Problem(409, "account-exists", "Account exists", "Invite them instead.")
+    assert problem.body() == {
+        "type": PROBLEM_BASE + "account-exists",
+        "title": "Account exists",
+        "status": 409,
+        "detail": "Invite them instead.",
+    }
+    assert str(problem) == "Invite them instead."
+
+
+def test_problem_body_with_instance_errors_and_extra() -> None:
+    problem = Problem(
+        422,
+        "validation",
+        "Invalid request",
+        "See `errors`.",
+        errors=[{"field": "email", "message": "bad"}],
+        extra={"account_id": "a1"},
+    )
+    body = problem.body("/v1/departments/x/members")
+    assert body["instance"] == "/v1/departments/x/members"
+    assert body["errors"] == [{"field": "email", "message": "bad"}]
+    assert body["account_id"] == "a1"
+    assert body["type"].endswith("/validation")
+
+
+class _MemberCreate(BaseModel):
+    email: str = Field(min_length=3)
+    role: str
+
+
+def _problem_app() -> FastAPI:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/members")
+    async def create(body: _MemberCreate) -> dict[str, str]:
+        raise Problem(409, "account-exists", "Account exists", "Invite them instead.")
+
+    return app
+
+
+async def test_installed_handlers_answer_problem_json() -> None:
+    transport = httpx.ASGITransport(app=_problem_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await _check_problem_answers(client)
+
+
+async def _check_problem_answers(client: httpx.AsyncClient) -> None:
+    conflict = await client.post("/members", json={"email": "ana@x.org", "role": "member"})
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == problems.MEDIA_TYPE
+    assert conflict.json()["instance"] == "/members"
+
+    invalid = await client.post("/members", json={"email": "a"})
+    assert invalid.status_code == 422
+    assert {e["field"] for e in invalid.json()["errors"]} == {"email", "role"}
+
+    malformed = await client.post(
+        "/members", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    assert malformed.json()["type"].endswith("/malformed-json")
+
+    missing = await client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["status"] == 404
+
+
+# --- access tokens ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    generate_keys(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def signing_key(key_dir: Path) -> rsa.RSAPrivateKey:
+    return load_private_key(key_dir / "signing.pem")
+
+
+@pytest.fixture(scope="module")
+def jwks(key_dir: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((key_dir / "jwks.json").read_text())
+    return document
+
+
+@pytest.fixture(scope="module")
+def kid(jwks: dict[str, Any]) -> str:
+    return str(jwks["keys"][0]["kid"])
+
+
+@pytest.fixture(scope="module")
+def verifier(jwks: dict[str, Any]) -> TokenVerifier:
+    return TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE)
+
+
+def _issuer(
+    key: rsa.RSAPrivateKey, kid: str, *, issuer: str = ISSUER, audience: str = AUDIENCE
+) -> TokenIssuer:
+    return TokenIssuer(key, kid=kid, issuer=issuer, audience=audience)
+
+
+def _assert_unauthorized(verifier: TokenVerifier, token: str) -> None:
+    with pytest.raises(Problem) as caught:
+        verifier.verify(token)
+    assert caught.value.status == 401
+    assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
+    assert caught.value.body()["type"] == PROBLEM_BASE + "unauthorized"
+
+
+def test_a_valid_token_gives_its_principal(
+    signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
+) -> None:
+    account = uuid.uuid4()
+    token = _issuer(signing_key, kid).issue(account, ttl=timedelta(minutes=5))
+    principal = verifier.verify(token)
+    assert principal == Principal(account_id=account, scopes=frozenset())
+    assert not principal.is_operator
+    header = jwt.get_unverified_header(token)
+    assert (header["alg"], header["kid"]) == ("RS256", kid)
+
+
+def test_operator_scope(signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier) -> None:
+    token = _issuer(signing_key, kid).issue(
+        uuid.uuid4(), ttl=timedelta(minutes=5), scopes=(OPERATOR_SCOPE, "other")
+    )
+    principal = verifier.verify(token)
+    assert principal.is_operator
+    assert principal.scopes == {OPERATOR_SCOPE, "other"}
+
+
+def test_an_expired_token_is_401(
+    signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
+) -> None:
+    token = _issuer(signing_key, kid).issue(uuid.uuid4(), ttl=timedelta(seconds=-30))
+    _assert_unauthorized(verifier, token)
+
+
+def test_a_tampered_signature_is_401(
+    signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
+) -> None:
+    token = _issuer(signing_key, kid).issue(uuid.uuid4(), ttl=timedelta(minutes=5))
+    head, body, signature = token.split(".")
+    # Change a character in the middle: the last one may only carry padding bits.
+    middle = len(signature) // 2
+    flipped = "A" if signature[middle] != "A" else "B"
+    tampered = f"{head}.{body}.{signature[:middle]}{flipped}{signature[middle + 1 :]}"
+    _assert_unauthorized(verifier, tampered)
+
+
+def test_a_tampered_payload_is_401(
+    signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
+) -> None:
+    token = _issuer(signing_key, kid).issue(uuid.uuid4(), ttl=timedelta(minutes=5))
+    head, _body, signature = token.split(".")
+    other = _issuer(signing_key, kid).issue(uuid.uuid4(), ttl=timedelta(minutes=5))
+    _assert_unauthorized(verifier, f"{head}.{other.split('.')[1]}.{signature}")
+
+
+def test_a_wrong_audience_is_401(
+    signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
+) -> None:
+    token = _issuer(signing_key, kid, audience="someone-else").issue(
+        uuid.uuid4(), ttl=timedelta(minutes=5)
+    )
+    _assert_unauthorized(verifier, token)
+
+
+def test_a_wrong_issuer_is_401(
+    signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
+) -> None:
+    token = _issuer(signing_key, kid, issuer="evil").issue(uuid.uuid4(), ttl=timedelta(minutes=5))
+    _assert_unauthorized(verifier, token)
+
+
+def test_an_unknown_kid_is_401(signing_key: rsa.RSAPrivateKey, verifier: TokenVerifier) -> None:
+    token = _issuer(signing_key, "not-a-known-kid").issue(uuid.uuid4(), ttl=timedelta(minutes=5))
+    _assert_unauthorized(verifier, token)
+
+
+def test_another_key_under_a_known_kid_is_401(kid: str, verifier: TokenVerifier) -> None:
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = _issuer(stranger, kid).issue(uuid.uuid4(), ttl=timedelta(minutes=5))
+    _assert_unauthorized(verifier, token)
+
+
+def test_garbage_is_401(verifier: TokenVerifier) -> None:
+    _assert_unauthorized(verifier, "not.a.token")
+    _assert_unauthorized(verifier, "")
+
+
+def test_a_non_uuid_subject_is_401(
+    signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
+) -> None:
+    token = jwt.encode(
+        {"sub": "root", "iss": ISSUER, "aud": AUDIENCE, "exp": 4102444800},
+        signing_key,
+        algorithm="RS256",
+        headers={"kid": kid},
+    )
+    _assert_unauthorized(verifier, token)
+
+
+def test_verifier_from_file(key_dir: Path, signing_key: rsa.RSAPrivateKey, kid: str) -> None:
+    verifier = TokenVerifier.from_file(key_dir / "jwks.json", issuer=ISSUER, audience=AUDIENCE)
+    account = uuid.uuid4()
+    token = _issuer(signing_key, kid).issue(account, ttl=timedelta(minutes=1))
+    assert verifier.verify(token).account_id == account
+
+
+def _request(authorization: str | None) -> Request:
+    headers = [] if authorization is None else [(b"authorization", authorization.encode())]
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Bearer abc.def.ghi", "abc.def.ghi"),
+        ("bearer   abc ", "abc"),
+        ("Basic dXNlcjpwYXNz", None),
+        ("Bearer ", None),
+        (None, None),
+    ],
+)
+def test_bearer_token(header: str | None, expected: str | None) -> None:
+    assert bearer_token(_request(header)) == expected
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def test_seal_unseal_round_trip(key_dir: Path) -> None:
+    secret = "single-use-token-" + uuid.uuid4().hex
+    sealed = seal((key_dir / "seal.pub.pem").read_bytes(), secret)
+    assert secret not in sealed
+    assert unseal(load_private_key(key_dir / "seal.pem"), sealed) == secret
+    # OAEP is randomised: the same secret never seals to the same text twice.
+    assert seal((key_dir / "seal.pub.pem").read_bytes(), secret) != sealed
+
+
+def test_unseal_with_the_wrong_key_fails(key_dir: Path, signing_key: rsa.RSAPrivateKey) -> None:
+    sealed = seal((key_dir / "seal.pub.pem").read_bytes(), "secret")
+    with pytest.raises(ValueError):
+        unseal(signing_key, sealed)
+
+
+def test_generate_keys_creates_everything_private_keys_owner_only(tmp_path: Path) -> None:
+    paths = generate_keys(tmp_path / "new")
+    assert {p.name for p in paths.values()} == {
+        "signing.pem",
+        "jwks.json",
+        "seal.pem",
+        "seal.pub.pem",
+    }
+    for name in ("signing_key", "seal_private"):
+        assert stat.S_IMODE(paths[name].stat().st_mode) == 0o600
+    jwk = json.loads(paths["jwks"].read_text())["keys"][0]
+    assert (jwk["use"], jwk["alg"], jwk["kty"]) == ("sig", "RS256", "RSA")
+    assert "d" not in jwk  # the public half only
+
+
+def test_generate_keys_is_idempotent(tmp_path: Path) -> None:
+    first = generate_keys(tmp_path)
+    before = {name: path.read_bytes() for name, path in first.items()}
+    second = generate_keys(tmp_path)
+    assert second == first
+    assert {name: path.read_bytes() for name, path in second.items()} == before
+
+
+def test_generate_keys_rebuilds_a_lost_jwks_from_the_same_key(tmp_path: Path) -> None:
+    paths = generate_keys(tmp_path)
+    modulus = json.loads(paths["jwks"].read_text())["keys"][0]["n"]
+    paths["jwks"].unlink()
+    generate_keys(tmp_path)
+    assert json.loads(paths["jwks"].read_text())["keys"][0]["n"] == modulus
+
+
+def test_a_new_signing_key_gets_a_new_jwks(tmp_path: Path) -> None:
+    paths = generate_keys(tmp_path)
+    old = json.loads(paths["jwks"].read_text())["keys"][0]
+    paths["signing_key"].unlink()
+    generate_keys(tmp_path)
+    new = json.loads(paths["jwks"].read_text())["keys"][0]
+    assert (new["n"], new["kid"]) != (old["n"], old["kid"])
+
+
+def test_jwks_for_verifies_what_the_key_signs(signing_key: rsa.RSAPrivateKey) -> None:
+    document = jwks_for(signing_key, kid="k1")
+    verifier = TokenVerifier(document, issuer=ISSUER, audience=AUDIENCE)
+    account = uuid.uuid4()
+    token = _issuer(signing_key, "k1").issue(account, ttl=timedelta(minutes=1))
+    assert verifier.verify(token).account_id == account
+
+
+# --- kafka_admin.new_topics ------------------------------------------------------------------
+
+
+def test_new_topics_has_each_topic_and_its_dlq() -> None:
+    requests = new_topics(TOPICS)
+    names = [r.name for r in requests]
+    assert len(names) == len(set(names)) == 2 * len(TOPICS)
+    for topic in TOPICS:
+        assert topic.name in names
+        assert f"{topic.name}.dlq" in names
+
+
+def test_new_topics_configs() -> None:
+    main, dlq = new_topics([MEMBERSHIP_EVENTS], replication=3)
+    assert (main.name, main.num_partitions, main.replication_factor) == (
+        "membership.events.v1",
+        MEMBERSHIP_EVENTS.partitions,
+        3,
+    )
+    assert main.topic_configs == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    assert (dlq.name, dlq.num_partitions, dlq.replication_factor) == (
+        "membership.events.v1.dlq",
+        1,
+        3,
+    )
+    assert dlq.topic_configs == {"retention.ms": str(30 * DAY_MS)}
+
+
+def test_new_topics_of_nothing() -> None:
+    assert new_topics([]) == []
