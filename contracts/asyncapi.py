@@ -8,7 +8,6 @@ consuming service, named and grouped as the services' real subscribers are.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import operator
@@ -148,12 +147,6 @@ def main_asyncapi(output: Path | None = None) -> int:
     else:
         print(write_asyncapi(output), file=sys.stderr)
     return 0
-
-
-def asyncapi(args: argparse.Namespace) -> int:
-    """``prodigy-users asyncapi [--output FILE]`` from parsed arguments."""
-    output = getattr(args, "output", None)
-    return main_asyncapi(Path(output) if output else None)
 
 
 if __name__ == "__main__":

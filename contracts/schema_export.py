@@ -14,7 +14,6 @@ baseline a newer version must remain compatible with. Regenerate with
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -142,14 +141,6 @@ def main_export(directory: Path | None = None, *, check: bool = False) -> int:
     for path in export_schemas(target):
         print(path)
     return 0
-
-
-def contracts_export(args: argparse.Namespace) -> int:
-    """``prodigy-users contracts export [--dir DIR] [--check]`` from parsed arguments."""
-    directory = getattr(args, "dir", None)
-    return main_export(
-        Path(directory) if directory else None, check=bool(getattr(args, "check", False))
-    )
 
 
 if __name__ == "__main__":

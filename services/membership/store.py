@@ -35,6 +35,7 @@ memberships = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
 )
+sa.Index("ix_memberships_account", memberships.c.account_id)
 
 operations = sa.Table(
     "operations",

@@ -92,11 +92,6 @@ class Delivery:
             task.add_done_callback(self._finished)
         return len(claimed)
 
-    async def wait_idle(self) -> None:
-        """Wait for every send in flight (tests and shutdown)."""
-        while self._inflight:
-            await asyncio.wait(set(self._inflight))
-
     async def send(self, email: OutgoingEmail) -> None:
         """One attempt at one claimed email, recorded in its own unit of work."""
         try:

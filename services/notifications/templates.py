@@ -27,11 +27,11 @@ If you did not expect this email, you can ignore it.</p>
 
 _SOURCES: dict[str, str] = {
     "layout.html": _LAYOUT,
-    "welcome.subject.txt": "Your {{ department }} account on Prodigy",
+    "welcome.subject.txt": "Your account for {{ department }}",
     "welcome.txt": """\
 Hello {{ name }},
 
-An account has been created for you for {{ department }} on Prodigy.
+Your account for {{ department }} is ready.
 
 Your login email is: {{ email }}
 
@@ -44,10 +44,10 @@ If you did not expect this email, you can ignore it.
 """,
     "welcome.html": """\
 {% extends "layout.html" %}
-{% block title %}Your {{ department }} account{% endblock %}
+{% block title %}Your account for {{ department }}{% endblock %}
 {% block body %}
 <p>Hello {{ name }},</p>
-<p>An account has been created for you for <strong>{{ department }}</strong> on Prodigy.</p>
+<p>Your account for <strong>{{ department }}</strong> is ready.</p>
 <p>Your login email is: <strong>{{ email }}</strong></p>
 <p><a href="{{ url }}">Set your password</a></p>
 <p>Or paste this link into your browser:<br><code>{{ url }}</code></p>

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,12 +33,13 @@ def can_view_reports(role: str | None) -> bool:
 
 
 def sort_name(name: str) -> str:
-    """The key the users table sorts names by: case-insensitive, locale-independent.
+    """The key the users table sorts names by: case- and accent-insensitive.
 
     Computed here rather than in SQL so the order does not depend on the
-    database's collation (the column is compared with ``COLLATE "C"``).
+    database's locale (the column is compared bytewise, ``COLLATE "C"``).
     """
-    return name.casefold()
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class Consumer:
                 ack_policy=AckPolicy.ACK,
                 session_timeout_ms=self.settings.consumer_session_timeout_ms,
                 heartbeat_interval_ms=min(3000, self.settings.consumer_session_timeout_ms // 3),
+                fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
                 title=f"{self.service}:{topic.name}",
                 description=f"{self.service} applies {handled} from {topic.name}.",
             )

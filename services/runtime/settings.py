@@ -42,6 +42,10 @@ class ServiceSettings(BaseSettings):
 
     consumer_group_prefix: str = "prodigy"
     consumer_session_timeout_ms: int = 10_000
+    # How long a fetch may wait for new records. Tansu answers a waiting fetch only
+    # when this runs out (not when a record arrives), so it bounds the latency of
+    # every hop on the embedded broker; Apache Kafka answers early either way.
+    consumer_fetch_max_wait_ms: int = 50
     handler_max_attempts: int = Field(
         default=5, description="Attempts at a message before it goes to the dead-letter topic."
     )

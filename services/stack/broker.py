@@ -97,7 +97,7 @@ class Broker:
         """The epoch currently in the epoch file (None for an external broker)."""
         return read_epoch(self.epoch_path) if self.embedded else None
 
-    async def start(self, timeout: float = 20.0) -> None:
+    async def start(self, within: float = 20.0) -> None:
         """Start an empty broker, create the registry's topics, then publish a new epoch.
 
         With an external broker: wait until it answers and create missing topics.
@@ -129,7 +129,7 @@ class Broker:
                 death_signal=signal.SIGINT,
             )
             await self._proc.spawn()
-        await self._wait_ready(timeout)
+        await self._wait_ready(within)
         await ensure_topics(self.bootstrap)
         if self.external is None:
             epoch = uuid.uuid4().hex
@@ -141,8 +141,8 @@ class Broker:
                 time.monotonic() - began,
             )
 
-    async def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait_ready(self, within: float) -> None:
+        deadline = time.monotonic() + within
         last: BaseException | None = None
         while time.monotonic() < deadline:
             if self._proc is not None and not self._proc.is_alive():
@@ -157,18 +157,18 @@ class Broker:
                 last = exc
                 await asyncio.sleep(0.05)
         raise StackError(
-            f"the Kafka broker at {self.bootstrap} did not answer within {timeout:.0f} s: {last!r}"
+            f"the Kafka broker at {self.bootstrap} did not answer within {within:.0f} s: {last!r}"
         )
 
-    async def _ping(self, timeout: float) -> None:
+    async def _ping(self, within: float) -> None:
         host, _, port = self.bootstrap.split(",")[0].rpartition(":")
         # A plain connect first: the admin client logs an error for every refusal.
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), within)
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=int(timeout * 1000)
+            bootstrap_servers=self.bootstrap, request_timeout_ms=int(within * 1000)
         )
         try:
             await admin.start()
@@ -176,10 +176,10 @@ class Broker:
         finally:
             await admin.close()
 
-    async def stop(self, timeout: float = 3.0) -> None:
+    async def stop(self, grace: float = 3.0) -> None:
         """Stop the broker (everything in it is gone: it keeps nothing on disk)."""
         if self._proc is not None and self._proc.is_alive():
-            await self._proc.stop(signal.SIGINT, timeout)
+            await self._proc.stop(signal.SIGINT, grace)
             log.info("broker: stopped")
         self._proc = None
 
@@ -188,10 +188,10 @@ class Broker:
         if self._proc is not None:
             await self._proc.kill()
 
-    async def restart(self, timeout: float = 20.0) -> None:
+    async def restart(self, within: float = 20.0) -> None:
         """A new, empty broker on the same port, topics, and a new epoch."""
         await self.stop()
-        await self.start(timeout)
+        await self.start(within)
 
     async def topics(self) -> set[str]:
         """The topics the broker has now."""

@@ -183,7 +183,7 @@ class MailCapture:
         handler = _Handler(self.store)
         sessions = self._sessions
 
-        class _SMTP(SMTP):  # type: ignore[misc]
+        class _SMTP(SMTP):
             _own: asyncio.BaseTransport | None = None
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -255,10 +255,10 @@ class MailCapture:
         predicate: Callable[[dict[str, Any]], bool] | None = None,
         *,
         count: int = 1,
-        timeout: float = 30.0,
+        within: float = 30.0,
     ) -> list[dict[str, Any]]:
         """Wait until ``count`` messages match ``predicate`` (a callable on a message)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 found = [m for m in self.store.messages if predicate is None or predicate(m)]
                 if len(found) >= count:

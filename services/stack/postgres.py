@@ -126,10 +126,10 @@ class Postgres:
         """The embedded server process runs (always True for an external server)."""
         return self.external_url is not None or (self._proc is not None and self._proc.is_alive())
 
-    async def start(self, timeout: float = 30.0) -> None:
+    async def start(self, within: float = 30.0) -> None:
         """Initialise the cluster if needed, start it and wait until it accepts connections."""
         if self.external_url is not None:
-            await self._wait_ready(timeout)
+            await self._wait_ready(within)
             return
         if self.is_alive():
             return
@@ -144,9 +144,9 @@ class Postgres:
         argv += ["-h", self.host, "-k", ""]  # TCP only: no socket file to place or clean up
         argv += ["-c", "max_connections=300"]
         if self.fast:
-            # Tests only: durability traded for speed.
-            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
-            argv += ["-c", "full_page_writes=off"]
+            # Tests only: safe while the machine stays up (commits still reach the
+            # OS, so a killed server loses nothing), not against a power cut.
+            argv += ["-c", "fsync=off", "-c", "full_page_writes=off"]
         self._proc = ChildProcess(
             "postgres",
             argv,
@@ -158,7 +158,7 @@ class Postgres:
             death_signal=signal.SIGINT,
         )
         await self._proc.spawn()
-        await self._wait_ready(timeout)
+        await self._wait_ready(within)
         log.info(
             "postgres: ready on %s:%d (%.1f s)", self.host, self.port, time.monotonic() - began
         )
@@ -200,8 +200,14 @@ class Postgres:
             user=user,
         )
         await init.spawn()
-        code = await init.wait()
+        try:
+            code = await init.wait()
+        except BaseException:  # cancelled (Ctrl-C): no initdb left behind, nor half a cluster
+            await init.kill()
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise
         if code != 0:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
             raise StackError(
                 f"initdb failed with exit code {code} (log: {self.log_path}):\n{init.log_tail()}"
             )
@@ -214,8 +220,8 @@ class Postgres:
                 f"PostgreSQL {ours}; start with --fresh (the data is not migrated)"
             )
 
-    async def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait_ready(self, within: float) -> None:
+        deadline = time.monotonic() + within
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self._proc is not None and not self._proc.is_alive():
@@ -233,14 +239,14 @@ class Postgres:
             return
         where = f" (log: {self.log_path})" if self.embedded else ""
         raise StackError(
-            f"PostgreSQL at {self.url} did not accept connections within {timeout:.0f} s{where}: "
+            f"PostgreSQL at {self.url} did not accept connections within {within:.0f} s{where}: "
             f"{last!r}"
         )
 
-    async def stop(self, timeout: float = 15.0) -> None:
-        """Fast shutdown (SIGINT); killed if it takes longer than ``timeout``."""
+    async def stop(self, grace: float = 15.0) -> None:
+        """Fast shutdown (SIGINT); killed if it takes longer than ``grace`` seconds."""
         if self._proc is not None and self._proc.is_alive():
-            await self._proc.stop(signal.SIGINT, timeout)
+            await self._proc.stop(signal.SIGINT, grace)
             log.info("postgres: stopped")
         self._proc = None
 

@@ -162,12 +162,12 @@ class ChildProcess:
             )
         self.started_at = time.monotonic()
 
-    async def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the exit; the exit code, or None if still running after ``timeout``."""
+    async def wait(self, within: float | None = None) -> int | None:
+        """Wait for the exit; the exit code, or None if still running after ``within`` seconds."""
         if self._proc is None:
             return None
         try:
-            return await asyncio.wait_for(self._proc.wait(), timeout)
+            return await asyncio.wait_for(self._proc.wait(), within)
         except TimeoutError:
             return None
 
@@ -193,14 +193,14 @@ class ChildProcess:
             self._kill_group()
         return await self._proc.wait()
 
-    async def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> int | None:
-        """Ask with ``sig``; after ``timeout`` seconds, kill. Returns the exit code."""
+    async def stop(self, sig: signal.Signals = signal.SIGTERM, grace: float = 10.0) -> int | None:
+        """Ask with ``sig``; after ``grace`` seconds, kill. Returns the exit code."""
         if self._proc is None:
             return None
         if self._proc.returncode is None:
             self.send_signal(sig)
-            if await self.wait(timeout) is None:
-                self._append_log(f"did not stop within {timeout:.0f} s of {sig.name}: killed")
+            if await self.wait(grace) is None:
+                self._append_log(f"did not stop within {grace:.0f} s of {sig.name}: killed")
                 return await self.kill()
         return self._proc.returncode
 

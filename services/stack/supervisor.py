@@ -7,41 +7,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fcntl
 import logging
 import os
 import random
-import shutil
+import shlex
 import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from prodigy_users.runtime.db import ensure_database
 from prodigy_users.runtime.keys import generate_keys
 
+from . import SERVICES
 from .broker import Broker
+from .datadir import DataDir, StackLockedError
 from .mailcapture import MailCapture
 from .postgres import Postgres
 from .process import ChildProcess, PortInUseError, StackError, check_port_free
 
 log = logging.getLogger(__name__)
 
-SERVICES: tuple[str, ...] = ("identity", "membership", "notifications", "reporting")
+# What callers (the CLI, tests) import from here, wherever it is defined.
+__all__ = [
+    "HOST",
+    "SERVICES",
+    "PortInUseError",
+    "Ports",
+    "Stack",
+    "StackConfig",
+    "StackError",
+    "StackLockedError",
+    "describe_exit",
+    "free_ports",
+]
+
 HOST = "127.0.0.1"
 DEFAULT_MAIL_FROM = "Prodigy Users <no-reply@prodigy-users.local>"
-_MARKER = ".prodigy-stack"
-_LOCK = "stack.lock"
-
-
-class StackLockedError(StackError):
-    """Another supervisor runs on the same data directory."""
 
 
 @dataclass
@@ -127,6 +136,10 @@ class StackConfig:
     services: tuple[str, ...] = SERVICES
     ready_timeout: float = 90.0
     mail_from: str = DEFAULT_MAIL_FROM
+    # How a service process is started; the service name is appended. Empty: the
+    # default, ``python -m prodigy_users.stack.cli serve``. E.g. ``("coverage",
+    # "run", "-m", "prodigy_users.stack.cli", "serve")`` to measure the services.
+    service_command: tuple[str, ...] = ()
 
 
 @dataclass
@@ -187,7 +200,7 @@ class Stack:
         if config.smtp_host is None:
             self.mail = MailCapture(HOST, ports.smtp, ports.mail_http, self.data_dir / "mail.jsonl")
         self._replicas: dict[str, _Replica] = {}
-        self._lock_fd: int | None = None
+        self._dir = DataDir(self.data_dir)
         self._keys: dict[str, Path] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._broker_wanted = True
@@ -215,6 +228,11 @@ class Stack:
     @property
     def bootstrap(self) -> str:
         """Kafka bootstrap servers."""
+        return self.broker.bootstrap
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Kafka bootstrap servers (same as ``bootstrap``)."""
         return self.broker.bootstrap
 
     @property
@@ -300,20 +318,23 @@ class Stack:
         if self.running:
             return
         began = time.monotonic()
-        self._take_lock()
+        self._dir.lock(wipe=self.config.fresh)
+        self._stop_requested.clear()
         try:
-            if self.config.fresh:
-                self._wipe()
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             self._preflight_ports()
             self._keys = generate_keys(self.keys_dir)
             self.running = True
             self._broker_wanted = True
-            await _gather_or_raise(self.postgres.start(), self.broker.start(), self._start_mail())
-            for name in self.config.services:
+            await _all_or_first_failure(
+                self.postgres.start(), self.broker.start(), self._start_mail()
+            )
+            # All four, started or not: a skipped service run by hand finds its database.
+            for name in SERVICES:
                 await ensure_database(self.database_url(name))
             self._watchdog = asyncio.create_task(self._watch(), name="stack-watchdog")
             self._plan_replicas()
+            self._write_env_files()
             await self._start_replicas(list(self._replicas.values()))
         except BaseException:
             await self.stop()
@@ -322,6 +343,7 @@ class Stack:
 
     async def stop(self) -> None:
         """Stop services, then mail capture, broker and PostgreSQL (idempotent)."""
+        self._stop_requested.set()  # a run_until_stopped in progress returns too
         async with self._stop_lock:
             if self._watchdog is not None:
                 self._watchdog.cancel()
@@ -341,7 +363,7 @@ class Stack:
             await self.broker.stop()
             await self.postgres.stop()
             self.running = False
-            self._release_lock()
+            self._dir.unlock()
 
     async def run_until_stopped(self) -> None:
         """Keep everything running (restarting what dies) until ``request_stop``; then stop."""
@@ -366,37 +388,48 @@ class Stack:
             for index in range(1, self.config.replicas + 1):
                 key = name if index == 1 else f"{name}-{index}"
                 port = self.config.ports.service(name) if index == 1 else extra.pop()
-                rep = _Replica(key, name, index, port, self._service_process(key, name, index))
+                rep = _Replica(key, name, index, port, self._service_process(key, name))
                 self._replicas[key] = rep
 
-    def _service_process(self, key: str, name: str, index: int) -> ChildProcess:
-        return ChildProcess(
-            key,
-            [sys.executable, "-m", "prodigy_users.stack.cli", "serve", name],
-            log_path=self.log_path(key),
-            env=self._service_env_for(name, index),
+    def _service_process(self, key: str, name: str) -> ChildProcess:
+        # The environment is filled in at each spawn (see _spawn_replica).
+        command = self.config.service_command or (
+            sys.executable,
+            "-m",
+            "prodigy_users.stack.cli",
+            "serve",
         )
+        return ChildProcess(key, [*command, name], log_path=self.log_path(key))
 
-    def _service_env_for(self, name: str, index: int) -> dict[str, str]:
-        # replica ports are not in self._replicas yet while planning
-        env = self.service_env(name) if index == 1 else None
-        if env is None:
+    def env_file(self, name: str) -> Path:
+        """``<data-dir>/env/<name>.env``: the ``PRODIGY_*`` settings of a service, for
+        running it outside the supervisor (``set -a; . FILE; set +a``)."""
+        return self.data_dir / "env" / f"{name}.env"
+
+    def _write_env_files(self) -> None:
+        for name in SERVICES:
             env = self.service_env(name)
-            env["PRODIGY_HTTP_PORT"] = "0"  # fixed below by _spawn_replica
-        return env
+            lines = [
+                f"{k}={shlex.quote(v)}"
+                for k, v in sorted(env.items())
+                if k.startswith("PRODIGY_") or k in self.config.service_env
+            ]
+            path = self.env_file(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines) + "\n")
 
     def _select(self, name: str) -> list[_Replica]:
-        if name in self._replicas:
-            return [self._replicas[name]]
+        # A service name means all its replicas; "identity-2" means that one.
         reps = [r for r in self._replicas.values() if r.service == name]
+        if not reps and name in self._replicas:
+            reps = [self._replicas[name]]
         if not reps:
             raise KeyError(f"no service or replica named {name!r}; have {sorted(self._replicas)}")
         return reps
 
     async def _spawn_replica(self, rep: _Replica) -> None:
-        env = self.service_env(rep.service)
-        env["PRODIGY_HTTP_PORT"] = str(rep.port)
-        rep.proc.env = env
+        rep.restart_at = 0.0
+        rep.proc.env = self.service_env(rep.service, rep.index)
         check_port_free(HOST, rep.port, f"the {rep.key} service")
         await rep.proc.spawn()
 
@@ -407,7 +440,7 @@ class Stack:
                 await self._spawn_replica(rep)
                 log.info("%s: starting (log: %s)", rep.key, rep.proc.log_path)
         deadline = time.monotonic() + self.config.ready_timeout
-        await _gather_or_raise(*(self._wait_ready(rep, deadline) for rep in reps))
+        await _all_or_first_failure(*(self._wait_ready(rep, deadline) for rep in reps))
 
     async def _wait_ready(self, rep: _Replica, deadline: float) -> None:
         url = f"http://{HOST}:{rep.port}/readyz"
@@ -445,7 +478,9 @@ class Stack:
             log.info("%s: killed", rep.key)
         else:
             code = await rep.proc.stop(signal.SIGTERM, 10.0)
-            log.info("%s: stopped (%s)", rep.key, describe_exit(code))
+            # uvicorn ends a graceful SIGTERM shutdown by re-raising SIGTERM.
+            clean = code in (0, -signal.SIGTERM)
+            log.info("%s: stopped%s", rep.key, "" if clean else f" ({describe_exit(code)})")
 
     async def stop_service(self, name: str, kill: bool = False) -> None:
         """Stop a service's replicas (or one, e.g. ``identity-2``); SIGKILL if ``kill``.
@@ -492,9 +527,9 @@ class Stack:
         """The broker epoch the services currently see."""
         return self.broker.epoch
 
-    async def wait_for_broker_epoch(self, old: str | None, timeout: float = 30.0) -> str:
+    async def wait_for_broker_epoch(self, old: str | None, within: float = 30.0) -> str:
         """Wait until the epoch differs from ``old`` (a new broker is up with its topics)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 epoch = self.broker.epoch
                 if epoch is not None and epoch != old and self.broker.is_alive():
@@ -520,7 +555,9 @@ class Stack:
                     await self._restart_broker()
                     broker_backoff = 0.5
                 except Exception as exc:
-                    log.error("broker: restart failed (%s); retrying in %.0f s", exc, broker_backoff)
+                    log.error(
+                        "broker: restart failed (%s); retrying in %.1f s", exc, broker_backoff
+                    )
                     await asyncio.sleep(broker_backoff)
                     broker_backoff = min(broker_backoff * 2, 10.0)
             if self._restart_services:
@@ -595,48 +632,6 @@ class Stack:
             seen[port] = what
             check_port_free(HOST, port, what)
 
-    def _take_lock(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.data_dir / _LOCK
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise StackLockedError(
-                f"another prodigy-users stack (pid {holder}) is already running on "
-                f"{self.data_dir}; stop it first or use another --data-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
-        marker = self.data_dir / _MARKER
-        if not marker.exists():
-            if any(p.name not in (_LOCK,) for p in self.data_dir.iterdir()) and self.config.fresh:
-                self._release_lock()
-                raise StackError(
-                    f"refusing to wipe {self.data_dir}: it is not empty and was not made by "
-                    "prodigy-users (no .prodigy-stack marker)"
-                )
-            marker.write_text("data of the prodigy-users embedded stack\n")
-
-    def _release_lock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def _wipe(self) -> None:
-        log.info("stack: --fresh: removing the data in %s", self.data_dir)
-        for entry in self.data_dir.iterdir():
-            if entry.name in (_LOCK, _MARKER):
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
 
 def _key_paths(directory: Path) -> dict[str, Path]:
     return {
@@ -647,14 +642,20 @@ def _key_paths(directory: Path) -> dict[str, Path]:
     }
 
 
-async def _gather_or_raise(*aws: object) -> None:
-    """Run concurrently; let each finish, then raise one error naming every failure."""
-    results = await asyncio.gather(*aws, return_exceptions=True)  # type: ignore[call-overload]
-    errors = [r for r in results if isinstance(r, BaseException)]
-    for err in errors:
-        if not isinstance(err, Exception):
-            raise err  # cancellation and friends go through unchanged
-    if len(errors) == 1:
+async def _all_or_first_failure(*coros: Coroutine[Any, Any, object]) -> None:
+    """Run concurrently; at the first failure cancel the rest and raise it (with any
+    other failure that happened at the same moment). Cancelling us cancels them all."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
+    if len(errors) == 1 and errors[0] is not None:
         raise errors[0]
     if errors:
         raise StackError("\n\n".join(str(e) for e in errors))

@@ -22,6 +22,7 @@ async def _operation_done(api: Api, url: str, headers: dict[str, str]) -> dict[s
 
 async def test_identity_down_gives_202_then_completes_once(api: Api, controllable: Any) -> None:
     admin = await api.create_department()
+    other = await api.create_department()
     email = random_email("later")
     await controllable.stop_service("identity")
     try:
@@ -34,7 +35,6 @@ async def test_identity_down_gives_202_then_completes_once(api: Api, controllabl
         )
         assert pending.json()["status"] == "pending"
         # Someone else's token cannot read the operation.
-        other = await api.create_department()
         r = await api.http.get(api.url("membership", accepted["operation_url"]), headers=other.headers)
         assert r.status_code == 404
     finally:

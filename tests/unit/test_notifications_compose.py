@@ -91,7 +91,8 @@ def test_welcome_message_has_text_and_html_with_the_link(
 
 def test_unknown_department_reads_prodigy(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
     message = delivery.compose(outgoing(key, department_name=None, department_id=None), NOW)
-    assert "for Prodigy on Prodigy" in parts(message)["text/plain"]
+    assert message["Subject"] == "Your account for Prodigy"
+    assert "Your account for Prodigy is ready." in parts(message)["text/plain"]
 
 
 def test_reset_message(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
