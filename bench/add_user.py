@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import Admin, Api, Keys, random_email  # noqa: E402
+from tests.support import Admin, Api, Keys, random_email
 
 
 def percentiles(values: Sequence[float]) -> str:
@@ -89,8 +89,10 @@ async def main(args: argparse.Namespace) -> None:
     stack: Any = None
     if args.keys_dir:
         urls = {
-            "identity": args.identity, "membership": args.membership,
-            "reporting": args.reporting, "mail": args.mail,
+            "identity": args.identity,
+            "membership": args.membership,
+            "reporting": args.reporting,
+            "mail": args.mail,
         }
         keys = Keys(Path(args.keys_dir))
     else:
@@ -122,7 +124,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", type=int, default=200, help="adds per phase (default 200)")
     parser.add_argument("--keys-dir", help="a running stack's keys directory (skip starting one)")
     parser.add_argument("--identity", default="http://127.0.0.1:8101")

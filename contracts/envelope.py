@@ -49,9 +49,7 @@ class EnvelopeBase(BaseModel):
         description="What the payload is, e.g. `membership.member_added`.",
         examples=["membership.member_added"],
     )
-    version: int = Field(
-        default=1, description="Schema version of the payload type.", examples=[1]
-    )
+    version: int = Field(default=1, description="Schema version of the payload type.", examples=[1])
     occurred_at: datetime = Field(
         default_factory=_now,
         description="When the change happened (UTC), not when it was published.",

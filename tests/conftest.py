@@ -37,7 +37,9 @@ def _containers(stack: ExitStack) -> dict[str, Any]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer
 
-    pg = stack.enter_context(PostgresContainer("postgres:18", username="postgres", password="postgres"))
+    pg = stack.enter_context(
+        PostgresContainer("postgres:18", username="postgres", password="postgres")
+    )
     kafka = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft())
     host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)
     return {

@@ -169,7 +169,9 @@ class Api:
             return mails
         return [m for m in mails if to.lower() in [a.lower() for a in m["to"]]]
 
-    async def wait_mail(self, to: str, *, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+    async def wait_mail(
+        self, to: str, *, count: int = 1, timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
         """Wait until at least ``count`` mails to ``to`` are captured."""
 
         async def probe() -> list[dict[str, Any]] | None:
@@ -196,11 +198,15 @@ class Api:
             if not cursor:
                 return items
 
-    async def wait_reported(self, admin: Admin, email: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def wait_reported(
+        self, admin: Admin, email: str, timeout: float = 30.0
+    ) -> dict[str, Any]:
         """Wait until ``email`` is in the department's users table."""
 
         async def probe() -> dict[str, Any] | None:
-            rows = [u for u in await self.report_users(admin) if u["email"].lower() == email.lower()]
+            rows = [
+                u for u in await self.report_users(admin) if u["email"].lower() == email.lower()
+            ]
             return rows[0] if rows else None
 
         return await wait_for(probe, timeout=timeout, what=f"{email} in the users table")

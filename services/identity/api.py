@@ -30,7 +30,7 @@ class AccessToken(BaseModel):
     """A bearer access token."""
 
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme, not a secret
     expires_in: int = Field(description="Seconds until it expires.")
 
 
@@ -65,7 +65,7 @@ class PasswordLink(BaseModel):
 
 @router.post("/v1/auth/token", operation_id="issue_token", tags=["auth"])
 async def issue_token(body: TokenRequest, identity: IdentityService) -> AccessToken:
-    """Sign in: an access token for good credentials, 401 otherwise (whether or not the email exists)."""
+    """Sign in: an access token, or 401 whether or not the email exists."""
     token, ttl = await identity.login(body.email, body.password)
     return AccessToken(access_token=token, expires_in=ttl)
 
@@ -111,10 +111,8 @@ async def me(principal: CurrentPrincipal, identity: IdentityService) -> AccountP
     operation_id="issue_password_link",
     tags=["operators"],
 )
-async def password_link(
-    account: uuid.UUID, _: Operator, identity: IdentityService
-) -> PasswordLink:
-    """Platform operators: a fresh set-password link for an account (e.g. a department's first admin)."""
+async def password_link(account: uuid.UUID, _: Operator, identity: IdentityService) -> PasswordLink:
+    """Platform operators: a fresh set-password link (e.g. for a department's first admin)."""
     link = await identity.operator_link(account)
     return PasswordLink(url=link.url, token=link.token, expires_at=link.expires_at)
 
@@ -132,7 +130,7 @@ async def set_password_page(token: str = "") -> HTMLResponse:
     form = (
         '<form method="post" action="/set-password">'
         f'<input type="hidden" name="token" value="{html.escape(token)}">'
-        '<label>New password (at least 10 characters)'
+        "<label>New password (at least 10 characters)"
         '<input type="password" name="password" autocomplete="new-password" required></label>'
         "<button>Set password</button></form>"
     )
@@ -149,6 +147,7 @@ async def set_password_form(
     except Problem as problem:
         messages = [e["message"] for e in problem.errors or []] or [problem.detail]
         items = "".join(f"<li>{html.escape(m)}</li>" for m in messages)
-        body = f'<ul class="err">{items}</ul><p><a href="/set-password?token={html.escape(token)}">Try again</a></p>'
+        again = f"/set-password?token={html.escape(token)}"
+        body = f'<ul class="err">{items}</ul><p><a href="{again}">Try again</a></p>'
         return HTMLResponse(_PAGE.format(body=body), status_code=problem.status)
     return HTMLResponse(_PAGE.format(body="<p>Your password is set. You can sign in now.</p>"))

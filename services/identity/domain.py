@@ -12,9 +12,21 @@ MAX_PASSWORD = 128
 # A short list of the most common choices; the length rule does most of the work.
 COMMON_PASSWORDS = frozenset(
     {
-        "password123", "password1234", "1234567890", "12345678910", "qwertyuiop",
-        "iloveyou123", "letmein1234", "welcome123", "administrator", "passw0rd123",
-        "0123456789", "abcdefghij", "qwerty12345", "changeme123", "firefighter",
+        "password123",
+        "password1234",
+        "1234567890",
+        "12345678910",
+        "qwertyuiop",
+        "iloveyou123",
+        "letmein1234",
+        "welcome123",
+        "administrator",
+        "passw0rd123",
+        "0123456789",
+        "abcdefghij",
+        "qwerty12345",
+        "changeme123",
+        "firefighter",
     }
 )
 

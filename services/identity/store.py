@@ -25,16 +25,22 @@ accounts = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("password_hash", sa.Text, nullable=True),
     sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 credential_tokens = sa.Table(
     "credential_tokens",
     metadata,
     sa.Column("token_hash", sa.Text, primary_key=True),
-    sa.Column("account_id", UUID(as_uuid=True), sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column(
+        "account_id", UUID(as_uuid=True), sa.ForeignKey("accounts.id"), nullable=False, index=True
+    ),
     sa.Column("purpose", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
 )
@@ -98,9 +104,7 @@ async def insert_token(
     )
 
 
-async def lock_token(
-    conn: AsyncConnection, token_hash: str
-) -> tuple[uuid.UUID, TokenState] | None:
+async def lock_token(conn: AsyncConnection, token_hash: str) -> tuple[uuid.UUID, TokenState] | None:
     """The token's account and state, row-locked so two uses cannot both succeed."""
     row = (
         await conn.execute(

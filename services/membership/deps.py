@@ -33,9 +33,7 @@ async def require_admin(
             raise Problem(404, "department-not-found", "Unknown department", "No such department.")
         role = await store.role_of(conn, dept, principal.account_id)
     if not can_manage_members(role):
-        raise Problem(
-            403, "forbidden", "Forbidden", "You do not administer this department."
-        )
+        raise Problem(403, "forbidden", "Forbidden", "You do not administer this department.")
     return principal
 
 

@@ -18,13 +18,17 @@ departments = sa.Table(
     metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 memberships = sa.Table(
     "memberships",
     metadata,
-    sa.Column("department_id", UUID(as_uuid=True), sa.ForeignKey("departments.id"), primary_key=True),
+    sa.Column(
+        "department_id", UUID(as_uuid=True), sa.ForeignKey("departments.id"), primary_key=True
+    ),
     sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("email", sa.Text, nullable=False),
@@ -32,7 +36,9 @@ memberships = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="active"),
     sa.Column("employee_id", sa.Text, nullable=True),
     sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("ix_memberships_account", memberships.c.account_id)
@@ -48,7 +54,9 @@ operations = sa.Table(
     sa.Column("request", JSONB, nullable=False),
     sa.Column("result", JSONB, nullable=True),
     sa.Column("problem", JSONB, nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
 )
 

@@ -42,9 +42,7 @@ class TokenIssuer:
         self._issuer = issuer
         self._audience = audience
 
-    def issue(
-        self, subject: uuid.UUID, *, ttl: timedelta, scopes: tuple[str, ...] = ()
-    ) -> str:
+    def issue(self, subject: uuid.UUID, *, ttl: timedelta, scopes: tuple[str, ...] = ()) -> str:
         """A signed token for ``subject`` valid for ``ttl``."""
         now = datetime.now(UTC)
         claims: dict[str, Any] = {

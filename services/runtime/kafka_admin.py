@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -17,9 +18,7 @@ def new_topics(topics: Iterable[Topic], replication: int = 1) -> list[NewTopic]:
         configs = {"cleanup.policy": t.cleanup_policy, "retention.ms": str(t.retention_ms)}
         out.append(NewTopic(t.name, t.partitions, replication, topic_configs=configs))
         out.append(
-            NewTopic(
-                t.dlq, 1, replication, topic_configs={"retention.ms": str(t.dlq_retention_ms)}
-            )
+            NewTopic(t.dlq, 1, replication, topic_configs={"retention.ms": str(t.dlq_retention_ms)})
         )
     return out
 
@@ -32,9 +31,8 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = TOPICS) -> Non
         existing = set(await admin.list_topics())
         missing = [n for n in new_topics(topics) if n.name not in existing]
         if missing:
-            try:
+            # Another service may have created them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another service created them first
     finally:
         await admin.close()

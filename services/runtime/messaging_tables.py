@@ -18,7 +18,9 @@ outbox = sa.Table(
     sa.Column("key", sa.Text, nullable=False),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("envelope", JSONB, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("outbox_unpublished", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
@@ -28,7 +30,9 @@ inbox = sa.Table(
     metadata,
     sa.Column("consumer", sa.Text, primary_key=True),
     sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 relay_state = sa.Table(

@@ -110,7 +110,8 @@ class OutboxRelay:
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
-            while not await driver.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
+            # Another replica is the relay: stand by until it goes away.
+            while not await driver.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):  # noqa: ASYNC110
                 await asyncio.sleep(1.0)
             await driver.add_listener(NOTIFY_CHANNEL, self._on_notify)
             try:

@@ -26,8 +26,8 @@ class ServiceSettings(BaseSettings):
 
     # Access tokens are verified locally with identity's public keys (a JWKS file).
     jwks_path: Path | None = None
-    token_issuer: str = "prodigy-users/identity"
-    token_audience: str = "prodigy-users"
+    token_issuer: str = "prodigy-users/identity"  # noqa: S105 - a name, not a secret
+    token_audience: str = "prodigy-users"  # noqa: S105 - a name, not a secret
 
     # The embedded broker keeps topics in memory only. The stack supervisor writes
     # a new id here each time it starts a broker; relays republish their retained

@@ -96,7 +96,9 @@ async def test_twenty_simultaneous_adds_of_one_email_make_one_account(api: Api) 
     responses = await asyncio.gather(*(api.add_member(a, email) for a in admins))
 
     codes = sorted(r.status_code for r in responses)
-    assert codes == [201] + [409] * 19, [r.text for r in responses if r.status_code not in (201, 409)]
+    assert codes == [201] + [409] * 19, [
+        r.text for r in responses if r.status_code not in (201, 409)
+    ]
     winner = next(r for r in responses if r.status_code == 201).json()
     fence = random_email("fence")
     assert (await api.add_member(first, fence)).status_code == 201
@@ -201,7 +203,9 @@ async def test_authorization(api: Api, keys: Keys) -> None:
     r = await api.http.post(url, json=body, headers=bearer(expired))
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"
-    assert (await api.http.post(url, json=body, headers={"Authorization": "Basic eDp5"})).status_code == 401
+    assert (
+        await api.http.post(url, json=body, headers={"Authorization": "Basic eDp5"})
+    ).status_code == 401
 
     # Nothing was added by any refused call.
     rows = [u["email"] for u in await api.report_users(b)]
@@ -211,7 +215,8 @@ async def test_authorization(api: Api, keys: Keys) -> None:
 async def test_login_does_not_reveal_whether_an_account_exists(api: Api) -> None:
     admin = await api.create_department()
     wrong = await api.http.post(
-        api.url("identity", "/v1/auth/token"), json={"email": admin.email, "password": "nope-nope-nope"}
+        api.url("identity", "/v1/auth/token"),
+        json={"email": admin.email, "password": "nope-nope-nope"},
     )
     unknown = await api.http.post(
         api.url("identity", "/v1/auth/token"),

@@ -45,7 +45,7 @@ def _member_event(department_id: uuid.UUID, account_id: uuid.UUID, email: str, r
         account_id=account_id,
         name=f"Person {email}",
         email=email,
-        role=role,  # type: ignore[arg-type]
+        role=role,
         joined_at=datetime.now(UTC),
     )
     return wrap(payload, producer="membership", key=str(department_id)).encode()
@@ -61,7 +61,9 @@ async def test_a_redelivered_credentials_event_sends_one_email(
     producer = await _producer(bootstrap)
     try:
         for _ in range(3):
-            await producer.send_and_wait(IDENTITY_CREDENTIALS.name, message, key=str(account).encode())
+            await producer.send_and_wait(
+                IDENTITY_CREDENTIALS.name, message, key=str(account).encode()
+            )
         # Same key, so the same partition: it is applied after the repeats.
         await producer.send_and_wait(
             IDENTITY_CREDENTIALS.name, _link_event(keys, fence, account), key=str(account).encode()
@@ -84,7 +86,9 @@ async def test_a_redelivered_member_event_makes_one_report_row(
     producer = await _producer(bootstrap)
     try:
         for _ in range(3):
-            await producer.send_and_wait(MEMBERSHIP_EVENTS.name, message, key=str(department).encode())
+            await producer.send_and_wait(
+                MEMBERSHIP_EVENTS.name, message, key=str(department).encode()
+            )
         await producer.send_and_wait(
             MEMBERSHIP_EVENTS.name,
             _member_event(department, uuid.uuid4(), fence, "member"),
@@ -134,7 +138,9 @@ async def test_unreadable_messages_go_to_the_dead_letter_topic_and_consuming_goe
         await producer.send_and_wait(MEMBERSHIP_EVENTS.name, bad_payload, key=key)
         admin_email = random_email("admin")
         await producer.send_and_wait(
-            MEMBERSHIP_EVENTS.name, _member_event(department, admin_id, admin_email, "admin"), key=key
+            MEMBERSHIP_EVENTS.name,
+            _member_event(department, admin_id, admin_email, "admin"),
+            key=key,
         )
     finally:
         await producer.stop()

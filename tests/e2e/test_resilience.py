@@ -35,7 +35,9 @@ async def test_identity_down_gives_202_then_completes_once(api: Api, controllabl
         )
         assert pending.json()["status"] == "pending"
         # Someone else's token cannot read the operation.
-        r = await api.http.get(api.url("membership", accepted["operation_url"]), headers=other.headers)
+        r = await api.http.get(
+            api.url("membership", accepted["operation_url"]), headers=other.headers
+        )
         assert r.status_code == 404
     finally:
         await controllable.start_service("identity")

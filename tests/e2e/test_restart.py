@@ -1,4 +1,4 @@
-"""`prodigy-users up` as a user runs it: start, use, stop with SIGTERM, start again on the same data."""
+"""`prodigy-users up` as a user runs it: start, use, SIGTERM, start again on the same data."""
 
 from __future__ import annotations
 
@@ -25,15 +25,25 @@ CLI = [sys.executable, "-m", "prodigy_users.stack.cli"]
 
 def _port_args(ports: Ports) -> list[str]:
     args: list[str] = []
-    for name in ("identity", "membership", "notifications", "reporting", "kafka", "smtp",
-                 "mail_http", "postgres"):
+    for name in (
+        "identity",
+        "membership",
+        "notifications",
+        "reporting",
+        "kafka",
+        "smtp",
+        "mail_http",
+        "postgres",
+    ):
         args += ["--port", f"{name}={getattr(ports, name)}"]
     return args
 
 
 def _urls(ports: Ports) -> dict[str, str]:
-    urls = {n: f"http://127.0.0.1:{getattr(ports, n)}" for n in
-            ("identity", "membership", "notifications", "reporting")}
+    urls = {
+        n: f"http://127.0.0.1:{getattr(ports, n)}"
+        for n in ("identity", "membership", "notifications", "reporting")
+    }
     urls["mail"] = f"http://127.0.0.1:{ports.mail_http}"
     return urls
 
@@ -43,7 +53,9 @@ def up_env() -> Iterator[dict[str, str]]:
     yield {k: v for k, v in os.environ.items() if not k.startswith("PRODIGY_")}
 
 
-async def _start(data: Path, ports: Ports, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+async def _start(
+    data: Path, ports: Ports, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [*CLI, "up", "--data-dir", str(data), *_port_args(ports)],
         stdout=log.open("ab"),
@@ -75,8 +87,11 @@ async def _stop(proc: subprocess.Popen[bytes]) -> None:
     assert code == 0, f"up exited {code}"
 
     async def all_gone() -> bool:
-        return not [pid for pid in children if psutil.pid_exists(pid)
-                    and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        return not [
+            pid
+            for pid in children
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
 
     await wait_for(all_gone, timeout=10, what="no orphan processes")
 
@@ -92,21 +107,46 @@ async def test_up_survives_a_restart_without_losing_or_repeating_anything(
     try:
         admin_email = random_email("admin")
         created = subprocess.run(
-            [*CLI, "create-department", "--name", "Restart EMS", "--admin-email", admin_email,
-             "--admin-name", "Ada Admin", "--admin-password", PASSWORD, "--data-dir", str(data),
-             "--membership-url", api.urls["membership"], "--identity-url", api.urls["identity"]],
-            capture_output=True, text=True, env=up_env, timeout=60, check=False,
+            [
+                *CLI,
+                "create-department",
+                "--name",
+                "Restart EMS",
+                "--admin-email",
+                admin_email,
+                "--admin-name",
+                "Ada Admin",
+                "--admin-password",
+                PASSWORD,
+                "--data-dir",
+                str(data),
+                "--membership-url",
+                api.urls["membership"],
+                "--identity-url",
+                api.urls["identity"],
+            ],
+            capture_output=True,
+            text=True,
+            env=up_env,
+            timeout=60,
+            check=False,
         )
         assert created.returncode == 0, created.stderr
         department = json.loads(created.stdout)
         assert "set_password_url" not in department
-        admin = Admin(department["department_id"], department["admin_account_id"], admin_email,
-                      await api.login(admin_email))
+        admin = Admin(
+            department["department_id"],
+            department["admin_account_id"],
+            admin_email,
+            await api.login(admin_email),
+        )
         email = random_email("kept")
         assert (await api.add_member(admin, email)).status_code == 201
         [mail] = await api.wait_mail(email)
-        r = await api.http.post(api.url("identity", "/v1/password/set"),
-                                json={"token": link_token(mail), "password": PASSWORD})
+        r = await api.http.post(
+            api.url("identity", "/v1/password/set"),
+            json={"token": link_token(mail), "password": PASSWORD},
+        )
         assert r.status_code == 204
         await api.wait_reported(admin, email)
     finally:

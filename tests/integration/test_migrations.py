@@ -25,7 +25,9 @@ SERVICES = ("identity", "membership", "notifications", "reporting")
 @pytest.fixture(scope="module")
 def server_url(stack: Any) -> str:
     if stack is None:
-        pytest.skip("PRODIGY_TEST_TARGET=external: no database server to create scratch databases in")
+        pytest.skip(
+            "PRODIGY_TEST_TARGET=external: no database server to create scratch databases in"
+        )
     url: str = stack.service_env("identity")["PRODIGY_DATABASE_URL"]
     return url
 
@@ -58,7 +60,8 @@ async def test_stairway_and_models_match(server_url: str, service: str) -> None:
     assert revisions, f"{service} has no migrations"
     for revision in reversed(revisions):
         await asyncio.to_thread(upgrade, service, db, revision.revision)
-        await asyncio.to_thread(downgrade, service, db, revision.down_revision or "base")
+        down = revision.down_revision
+        await asyncio.to_thread(downgrade, service, db, down if isinstance(down, str) else "base")
         await asyncio.to_thread(upgrade, service, db, revision.revision)
 
     differences = await _diff(db, service)

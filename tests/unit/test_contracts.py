@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import uuid
@@ -16,7 +15,6 @@ from pydantic import Field
 
 from prodigy_users.contracts import identity, membership, notifications
 from prodigy_users.contracts.asyncapi import (
-    asyncapi,
     asyncapi_document,
     main_asyncapi,
     write_asyncapi,
@@ -28,7 +26,6 @@ from prodigy_users.contracts.schema_export import (
     REGENERATE,
     SCHEMA_DIR,
     check_exported,
-    contracts_export,
     envelope_schema,
     export_schemas,
     file_name,
@@ -181,10 +178,11 @@ def test_main_export_check_mode(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_contracts_export_command(tmp_path: Path) -> None:
-    args = argparse.Namespace(dir=str(tmp_path), check=False)
-    assert contracts_export(args) == 0
+    from prodigy_users.stack.cli import main
+
+    assert main(["contracts", "export", "--dir", str(tmp_path)]) == 0
     assert check_exported(tmp_path) == []
-    assert contracts_export(argparse.Namespace(dir=str(tmp_path), check=True)) == 0
+    assert main(["contracts", "export", "--dir", str(tmp_path), "--check"]) == 0
 
 
 def test_parse_file_name() -> None:
@@ -551,5 +549,7 @@ def test_main_asyncapi_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_asyncapi_command_writes_the_output_file(tmp_path: Path) -> None:
     target = tmp_path / "asyncapi.json"
-    assert asyncapi(argparse.Namespace(output=str(target))) == 0
+    from prodigy_users.stack.cli import main
+
+    assert main(["asyncapi", "--output", str(target)]) == 0
     assert json.loads(target.read_text())["asyncapi"] == "3.0.0"

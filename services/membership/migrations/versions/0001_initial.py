@@ -27,11 +27,15 @@ def upgrade() -> None:
         "departments",
         sa.Column("id", UUID(as_uuid=True), primary_key=True),
         sa.Column("name", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     op.create_table(
         "memberships",
-        sa.Column("department_id", UUID(as_uuid=True), sa.ForeignKey("departments.id"), primary_key=True),
+        sa.Column(
+            "department_id", UUID(as_uuid=True), sa.ForeignKey("departments.id"), primary_key=True
+        ),
         sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("email", sa.Text, nullable=False),
@@ -39,7 +43,9 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, nullable=False, server_default="active"),
         sa.Column("employee_id", sa.Text, nullable=True),
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_memberships_account", "memberships", ["account_id"])
@@ -53,7 +59,9 @@ def upgrade() -> None:
         sa.Column("request", JSONB, nullable=False),
         sa.Column("result", JSONB, nullable=True),
         sa.Column("problem", JSONB, nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
     )
     create_messaging_tables()
