@@ -64,6 +64,7 @@ async def run_batch(api: Api, admin: Admin, n: int, concurrency: int) -> dict[st
     emails = [random_email("bench") for _ in range(n)]
     started: dict[str, float] = {}
     http: list[float] = []
+    accepted: list[str] = []
     gate = asyncio.Semaphore(concurrency)
 
     async def one(email: str) -> None:
@@ -72,12 +73,17 @@ async def run_batch(api: Api, admin: Admin, n: int, concurrency: int) -> dict[st
             t0 = time.perf_counter()
             r = await api.add_member(admin, email)
             http.append(time.perf_counter() - t0)
-            assert r.status_code == 201, r.text
+            # 202: the outcome took longer than the 2 s the API waits; it still completes.
+            assert r.status_code in (201, 202), r.text
+            if r.status_code == 202:
+                accepted.append(email)
 
     watcher = Watcher(api, admin)
     watch = asyncio.create_task(watcher.run(set(emails)))
     await asyncio.gather(*(one(e) for e in emails))
     await asyncio.wait_for(watch, timeout=300)
+    if accepted:
+        print(f"  note: {len(accepted)} of {n} answered 202 (outcome after the 2 s wait)")
     return {
         "http": http,
         "email": [watcher.mailed[e] - started[e] for e in emails],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +21,14 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.topics import TOPICS, Topic
 
 from .logging import correlation_id, get_logger
 from .settings import ServiceSettings
-from .uow import UnitOfWork
+from .uow import UnitOfWork, notify_relay
 
 log = get_logger(__name__)
 
@@ -40,6 +40,18 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError, KafkaEr
 
 class DeadLetter(Exception):
     """Raised by a handler for a message that can never be applied (goes to the DLQ)."""
+
+
+@dataclass
+class _Item:
+    """One message of a batch: parsed, or the reason it cannot be."""
+
+    body: bytes
+    raw: Any
+    envelope: RawEnvelope | None = None
+    payload: Any = None
+    handler: Handler | None = None
+    dead: str | None = None
 
 
 @dataclass
@@ -66,6 +78,10 @@ class Consumer:
                 group_id=f"{self.settings.consumer_group_prefix}.{self.service}",
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.ACK,
+                # Batches: one transaction (a savepoint per message) for everything
+                # one fetch returned, which is what makes bursts and replays fast.
+                batch=True,
+                max_records=self.settings.consumer_batch_size,
                 session_timeout_ms=self.settings.consumer_session_timeout_ms,
                 heartbeat_interval_ms=min(3000, self.settings.consumer_session_timeout_ms // 3),
                 fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
@@ -78,7 +94,7 @@ class Consumer:
         self, topic: Topic, by_type: Mapping[str, tuple[type[Payload], Handler]]
     ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def entry(message: KafkaMessage) -> None:
-            await self.process(topic, message.body, message.raw_message, by_type)
+            await self.process_batch(topic, message.raw_message, by_type)
 
         entry.__name__ = f"{self.service}_{topic.name.replace('.', '_')}"
         return entry
@@ -91,63 +107,111 @@ class Consumer:
         by_type: Mapping[str, tuple[type[Payload], Handler]],
     ) -> None:
         """Apply one message (public so tests can drive it without a broker)."""
-        try:
-            envelope = RawEnvelope.model_validate_json(body)
-        except ValidationError as exc:
-            await self._dead_letter(topic, body, raw, f"not a valid envelope: {_errors(exc)}")
-            return
-        entry = by_type.get(envelope.type)
-        if entry is None:
-            return
-        model, handler = entry
-        try:
-            payload = model.model_validate(envelope.data)
-        except ValidationError as exc:
-            await self._dead_letter(
-                topic, body, raw, f"{envelope.type} v{envelope.version}: {_errors(exc)}"
-            )
-            return
-        token = correlation_id.set(envelope.correlation_id)
-        try:
-            await self._apply(topic, body, raw, envelope, payload, handler)
-        finally:
-            correlation_id.reset(token)
+        await self._apply(topic, [self._parse(topic, body, raw, by_type)])
 
-    async def _apply(
+    async def process_batch(
+        self,
+        topic: Topic,
+        records: Sequence[Any],
+        by_type: Mapping[str, tuple[type[Payload], Handler]],
+    ) -> None:
+        """Apply what one fetch returned, in order, in one transaction."""
+        await self._apply(topic, [self._parse(topic, r.value or b"", r, by_type) for r in records])
+
+    def _parse(
         self,
         topic: Topic,
         body: bytes,
         raw: Any,
-        envelope: RawEnvelope,
-        payload: Payload,
-        handler: Handler,
-    ) -> None:
-        attempt = 0
+        by_type: Mapping[str, tuple[type[Payload], Handler]],
+    ) -> _Item:
+        try:
+            envelope = RawEnvelope.model_validate_json(body)
+        except ValidationError as exc:
+            return _Item(body, raw, dead=f"not a valid envelope: {_errors(exc)}")
+        entry = by_type.get(envelope.type)
+        if entry is None:
+            return _Item(body, raw)  # not ours: producers may add types at any time
+        model, handler = entry
+        try:
+            payload = model.model_validate(envelope.data)
+        except ValidationError as exc:
+            return _Item(
+                body, raw, dead=f"{envelope.type} v{envelope.version}: {_errors(exc)}"
+            )
+        return _Item(body, raw, envelope=envelope, payload=payload, handler=handler)
+
+    async def _apply(self, topic: Topic, items: list[_Item]) -> None:
+        """Apply the items; a dependency outage retries the whole batch, for ever."""
         delay = 0.1
         while True:
-            attempt += 1
             try:
-                async with UnitOfWork(
-                    self.engine, self.service, causation_id=str(envelope.event_id)
-                ) as uow:
-                    if not await uow.claim(self.service, envelope.event_id):
-                        return
-                    await handler(uow, envelope, payload)
-                    await uow.commit()
-                return
-            except DeadLetter as exc:
-                await self._dead_letter(topic, body, raw, str(exc))
-                return
+                await self._apply_once(items)
+                break
             except TRANSIENT as exc:
-                log.warning("handler waiting for a dependency", error=repr(exc), attempt=attempt)
-            except Exception as exc:
-                if attempt >= self.settings.handler_max_attempts:
-                    log.exception("handler gave up", type=envelope.type)
-                    await self._dead_letter(topic, body, raw, f"handler failed: {exc!r}")
-                    return
-                log.warning("handler failed, retrying", error=repr(exc), attempt=attempt)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+                log.warning("consumer waiting for a dependency", error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for item in items:
+            if item.dead is not None:
+                await self._dead_letter(topic, item.body, item.raw, item.dead)
+
+    async def _apply_once(self, items: list[_Item]) -> None:
+        callbacks: list[Callable[[], None]] = []
+        written = 0
+        async with self.engine.connect() as conn, conn.begin():
+            for item in items:
+                if item.handler is None or item.envelope is None:
+                    continue
+                written += await self._apply_item(conn, item, callbacks)
+            if written:
+                await notify_relay(conn)
+        for callback in callbacks:
+            callback()
+
+    async def _apply_item(
+        self, conn: AsyncConnection, item: _Item, callbacks: list[Callable[[], None]]
+    ) -> int:
+        """One message under its own savepoint; bounded retries, then the dead-letter topic."""
+        assert item.envelope is not None and item.handler is not None
+        envelope = item.envelope
+        token = correlation_id.set(envelope.correlation_id)
+        try:
+            for attempt in range(1, self.settings.handler_max_attempts + 1):
+                uow = UnitOfWork.joined(
+                    conn,
+                    self.service,
+                    correlation_id=envelope.correlation_id,
+                    causation_id=str(envelope.event_id),
+                )
+                savepoint = await conn.begin_nested()
+                try:
+                    if not await uow.claim(self.service, envelope.event_id):
+                        await savepoint.commit()
+                        return 0
+                    await item.handler(uow, envelope, item.payload)
+                    written = await uow.flush()
+                    await savepoint.commit()
+                    callbacks.extend(uow.take_callbacks())
+                    item.dead = None
+                    return written
+                except DeadLetter as exc:
+                    await savepoint.rollback()
+                    item.dead = str(exc)
+                    return 0
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    await savepoint.rollback()
+                    log.warning(
+                        "handler failed", type=envelope.type, error=repr(exc), attempt=attempt
+                    )
+                    item.dead = f"handler failed: {exc!r}"
+                    await asyncio.sleep(0.05 * 2**attempt)
+            log.error("handler gave up", type=envelope.type, event_id=str(envelope.event_id))
+            return 0
+        finally:
+            correlation_id.reset(token)
 
     async def _dead_letter(self, topic: Topic, body: bytes, raw: Any, reason: str) -> None:
         log.error("dead-lettering a message", topic=topic.name, reason=reason)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .logging import get_logger
 from .messaging_tables import outbox, relay_state
 from .settings import ServiceSettings
-from .uow import NOTIFY_CHANNEL
+from .uow import NOTIFY_CHANNEL, notify_relay
 
 log = get_logger(__name__)
 
@@ -70,7 +70,7 @@ async def adopt_epoch(engine: AsyncEngine, epoch: str | None) -> bool:
         await conn.execute(
             update(outbox).where(outbox.c.published_at.is_not(None)).values(published_at=None)
         )
-        await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        await notify_relay(conn)
         log.warning("broker reset detected: republishing the retained outbox", epoch=epoch)
         return True
 

@@ -46,6 +46,7 @@ class ServiceSettings(BaseSettings):
     # when this runs out (not when a record arrives), so it bounds the latency of
     # every hop on the embedded broker; Apache Kafka answers early either way.
     consumer_fetch_max_wait_ms: int = 50
+    consumer_batch_size: int = 200
     handler_max_attempts: int = Field(
         default=5, description="Attempts at a message before it goes to the dead-letter topic."
     )

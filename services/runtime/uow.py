@@ -27,12 +27,14 @@ NOTIFY_CHANNEL = "outbox"
 class UnitOfWork:
     """``async with UnitOfWork(engine, "membership") as uow: ...; await uow.commit()``.
 
-    Leaving the block without ``commit()`` rolls everything back.
+    Leaving the block without ``commit()`` rolls everything back. A consumer
+    applying a batch builds one per message with ``joined`` on its shared
+    transaction instead, and commits the batch itself.
     """
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: AsyncEngine | None,
         producer: str,
         *,
         correlation_id: str | None = None,
@@ -46,6 +48,20 @@ class UnitOfWork:
         self._pending: list[Envelope[Any]] = []
         self._after_commit: list[Callable[[], None]] = []
 
+    @classmethod
+    def joined(
+        cls,
+        conn: AsyncConnection,
+        producer: str,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> UnitOfWork:
+        """A unit inside a transaction someone else owns (commit with ``flush``, then theirs)."""
+        unit = cls(None, producer, correlation_id=correlation_id, causation_id=causation_id)
+        unit._conn = conn
+        return unit
+
     @property
     def conn(self) -> AsyncConnection:
         """The connection inside the open transaction."""
@@ -53,6 +69,7 @@ class UnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
+        assert self._engine is not None, "a joined unit is not opened on its own"
         self._conn = await self._engine.connect()
         await self._conn.begin()
         return self
@@ -109,9 +126,10 @@ class UnitOfWork:
         )
         return row.first() is not None
 
-    async def commit(self) -> None:
-        """Write the pending events to the outbox and commit everything at once."""
-        if self._pending:
+    async def flush(self) -> int:
+        """Write the pending events to the outbox (in the open transaction); how many."""
+        count = len(self._pending)
+        if count:
             await self.conn.execute(
                 insert(outbox),
                 [
@@ -125,10 +143,23 @@ class UnitOfWork:
                     for e in self._pending
                 ],
             )
-            # Delivered at commit: wakes the relay without polling.
-            await self.conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
             self._pending.clear()
-        await self.conn.commit()
+        return count
+
+    def take_callbacks(self) -> list[Callable[[], None]]:
+        """The after-commit callbacks, handed to whoever commits."""
         callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
+        return callbacks
+
+    async def commit(self) -> None:
+        """Write the pending events to the outbox and commit everything at once."""
+        if await self.flush():
+            await notify_relay(self.conn)
+        await self.conn.commit()
+        for callback in self.take_callbacks():
             callback()
+
+
+async def notify_relay(conn: AsyncConnection) -> None:
+    """Wake the outbox relay when this transaction commits (NOTIFY is delivered at commit)."""
+    await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
