@@ -37,6 +37,13 @@ class CreateAccount(Payload):
     email: EmailStr = Field(description="Login email.", examples=["ana.lima@example.org"])
     name: str = Field(min_length=1, description="Full name.", examples=["Ana Lima"])
     department_id: uuid.UUID = _DEPARTMENT
+    password_hash: str | None = Field(
+        default=None,
+        description=(
+            "Argon2 hash of a password the person chose while registering (never the "
+            "password itself); absent: identity emails a set-password link instead."
+        ),
+    )
 
 
 class AccountCreated(Payload):
@@ -109,4 +116,15 @@ class PasswordLinkIssued(Payload):
     expires_at: datetime = Field(description="When the link stops working (UTC).")
     department_id: uuid.UUID | None = Field(
         default=None, description="Department on whose behalf the link was issued, if any."
+    )
+
+
+class IssuePasswordReset(Payload):
+    """Command: email this account a password-reset link (an admin asked for it)."""
+
+    TYPE: ClassVar[str] = "identity.issue_password_reset"
+
+    account_id: uuid.UUID = _ACCOUNT
+    department_id: uuid.UUID | None = Field(
+        default=None, description="Department whose admin asked, for the email's wording."
     )

@@ -55,3 +55,222 @@ class MemberAdded(Payload):
     via: Literal["admin_add", "operator", "invitation", "registration_link", "import"] = Field(
         default="admin_add", description="How the person joined.", examples=["admin_add"]
     )
+
+
+_INVITATION = Field(
+    description="The invitation.", examples=["5e0b1a7c-2f3d-4c1e-9a8b-7c6d5e4f3a2b"]
+)
+_BY = Field(default=None, description="Account of the admin who did it, if any.")
+
+
+class MemberInvited(Payload):
+    """Event: an address was invited to join the department."""
+
+    TYPE: ClassVar[str] = "membership.member_invited"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    invitation_id: uuid.UUID = _INVITATION
+    email: EmailStr = Field(description="The invited address.")
+    role: Role = Field(description="The role they get when they accept.")
+    expires_at: datetime = Field(description="When the invitation lapses (UTC).")
+    invited_by: uuid.UUID | None = _BY
+
+
+class InvitationReminded(Payload):
+    """Event: an invitation was sent again."""
+
+    TYPE: ClassVar[str] = "membership.invitation_reminded"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    invitation_id: uuid.UUID = _INVITATION
+    email: EmailStr = Field(description="The invited address.")
+    reminded_by: uuid.UUID | None = _BY
+
+
+class InvitationRevoked(Payload):
+    """Event: an admin withdrew an invitation; its link no longer works."""
+
+    TYPE: ClassVar[str] = "membership.invitation_revoked"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    invitation_id: uuid.UUID = _INVITATION
+    email: EmailStr = Field(description="The invited address.")
+    revoked_by: uuid.UUID | None = _BY
+
+
+class InvitationExpired(Payload):
+    """Event: an invitation lapsed unused."""
+
+    TYPE: ClassVar[str] = "membership.invitation_expired"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    invitation_id: uuid.UUID = _INVITATION
+    email: EmailStr = Field(description="The invited address.")
+
+
+class InvitationAccepted(Payload):
+    """Event: an invitation was used; ``MemberAdded`` or ``MemberRestored`` follows."""
+
+    TYPE: ClassVar[str] = "membership.invitation_accepted"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    invitation_id: uuid.UUID = _INVITATION
+    account_id: uuid.UUID = _ACCOUNT
+    email: EmailStr = Field(description="The invited address (the account may use another).")
+
+
+class MemberRoleChanged(Payload):
+    """Event: a member's role changed."""
+
+    TYPE: ClassVar[str] = "membership.member_role_changed"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    account_id: uuid.UUID = _ACCOUNT
+    role: Role = Field(description="The new role.")
+    previous_role: Role = Field(description="The role before.")
+    changed_by: uuid.UUID | None = _BY
+
+
+class MemberStatusChanged(Payload):
+    """Event: a member was marked active or inactive (a reporting flag only)."""
+
+    TYPE: ClassVar[str] = "membership.member_status_changed"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    account_id: uuid.UUID = _ACCOUNT
+    status: Status = Field(description="The new status.")
+    changed_by: uuid.UUID | None = _BY
+
+
+class EmployeeIdSet(Payload):
+    """Event: a member's employee ID (unique in the department; used for SSO) was set or cleared."""
+
+    TYPE: ClassVar[str] = "membership.employee_id_set"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    account_id: uuid.UUID = _ACCOUNT
+    employee_id: str | None = Field(description="The new employee ID; null clears it.")
+    changed_by: uuid.UUID | None = _BY
+
+
+class GroupCreated(Payload):
+    """Event: a group was created in the department."""
+
+    TYPE: ClassVar[str] = "membership.group_created"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    group_id: uuid.UUID = Field(description="The group.")
+    name: str = Field(description="Its name (unique in the department).", examples=["Night shift"])
+
+
+class GroupRenamed(Payload):
+    """Event: a group got a new name."""
+
+    TYPE: ClassVar[str] = "membership.group_renamed"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    group_id: uuid.UUID = Field(description="The group.")
+    name: str = Field(description="The new name.")
+
+
+class GroupDeleted(Payload):
+    """Event: a group was deleted (its members stay in the department)."""
+
+    TYPE: ClassVar[str] = "membership.group_deleted"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    group_id: uuid.UUID = Field(description="The group.")
+
+
+class MemberJoinedGroup(Payload):
+    """Event: a member was put in a group."""
+
+    TYPE: ClassVar[str] = "membership.member_joined_group"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    group_id: uuid.UUID = Field(description="The group.")
+    account_id: uuid.UUID = _ACCOUNT
+
+
+class MemberLeftGroup(Payload):
+    """Event: a member was taken out of a group (also when the group is deleted)."""
+
+    TYPE: ClassVar[str] = "membership.member_left_group"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    group_id: uuid.UUID = Field(description="The group.")
+    account_id: uuid.UUID = _ACCOUNT
+
+
+class MemberRemoved(Payload):
+    """Event: a person left the department. Their account and records stay."""
+
+    TYPE: ClassVar[str] = "membership.member_removed"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    account_id: uuid.UUID = _ACCOUNT
+    removed_by: uuid.UUID | None = _BY
+
+
+class MemberRestored(Payload):
+    """Event: a removed person is back, with their history (groups, employee ID, role)."""
+
+    TYPE: ClassVar[str] = "membership.member_restored"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    account_id: uuid.UUID = _ACCOUNT
+    name: str = Field(description="Full name.")
+    email: EmailStr = Field(description="The person's login email.")
+    role: Role = Field(description="Role on return.")
+    status: Status = Field(description="Status on return.")
+    employee_id: str | None = Field(default=None, description="Employee ID, kept from before.")
+    group_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Groups, kept from before."
+    )
+    restored_at: datetime = Field(description="When (UTC).")
+    via: Literal["invitation", "registration_link", "admin_add", "import"] = Field(
+        default="invitation", description="How they came back."
+    )
+
+
+class RegistrationLinkChanged(Payload):
+    """Event: the department's self-registration link was rotated or switched off."""
+
+    TYPE: ClassVar[str] = "membership.registration_link_changed"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    enabled: bool = Field(description="False: self-registration is off.")
+    role: Role | None = Field(default=None, description="Role people get when they join.")
+    expires_at: datetime | None = Field(default=None, description="When the link lapses.")
+    allowed_domains: list[str] = Field(
+        default_factory=list, description="Email domains allowed to join (empty: any)."
+    )
+
+
+class InvitationLinkIssued(Payload):
+    """Private event for notifications only: email this invitation (or reminder) link.
+
+    The token travels sealed to notifications' key, as identity's links do.
+    """
+
+    TYPE: ClassVar[str] = "membership.invitation_link_issued"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    invitation_id: uuid.UUID = _INVITATION
+    email: EmailStr = Field(description="Where to send it.")
+    role: Role = Field(description="The role offered.")
+    sealed_token: str = Field(description="The invitation token, sealed to notifications' key.")
+    expires_at: datetime = Field(description="When the invitation lapses (UTC).")
+    reminder: bool = Field(default=False, description="True for a reminder.")
+    invited_by_name: str | None = Field(default=None, description="Who invited them.")
+
+
+class WelcomeRequested(Payload):
+    """Private event for notifications only: greet someone who just joined."""
+
+    TYPE: ClassVar[str] = "membership.welcome_requested"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    account_id: uuid.UUID = _ACCOUNT
+    email: EmailStr = Field(description="Where to send it.")
+    name: str = Field(description="Whom to greet.")

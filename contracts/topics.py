@@ -15,10 +15,32 @@ from .identity import (
     AccountCreated,
     AccountCreationRejected,
     CreateAccount,
+    IssuePasswordReset,
     PasswordChanged,
     PasswordLinkIssued,
 )
-from .membership import DepartmentCreated, MemberAdded
+from .membership import (
+    DepartmentCreated,
+    EmployeeIdSet,
+    GroupCreated,
+    GroupDeleted,
+    GroupRenamed,
+    InvitationAccepted,
+    InvitationExpired,
+    InvitationLinkIssued,
+    InvitationReminded,
+    InvitationRevoked,
+    MemberAdded,
+    MemberInvited,
+    MemberJoinedGroup,
+    MemberLeftGroup,
+    MemberRemoved,
+    MemberRestored,
+    MemberRoleChanged,
+    MemberStatusChanged,
+    RegistrationLinkChanged,
+    WelcomeRequested,
+)
 from .notifications import EmailFailed, EmailSent
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -56,10 +78,10 @@ class Topic:
 IDENTITY_COMMANDS = Topic(
     name="identity.commands.v1",
     description="Requests to identity, e.g. create an account for a new member.",
-    key="normalised email (so requests for one address are handled in order)",
+    key="normalised email for account requests (in order per address), else account_id",
     owner="membership",
     consumers=("identity",),
-    payloads=(CreateAccount,),
+    payloads=(CreateAccount, IssuePasswordReset),
     retention_ms=7 * DAY_MS,
 )
 IDENTITY_EVENTS = Topic(
@@ -86,7 +108,36 @@ MEMBERSHIP_EVENTS = Topic(
     key="department_id",
     owner="membership",
     consumers=("notifications", "reporting"),
-    payloads=(DepartmentCreated, MemberAdded),
+    payloads=(
+        DepartmentCreated,
+        MemberAdded,
+        MemberInvited,
+        InvitationReminded,
+        InvitationRevoked,
+        InvitationExpired,
+        InvitationAccepted,
+        MemberRoleChanged,
+        MemberStatusChanged,
+        EmployeeIdSet,
+        GroupCreated,
+        GroupRenamed,
+        GroupDeleted,
+        MemberJoinedGroup,
+        MemberLeftGroup,
+        MemberRemoved,
+        MemberRestored,
+        RegistrationLinkChanged,
+    ),
+)
+MEMBERSHIP_MAIL = Topic(
+    name="membership.mail.v1",
+    description="Private: invitation links and welcome requests for notifications to email.",
+    key="department_id",
+    owner="membership",
+    consumers=("notifications",),
+    payloads=(InvitationLinkIssued, WelcomeRequested),
+    retention_ms=7 * DAY_MS,
+    private=True,
 )
 NOTIFICATION_EVENTS = Topic(
     name="notifications.events.v1",
@@ -103,6 +154,7 @@ TOPICS: tuple[Topic, ...] = (
     IDENTITY_EVENTS,
     IDENTITY_CREDENTIALS,
     MEMBERSHIP_EVENTS,
+    MEMBERSHIP_MAIL,
     NOTIFICATION_EVENTS,
 )
 

@@ -41,6 +41,8 @@ TYPE_NAME = re.compile(r"^(?P<owner>[a-z]+)\.[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 DEPT = uuid.uuid4()
 ACCOUNT = uuid.uuid4()
 NOW = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
+INVITATION = uuid.uuid4()
+GROUP = uuid.uuid4()
 
 # One valid payload per type; a new payload type must add its sample here.
 SAMPLES: dict[str, Payload] = {
@@ -77,6 +79,77 @@ SAMPLES: dict[str, Payload] = {
         employee_id="E-17",
         joined_at=NOW,
         via="invitation",
+    ),
+    "identity.issue_password_reset": identity.IssuePasswordReset(
+        account_id=ACCOUNT, department_id=DEPT
+    ),
+    "membership.member_invited": membership.MemberInvited(
+        department_id=DEPT,
+        invitation_id=INVITATION,
+        email="new@example.org",
+        role="member",
+        expires_at=NOW + timedelta(days=14),
+        invited_by=ACCOUNT,
+    ),
+    "membership.invitation_reminded": membership.InvitationReminded(
+        department_id=DEPT, invitation_id=INVITATION, email="new@example.org"
+    ),
+    "membership.invitation_revoked": membership.InvitationRevoked(
+        department_id=DEPT, invitation_id=INVITATION, email="new@example.org"
+    ),
+    "membership.invitation_expired": membership.InvitationExpired(
+        department_id=DEPT, invitation_id=INVITATION, email="new@example.org"
+    ),
+    "membership.invitation_accepted": membership.InvitationAccepted(
+        department_id=DEPT, invitation_id=INVITATION, account_id=ACCOUNT, email="new@example.org"
+    ),
+    "membership.member_role_changed": membership.MemberRoleChanged(
+        department_id=DEPT, account_id=ACCOUNT, role="admin", previous_role="member"
+    ),
+    "membership.member_status_changed": membership.MemberStatusChanged(
+        department_id=DEPT, account_id=ACCOUNT, status="inactive"
+    ),
+    "membership.employee_id_set": membership.EmployeeIdSet(
+        department_id=DEPT, account_id=ACCOUNT, employee_id="E-17"
+    ),
+    "membership.group_created": membership.GroupCreated(
+        department_id=DEPT, group_id=GROUP, name="Night shift"
+    ),
+    "membership.group_renamed": membership.GroupRenamed(
+        department_id=DEPT, group_id=GROUP, name="Day shift"
+    ),
+    "membership.group_deleted": membership.GroupDeleted(department_id=DEPT, group_id=GROUP),
+    "membership.member_joined_group": membership.MemberJoinedGroup(
+        department_id=DEPT, group_id=GROUP, account_id=ACCOUNT
+    ),
+    "membership.member_left_group": membership.MemberLeftGroup(
+        department_id=DEPT, group_id=GROUP, account_id=ACCOUNT
+    ),
+    "membership.member_removed": membership.MemberRemoved(department_id=DEPT, account_id=ACCOUNT),
+    "membership.member_restored": membership.MemberRestored(
+        department_id=DEPT,
+        account_id=ACCOUNT,
+        name="Ana Lima",
+        email="ana.lima@example.org",
+        role="member",
+        status="active",
+        employee_id="E-17",
+        group_ids=[GROUP],
+        restored_at=NOW,
+    ),
+    "membership.registration_link_changed": membership.RegistrationLinkChanged(
+        department_id=DEPT, enabled=True, role="member", allowed_domains=["example.org"]
+    ),
+    "membership.invitation_link_issued": membership.InvitationLinkIssued(
+        department_id=DEPT,
+        invitation_id=INVITATION,
+        email="new@example.org",
+        role="member",
+        sealed_token="c2VhbGVk",
+        expires_at=NOW + timedelta(days=14),
+    ),
+    "membership.welcome_requested": membership.WelcomeRequested(
+        department_id=DEPT, account_id=ACCOUNT, email="ana.lima@example.org", name="Ana Lima"
     ),
     "notifications.email_sent": notifications.EmailSent(
         email_id=uuid.uuid4(),
@@ -140,8 +213,10 @@ def test_export_writes_sorted_pretty_files_and_an_index(tmp_path: Path) -> None:
     assert events["cleanup_policy"] == "delete"
     assert events["private"] is False
     assert {t["type"] for t in events["types"]} == {
-        "membership.department_created",
-        "membership.member_added",
+        p.TYPE for p in topic_of(membership.MemberAdded).payloads
+    }
+    assert {"membership.department_created", "membership.member_added"} <= {
+        t["type"] for t in events["types"]
     }
     assert by_name["identity.credentials.v1"]["private"] is True
 
@@ -436,7 +511,13 @@ def test_type_names_are_owner_dot_snake_case() -> None:
 
 def test_credentials_topic_is_private() -> None:
     private = {t.name for t in TOPICS if t.private}
-    assert private == {"identity.credentials.v1"}
+    assert private == {"identity.credentials.v1", "membership.mail.v1"}
+    for topic in TOPICS:
+        if topic.private:
+            assert all(
+                "sealed_token" in p.model_fields or p.TYPE.endswith("welcome_requested")
+                for p in topic.payloads
+            ), topic.name
 
 
 @pytest.mark.parametrize(
