@@ -5,7 +5,12 @@ from __future__ import annotations
 from prodigy_users.runtime.service import Runtime, ServiceSpec
 
 from .api import router
+from .api_groups import router as groups_router
+from .api_invitations import router as invitations_router
 from .consumers import handlers
+from .groups import Groups
+from .invitations import Invitations
+from .lifecycle import Lifecycle
 from .service import Membership
 from .settings import Settings
 
@@ -18,13 +23,20 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     async def bind(runtime: Runtime) -> None:
         membership.engine = runtime.engine
         runtime.state["membership"] = membership
+        runtime.state["invitations"] = Invitations(membership)
+        runtime.state["lifecycle"] = Lifecycle(membership)
+        runtime.state["groups"] = Groups(membership)
+
+    async def sweep_invitations(runtime: Runtime) -> None:
+        await runtime.state["invitations"].sweep_forever()
 
     return ServiceSpec(
         name="membership",
         settings=settings,
         title="Prodigy membership",
         description="Departments, their members and roles, and the requests that add people.",
-        routers=[router],
+        routers=[router, invitations_router, groups_router],
         handlers=handlers(membership),
         startup=[bind],
+        background=[sweep_invitations],
     )

@@ -12,6 +12,9 @@ from prodigy_users.runtime.problems import Problem
 
 from . import store
 from .domain import can_manage_members
+from .groups import Groups
+from .invitations import Invitations
+from .lifecycle import Lifecycle
 from .service import Membership
 
 
@@ -21,7 +24,28 @@ def get_membership(request: Request) -> Membership:
     return membership
 
 
+def get_invitations(request: Request) -> Invitations:
+    """Invitation and link use cases."""
+    invitations: Invitations = request.app.state.runtime.state["invitations"]
+    return invitations
+
+
+def get_lifecycle(request: Request) -> Lifecycle:
+    """Member lifecycle use cases."""
+    lifecycle: Lifecycle = request.app.state.runtime.state["lifecycle"]
+    return lifecycle
+
+
+def get_groups(request: Request) -> Groups:
+    """Group use cases."""
+    groups: Groups = request.app.state.runtime.state["groups"]
+    return groups
+
+
 MembershipService = Annotated[Membership, Depends(get_membership)]
+InvitationsService = Annotated[Invitations, Depends(get_invitations)]
+LifecycleService = Annotated[Lifecycle, Depends(get_lifecycle)]
+GroupsService = Annotated[Groups, Depends(get_groups)]
 
 
 async def require_admin(

@@ -15,13 +15,19 @@ from prodigy_users.contracts.identity import (
     AccountCreationRejected,
     CreateAccount,
 )
-from prodigy_users.contracts.membership import DepartmentCreated, MemberAdded, Role
+from prodigy_users.contracts.membership import DepartmentCreated, Role
+from prodigy_users.runtime.problems import Problem
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
 from .domain import account_exists_problem, normalise_email
+from .joining import join
+from .registration import complete_registration
 from .settings import Settings
 from .waiters import Waiters
+
+# Who requested a registration: nobody signed in. Its operation id is the capability.
+ANONYMOUS = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,9 @@ class Membership:
         requested_by: uuid.UUID,
         name: str,
         email: str,
-        role: str,
+        role: str | None,
+        password_hash: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         await store.insert_operation(
             uow.conn,
@@ -132,14 +140,46 @@ class Membership:
             kind=kind,
             department_id=department_id,
             requested_by=requested_by,
-            request={"name": name, "email": email, "role": role},
+            request={"name": name, "email": email, "role": role, **(extra or {})},
         )
         uow.emit(
             CreateAccount(
-                request_id=operation_id, email=email, name=name, department_id=department_id
+                request_id=operation_id,
+                email=email,
+                name=name,
+                department_id=department_id,
+                password_hash=password_hash,
             ),
             key=normalise_email(email),
         )
+
+    async def register(
+        self,
+        *,
+        department_id: uuid.UUID,
+        name: str,
+        email: str,
+        password_hash: str,
+        via: str,
+        token_hash: str,
+    ) -> Operation:
+        """Someone without an account registers through a link: account first, then join."""
+        operation_id = uuid.uuid4()
+        async with self.uow() as uow:
+            await self._request_account(
+                uow,
+                operation_id=operation_id,
+                kind="register",
+                department_id=department_id,
+                requested_by=ANONYMOUS,
+                name=name,
+                email=email,
+                role=None,
+                password_hash=password_hash,
+                extra={"via": via, "token_hash": token_hash},
+            )
+            await uow.commit()
+        return await self.wait_for(operation_id)
 
     async def wait_for(self, operation_id: uuid.UUID) -> Operation:
         """The operation once it completes, or as it stands after ``sync_wait_s``."""
@@ -169,7 +209,8 @@ class Membership:
     async def on_account_created(
         self, uow: UnitOfWork, env: RawEnvelope, event: AccountCreated
     ) -> None:
-        """Identity made the account: the membership follows."""
+        """Identity made the account: remember it; a membership it was asked for follows."""
+        await store.upsert_account(uow.conn, event.account_id, event.email, event.name)
         if event.request_id is None:
             return
         await self._join(uow, event.request_id, event.account_id)
@@ -188,7 +229,7 @@ class Membership:
             uow.conn,
             row.id,
             status="failed",
-            problem=account_exists_problem(),
+            problem=account_exists_problem(registering=row.kind == "register"),
             now=datetime.now(UTC),
         )
         uow.after_commit(lambda: self.waiters.notify(row.id))
@@ -199,29 +240,34 @@ class Membership:
             return
         request = row.request
         now = datetime.now(UTC)
-        if await store.insert_membership(
-            uow.conn,
-            department_id=row.department_id,
-            account_id=account_id,
-            name=request["name"],
-            email=request["email"],
-            role=request["role"],
-            joined_at=now,
-        ):
-            uow.emit(
-                MemberAdded(
+        try:
+            if row.kind == "register":
+                joined = await complete_registration(uow, request, account_id)
+            else:
+                joined = await join(
+                    uow,
                     department_id=row.department_id,
                     account_id=account_id,
                     name=request["name"],
                     email=request["email"],
                     role=request["role"],
-                    joined_at=now,
-                    added_by=None if row.kind == "create_department" else row.requested_by,
                     via="operator" if row.kind == "create_department" else "admin_add",
-                ),
-                key=row.department_id,
+                    added_by=None if row.kind == "create_department" else row.requested_by,
+                )
+        except Problem as problem:
+            await store.complete_operation(
+                uow.conn, row.id, status="failed", problem=problem.body(), now=now
             )
-        await store.complete_operation(
-            uow.conn, row.id, status="succeeded", result={"account_id": str(account_id)}, now=now
-        )
+        else:
+            await store.complete_operation(
+                uow.conn,
+                row.id,
+                status="succeeded",
+                result={
+                    "account_id": str(account_id),
+                    "status": joined.status,
+                    "role": joined.role,
+                },
+                now=now,
+            )
         uow.after_commit(lambda: self.waiters.notify(row.id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prodigy_users.runtime.settings import ServiceSettings
 
 
@@ -13,3 +15,14 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/membership"
     # How long an add-member request waits for identity before answering 202.
     sync_wait_s: float = 2.0
+    # Invitations lapse after this long unless the department sets its own.
+    invitation_ttl_s: int = 14 * 24 * 3600
+    invitation_sweep_interval_s: float = 30.0
+    reminder_interval_s: int = 3600
+    max_invitations_per_request: int = 500
+    # Base of the links people open (the web app); tokens are appended.
+    app_base_url: str = "http://127.0.0.1:8102"
+    # Secret that derives invitation and registration-link tokens: the database
+    # keeps only their hashes, yet a reminder can resend the same link.
+    link_secret_path: Path | None = None
+    seal_public_key_path: Path | None = None

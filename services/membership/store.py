@@ -21,6 +21,17 @@ departments = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.Column("invitation_ttl_s", sa.Integer, nullable=True),
+)
+
+# What membership knows of global accounts, from identity's events.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("email_normalised", sa.Text, nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
 )
 
 memberships = sa.Table(
@@ -40,8 +51,17 @@ memberships = sa.Table(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("invited_email", sa.Text, nullable=True),
 )
 sa.Index("ix_memberships_account", memberships.c.account_id)
+# Kept while someone is removed, so their ID comes back with them.
+sa.Index(
+    "ux_memberships_employee_id",
+    memberships.c.department_id,
+    memberships.c.employee_id,
+    unique=True,
+    postgresql_where=memberships.c.employee_id.is_not(None),
+)
 
 operations = sa.Table(
     "operations",
@@ -97,6 +117,7 @@ async def insert_membership(
     email: str,
     role: str,
     joined_at: datetime,
+    invited_email: str | None = None,
 ) -> bool:
     """Add the membership unless it exists; True if added."""
     stmt = (
@@ -108,6 +129,7 @@ async def insert_membership(
             email=email,
             role=role,
             joined_at=joined_at,
+            invited_email=invited_email,
         )
         .on_conflict_do_nothing()
         .returning(memberships.c.account_id)
@@ -177,3 +199,84 @@ async def complete_operation(
         .where(operations.c.id == operation_id)
         .values(status=status, result=result, problem=problem, completed_at=now)
     )
+
+
+async def upsert_account(
+    conn: AsyncConnection, account_id: uuid.UUID, email: str, name: str
+) -> None:
+    """Remember an account identity told us about."""
+    values = {"email": email, "email_normalised": email.strip().lower(), "name": name}
+    await conn.execute(
+        pg_insert(accounts)
+        .values(account_id=account_id, **values)
+        .on_conflict_do_update(index_elements=["account_id"], set_=values)
+    )
+
+
+async def account(conn: AsyncConnection, account_id: uuid.UUID) -> sa.Row[Any] | None:
+    """A known account."""
+    return (
+        await conn.execute(sa.select(accounts).where(accounts.c.account_id == account_id))
+    ).first()
+
+
+async def any_membership(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
+) -> sa.Row[Any] | None:
+    """The membership row, current or removed."""
+    stmt = sa.select(memberships).where(
+        memberships.c.department_id == department_id, memberships.c.account_id == account_id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).first()
+
+
+async def current_member_emails(
+    conn: AsyncConnection, department_id: uuid.UUID, normalised: list[str]
+) -> set[str]:
+    """Which of these addresses belong to current members (membership or account email)."""
+    current = sa.and_(
+        memberships.c.department_id == department_id, memberships.c.removed_at.is_(None)
+    )
+    by_membership = sa.select(sa.func.lower(memberships.c.email)).where(
+        current, sa.func.lower(memberships.c.email).in_(normalised)
+    )
+    by_account = (
+        sa.select(accounts.c.email_normalised)
+        .join(memberships, memberships.c.account_id == accounts.c.account_id)
+        .where(current, accounts.c.email_normalised.in_(normalised))
+    )
+    rows = await conn.execute(sa.union(by_membership, by_account))
+    return {r[0] for r in rows}
+
+
+async def count_admins(conn: AsyncConnection, department_id: uuid.UUID) -> int:
+    """Current admins of the department."""
+    return int(
+        (
+            await conn.execute(
+                sa.select(sa.func.count()).where(
+                    memberships.c.department_id == department_id,
+                    memberships.c.role == "admin",
+                    memberships.c.removed_at.is_(None),
+                )
+            )
+        ).scalar_one()
+    )
+
+
+async def update_membership(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID, **values: Any
+) -> None:
+    """Change a membership row."""
+    await conn.execute(
+        sa.update(memberships)
+        .where(memberships.c.department_id == department_id, memberships.c.account_id == account_id)
+        .values(updated_at=sa.func.now(), **values)
+    )
+
+
+def now() -> sa.ColumnElement[datetime]:
+    """The database's clock (one clock for every replica)."""
+    return sa.func.now()

@@ -4,6 +4,7 @@ notifications uses to open the set-password tokens identity sends it."""
 from __future__ import annotations
 
 import base64
+import secrets
 import json
 import uuid
 from pathlib import Path
@@ -31,7 +32,9 @@ def generate_keys(directory: Path) -> dict[str, Path]:
     """Create any missing key files in ``directory`` and return their paths.
 
     ``signing.pem`` + ``jwks.json`` (identity signs, everyone verifies) and
-    ``seal.pem`` + ``seal.pub.pem`` (identity seals, notifications opens).
+    ``seal.pem`` + ``seal.pub.pem`` (identity and membership seal, notifications
+    opens), and ``links.key``, membership's secret for invitation and
+    registration-link tokens.
     """
     directory.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -39,7 +42,11 @@ def generate_keys(directory: Path) -> dict[str, Path]:
         "jwks": directory / "jwks.json",
         "seal_private": directory / "seal.pem",
         "seal_public": directory / "seal.pub.pem",
+        "links": directory / "links.key",
     }
+    if not paths["links"].exists():
+        paths["links"].write_bytes(secrets.token_bytes(32))
+        paths["links"].chmod(0o600)
     if not paths["signing_key"].exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         _write_private(paths["signing_key"], key)

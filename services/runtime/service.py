@@ -96,7 +96,8 @@ async def _start_broker(runtime: Runtime) -> None:
     delay = 0.2
     while True:
         try:
-            await ensure_topics(settings.kafka_bootstrap_servers)
+            if settings.kafka_create_topics:
+                await ensure_topics(settings.kafka_bootstrap_servers)
             await runtime.broker.start()
             runtime.broker_started.set()
             log.info("broker connected", bootstrap=settings.kafka_bootstrap_servers)

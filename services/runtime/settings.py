@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy URL of this service's own database.",
     )
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Create missing registry topics at start (dev stack, tests). Off in production,
+    # where KafkaTopic resources own them and ACLs forbid creating topics.
+    kafka_create_topics: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"

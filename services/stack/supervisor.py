@@ -293,6 +293,7 @@ class Stack:
             PRODIGY_HTTP_PORT=str(self._port(name, replica)),
             PRODIGY_JWKS_PATH=str(keys["jwks"]),
             PRODIGY_PUBLIC_BASE_URL=f"http://{HOST}:{self.config.ports.identity}",
+            PRODIGY_APP_BASE_URL=f"http://{HOST}:{self.config.ports.membership}",
             PRODIGY_LOG_JSON="true",
         )
         if self.broker.embedded:
@@ -302,6 +303,9 @@ class Stack:
         if name == "identity":
             env["PRODIGY_SIGNING_KEY_PATH"] = str(keys["signing_key"])
             env["PRODIGY_SEAL_PUBLIC_KEY_PATH"] = str(keys["seal_public"])
+        if name == "membership":
+            env["PRODIGY_SEAL_PUBLIC_KEY_PATH"] = str(keys["seal_public"])
+            env["PRODIGY_LINK_SECRET_PATH"] = str(keys["links"])
         if name == "notifications":
             smtp_host, smtp_port = self.smtp
             env["PRODIGY_SMTP_HOST"] = smtp_host
@@ -639,6 +643,7 @@ def _key_paths(directory: Path) -> dict[str, Path]:
         "jwks": directory / "jwks.json",
         "seal_private": directory / "seal.pem",
         "seal_public": directory / "seal.pub.pem",
+        "links": directory / "links.key",
     }
 
 
