@@ -63,3 +63,59 @@ async def test_waiter_gives_up_at_the_timeout() -> None:
         return False
 
     assert not await Waiters().wait(uuid.uuid4(), never, timeout=0.05, poll=0.01)
+
+
+def test_pasted_addresses_from_spreadsheets_and_mail_clients() -> None:
+    from prodigy_users.membership.domain import parse_pasted
+
+    pasted = (
+        "Ana Lima <ana@Example.org>, bo@x.org; BO@X.ORG\ncarl@y.org dan@z.org\t"
+        '"Lee, Eve" <eve@e.org>, not-an-address,,  ;\r\n'
+    )
+    parsed = parse_pasted(pasted)
+    assert [p.email for p in parsed if p.error is None] == [
+        "ana@example.org",
+        "bo@x.org",
+        "carl@y.org",
+        "dan@z.org",
+        "eve@e.org",
+    ]
+    [bad] = [p for p in parsed if p.error is not None]
+    assert bad.email == "not-an-address" and "@" in bad.error
+    assert [p.email for p in parse_pasted(["a@b.org", "A@B.org c@d.org"])] == ["a@b.org", "c@d.org"]
+    assert parse_pasted("  ,; \n") == []
+
+
+def test_link_tokens_are_derived_secret_and_distinct() -> None:
+    from prodigy_users.membership.domain import derive_token, token_hash
+
+    one, two = uuid.uuid4(), uuid.uuid4()
+    secret = b"s" * 32
+    token = derive_token(secret, "invitation", one)
+    assert token == derive_token(secret, "invitation", one)
+    assert token != derive_token(secret, "invitation", two)
+    assert token != derive_token(secret, "link", one)
+    assert token != derive_token(b"t" * 32, "invitation", one)
+    assert len(token) >= 43  # 256 bits
+    assert token_hash(token) != token
+
+
+def test_invitation_refusals_and_domains_and_last_admin() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prodigy_users.membership.domain import domain_allowed, invitation_refusal, is_last_admin
+
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    later, earlier = now + timedelta(days=1), now - timedelta(seconds=1)
+    assert invitation_refusal("pending", later, now) is None
+    assert invitation_refusal("pending", earlier, now) == "expired"
+    assert invitation_refusal("expired", later, now) == "expired"
+    assert invitation_refusal("accepted", later, now) == "used"
+    assert invitation_refusal("revoked", later, now) == "revoked"
+    assert domain_allowed("a@x.org", [])
+    assert domain_allowed("a@X.org", ["x.org"])
+    assert domain_allowed("a@x.org", ["@x.org"])
+    assert not domain_allowed("a@evil.org", ["x.org"])
+    assert is_last_admin("admin", 1)
+    assert not is_last_admin("admin", 2)
+    assert not is_last_admin("member", 1)
