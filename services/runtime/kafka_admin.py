@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -23,9 +24,13 @@ def new_topics(topics: Iterable[Topic], replication: int = 1) -> list[NewTopic]:
     return out
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = TOPICS) -> None:
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[Topic] = TOPICS, **client_options: Any
+) -> None:
     """Create whichever of ``topics`` (and their DLQs) the broker lacks."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -4,8 +4,8 @@ notifications uses to open the set-password tokens identity sends it."""
 from __future__ import annotations
 
 import base64
-import secrets
 import json
+import secrets
 import uuid
 from pathlib import Path
 from typing import Any

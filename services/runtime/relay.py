@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .kafka_security import client_options
 from .logging import get_logger
 from .messaging_tables import outbox, relay_state
 from .settings import ServiceSettings
@@ -150,6 +151,7 @@ class OutboxRelay:
                 # Tansu's memory store rejects InitProducerId; duplicates are
                 # harmless anyway because every consumer dedupes on event_id.
                 enable_idempotence=False,
+                **client_options(self._settings),
             )
             await producer.start()
             self._producer = producer

@@ -28,6 +28,7 @@ from .auth import TokenVerifier
 from .consumer import Consumer, Handler
 from .db import ensure_database, make_engine, migrate
 from .kafka_admin import ensure_topics
+from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
 from .relay import OutboxRelay, read_epoch
 from .settings import ServiceSettings
@@ -97,7 +98,7 @@ async def _start_broker(runtime: Runtime) -> None:
     while True:
         try:
             if settings.kafka_create_topics:
-                await ensure_topics(settings.kafka_bootstrap_servers)
+                await ensure_topics(settings.kafka_bootstrap_servers, **client_options(settings))
             await runtime.broker.start()
             runtime.broker_started.set()
             log.info("broker connected", bootstrap=settings.kafka_bootstrap_servers)
@@ -123,7 +124,9 @@ async def _watch_epoch(runtime: Runtime) -> None:
             continue
         log.warning("broker epoch changed", old=seen, new=epoch)
         try:
-            await ensure_topics(runtime.settings.kafka_bootstrap_servers)
+            await ensure_topics(
+                runtime.settings.kafka_bootstrap_servers, **client_options(runtime.settings)
+            )
             await runtime.broker_started.wait()
             await runtime.consumer.start_over()
             seen = epoch
@@ -150,6 +153,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             enable_idempotence=False,
             # Through the root handler, so FastStream's lines are JSON like ours.
             logger=logging.getLogger(f"prodigy.{spec.name}.broker"),
+            security=broker_security(settings),
         )
         consumer = Consumer(spec.name, engine, broker, settings, spec.handlers)
         consumer.register()

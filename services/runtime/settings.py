@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,11 @@ class ServiceSettings(BaseSettings):
     # Create missing registry topics at start (dev stack, tests). Off in production,
     # where KafkaTopic resources own them and ACLs forbid creating topics.
     kafka_create_topics: bool = True
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_ca_path: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"

@@ -244,6 +244,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "asyncapi": Subcommand(
         "print (or --output) the AsyncAPI document of every topic", _asyncapi_arguments, _asyncapi
     ),
+    "deploy": Subcommand(
+        "Kubernetes: KafkaTopic/KafkaUser manifests from the topic registry, or the key files",
+        lambda p: importlib.import_module("prodigy_users.stack.deploy_gen").add_arguments(p),
+        lambda args: int(importlib.import_module("prodigy_users.stack.deploy_gen").run(args)),
+    ),
 }
 
 

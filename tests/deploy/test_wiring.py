@@ -1,0 +1,247 @@
+"""The manifests agree with the code: settings names, ports, files, credentials, commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+import pytest
+
+from prodigy_users.stack import SERVICES
+from prodigy_users.stack.cli import SUBCOMMANDS, parser
+from prodigy_users.stack.deploy_gen import CLUSTER, kafka_user_name
+
+from .manifests import JOBS, OVERLAYS, Obj, containers, load, mounted_files, pod_labels, render
+
+#: Settings the manifests already set and the runtime does not read yet. Until
+#: it does, they are ignored (pydantic-settings ignores unknown PRODIGY_* names);
+#: each is described in deploy/README.md ("Settings the runtime must gain").
+PENDING = {
+    "PRODIGY_KAFKA_CREATE_TOPICS",
+    "PRODIGY_KAFKA_SECURITY_PROTOCOL",
+    "PRODIGY_KAFKA_SASL_MECHANISM",
+    "PRODIGY_KAFKA_SASL_USERNAME",
+    "PRODIGY_KAFKA_SASL_PASSWORD",
+    "PRODIGY_KAFKA_SSL_CA_PATH",
+}
+
+
+def _settings(service: str) -> Any:
+    return importlib.import_module(f"prodigy_users.{service}.settings").Settings
+
+
+def _env_names(service: str) -> set[str]:
+    return {f"PRODIGY_{name.upper()}" for name in _settings(service).model_fields}
+
+
+def _deployments(objects: list[Obj]) -> dict[str, Obj]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+
+
+def _config_maps(objects: list[Obj]) -> dict[str, dict[str, str]]:
+    return {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+
+
+def _environment(objects: list[Obj], container: Obj) -> dict[str, str]:
+    """What the container's process sees (literal values; references as '<secret>')."""
+    maps = _config_maps(objects)
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(maps[source["configMapRef"]["name"]])
+    for var in container.get("env", []):
+        env[var["name"]] = var.get("value", "<secret>")
+    return env
+
+
+def _main(deployment: Obj) -> Obj:
+    main: Obj = deployment["spec"]["template"]["spec"]["containers"][0]
+    return main
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_four_services_are_deployed(overlay: str) -> None:
+    assert sorted(_deployments(render(overlay))) == sorted(SERVICES)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_setting_the_manifests_set_exists(overlay: str) -> None:
+    objects = render(overlay)
+    everyone = set().union(*(_env_names(s) for s in SERVICES)) | PENDING
+    for name, data in _config_maps(objects).items():
+        unknown = {k for k in data if k.startswith("PRODIGY_")} - everyone
+        assert not unknown, f"ConfigMap {name} sets settings no service has: {unknown}"
+    for service, deployment in _deployments(objects).items():
+        for var in _main(deployment).get("env", []):
+            if var["name"].startswith("PRODIGY_"):
+                assert var["name"] in _env_names(service) | PENDING, (service, var["name"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ports_and_probes_match_the_services(overlay: str) -> None:
+    objects = render(overlay)
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    for name, deployment in _deployments(objects).items():
+        port = _settings(name).model_fields["http_port"].default
+        main = _main(deployment)
+        assert main["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert _environment(objects, main)["PRODIGY_HTTP_PORT"] == str(port)
+        assert _environment(objects, main)["PRODIGY_HTTP_HOST"] == "0.0.0.0"
+        assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        (service_port,) = services[name]["spec"]["ports"]
+        assert service_port["port"] == port
+        assert services[name]["spec"]["selector"].items() <= pod_labels(deployment).items()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_file_a_setting_names_is_mounted(overlay: str) -> None:
+    objects = render(overlay)
+    for name, deployment in _deployments(objects).items():
+        pod = deployment["spec"]["template"]["spec"]
+        main = _main(deployment)
+        files = mounted_files(pod, main)
+        wanted = _env_names(name) | PENDING
+        for key, value in _environment(objects, main).items():
+            if key.endswith("_PATH") and key in wanted:
+                assert value in files, f"{name}: {key}={value} is not a mounted file"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_uses_its_own_database_and_kafka_user(overlay: str) -> None:
+    objects = render(overlay)
+    clusters = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Cluster"}
+    users = {o["metadata"]["name"] for o in objects if o["kind"] == "KafkaUser"}
+    for name, deployment in _deployments(objects).items():
+        cluster = clusters[f"{name}-db"]
+        assert cluster["spec"]["bootstrap"]["initdb"] == {"database": name, "owner": name}
+        for _, c in containers(deployment["spec"]["template"]["spec"]):
+            env = {v["name"]: v for v in c["env"]}
+            assert env["PRODIGY_DATABASE_URL"]["value"] == (
+                f"postgresql+asyncpg://$(DB_USERNAME):$(DB_PASSWORD)@{name}-db-rw:5432/{name}"
+            )
+            for var in ("DB_USERNAME", "DB_PASSWORD"):
+                assert env[var]["valueFrom"]["secretKeyRef"]["name"] == f"{name}-db-app"
+        env = {v["name"]: v for v in _main(deployment)["env"]}
+        user = kafka_user_name(name)
+        assert user in users
+        assert env["PRODIGY_KAFKA_SASL_USERNAME"]["value"] == user
+        assert env["PRODIGY_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": user,
+            "key": "password",
+        }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_only_what_each_service_needs(overlay: str) -> None:
+    objects = render(overlay)
+    policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "NetworkPolicy"}
+    for name in SERVICES:
+        spec = policies[name]["spec"]
+        databases = set()
+        open_ports = set()
+        for rule in spec["egress"]:
+            for peer in rule["to"]:
+                labels = peer.get("podSelector", {}).get("matchLabels", {})
+                if "cnpg.io/cluster" in labels:
+                    databases.add(labels["cnpg.io/cluster"])
+                if "ipBlock" in peer:
+                    open_ports |= {p["port"] for p in rule["ports"]}
+        assert databases == {f"{name}-db"}, name
+        assert open_ports == ({587} if name == "notifications" else set()), name
+        sources = [peer for rule in spec["ingress"] for peer in rule["from"]]
+        for peer in sources:
+            assert peer in (
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                    }
+                },
+                {"podSelector": {"matchLabels": {"prodigy-users/operator-tool": "true"}}},
+            ), (name, peer)
+        for rule in spec["ingress"]:
+            assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_services_reach_the_kafka_listener(overlay: str) -> None:
+    objects = render(overlay)
+    kafka = next(o for o in objects if o["kind"] == "Kafka")
+    assert kafka["metadata"]["name"] == CLUSTER
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    assert listener["tls"] is True
+    assert listener["authentication"] == {"type": "scram-sha-512"}
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
+    (peer,) = listener["networkPolicyPeers"]
+    for deployment in _deployments(objects).values():
+        assert peer["podSelector"]["matchLabels"].items() <= pod_labels(deployment).items()
+    bootstrap = _config_maps(objects)
+    (config,) = [d for n, d in bootstrap.items() if n.startswith("prodigy-config")]
+    assert config["PRODIGY_KAFKA_BOOTSTRAP_SERVERS"] == f"{CLUSTER}-kafka-bootstrap:9093"
+    assert config["PRODIGY_KAFKA_CREATE_TOPICS"] == "false"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_routes_to_existing_services(overlay: str) -> None:
+    objects = render(overlay)
+    (ingress,) = [o for o in objects if o["kind"] == "Ingress"]
+    services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] in services
+            assert backend["port"] == {"name": "http"}
+    assert ingress["spec"]["rules"][0]["host"] == ingress["spec"]["tls"][0]["hosts"][0]
+
+
+def _parse(args: list[str]) -> argparse.Namespace:
+    try:
+        return parser().parse_args(args)
+    except SystemExit as exit_:
+        raise AssertionError(f"`prodigy-users {' '.join(args)}` is not a valid command") from exit_
+
+
+def _all_containers() -> list[tuple[str, Obj, Obj]]:
+    out = []
+    for overlay in OVERLAYS:
+        for obj in render(overlay):
+            pod = obj.get("spec", {}).get("template", {}).get("spec")
+            if pod:
+                out += [(overlay, obj, c) for _, c in containers(pod)]
+    for job in JOBS:
+        for obj in load(job):
+            out += [(job.name, obj, c) for _, c in containers(obj["spec"]["template"]["spec"])]
+    return out
+
+
+def test_every_container_runs_a_command_of_the_cli() -> None:
+    seen = set()
+    for where, obj, c in _all_containers():
+        # The image's entry point is `prodigy-users`: manifests give arguments only.
+        assert "command" not in c, (where, c["name"])
+        args = _parse(c["args"])
+        assert args.command in SUBCOMMANDS
+        seen.add(args.command)
+        if args.command in ("serve", "migrate"):
+            assert args.name == obj["metadata"]["name"], (where, c["name"])
+    assert seen == {"serve", "migrate", "create-department"}
+
+
+@pytest.mark.parametrize("job", JOBS, ids=lambda p: p.name)
+def test_the_create_department_job_has_its_key_and_reaches_its_services(job: Any) -> None:
+    (obj,) = load(job)
+    pod = obj["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    args = _parse(c["args"])
+    files = mounted_files(pod, c)
+    # The operator token is signed with this key; jwks.json next to it names the key.
+    assert str(args.signing_key) in files
+    assert str(args.signing_key.parent / "jwks.json") in files
+    assert args.identity_url == "http://identity:8101"
+    assert args.membership_url == "http://membership:8102"
+    assert args.admin_password is None  # never a password in a manifest
+    labels = obj["spec"]["template"]["metadata"]["labels"]
+    assert labels["prodigy-users/operator-tool"] == "true"
+    tools = next(o for o in render("production") if o["metadata"]["name"] == "operator-tools")
+    assert tools["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
