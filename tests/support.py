@@ -180,8 +180,13 @@ class Api:
 
         return await wait_for(probe, timeout=timeout, what=f"{count} mail(s) to {to}")
 
-    async def report_users(self, admin: Admin) -> list[dict[str, Any]]:
-        """Every row of the department's users table."""
+    async def report_users(
+        self, admin: Admin, *, allow_forbidden: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every row of the department's users table.
+
+        ``allow_forbidden``: a 403 means "reporting has not seen this admin yet": no rows.
+        """
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
@@ -191,6 +196,8 @@ class Api:
                 params=params,
                 headers=admin.headers,
             )
+            if allow_forbidden and r.status_code == 403:
+                return []
             assert r.status_code == 200, r.text
             page = r.json()
             items.extend(page["items"])
@@ -204,9 +211,8 @@ class Api:
         """Wait until ``email`` is in the department's users table."""
 
         async def probe() -> dict[str, Any] | None:
-            rows = [
-                u for u in await self.report_users(admin) if u["email"].lower() == email.lower()
-            ]
+            users = await self.report_users(admin, allow_forbidden=True)
+            rows = [u for u in users if u["email"].lower() == email.lower()]
             return rows[0] if rows else None
 
         return await wait_for(probe, timeout=timeout, what=f"{email} in the users table")

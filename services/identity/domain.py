@@ -1,34 +1,20 @@
-"""Identity's rules: email identity, password policy, single-use tokens. No I/O."""
+"""Identity's rules: email identity and single-use tokens. No I/O.
+
+The password policy lives in ``prodigy_users.runtime.passwords``: membership
+checks it too, when people register while joining.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-MIN_PASSWORD = 10
-MAX_PASSWORD = 128
-# A short list of the most common choices; the length rule does most of the work.
-COMMON_PASSWORDS = frozenset(
-    {
-        "password123",
-        "password1234",
-        "1234567890",
-        "12345678910",
-        "qwertyuiop",
-        "iloveyou123",
-        "letmein1234",
-        "welcome123",
-        "administrator",
-        "passw0rd123",
-        "0123456789",
-        "abcdefghij",
-        "qwerty12345",
-        "changeme123",
-        "firefighter",
-    }
-)
+# The public reset request answers 202 whatever happens, so anyone can ask for any
+# address: at most this many reset emails per account per window, the rest dropped.
+MAX_RESETS_PER_WINDOW = 3
+RESET_WINDOW = timedelta(hours=1)
 
 
 def normalise_email(email: str) -> str:
@@ -38,22 +24,6 @@ def normalise_email(email: str) -> str:
     with varying case, and two accounts differing only by case are always a mistake.
     """
     return email.strip().lower()
-
-
-def password_problems(password: str, *, email: str | None = None) -> list[str]:
-    """Why a password is too weak (empty list: acceptable)."""
-    problems = []
-    if len(password) < MIN_PASSWORD:
-        problems.append(f"must be at least {MIN_PASSWORD} characters long")
-    if len(password) > MAX_PASSWORD:
-        problems.append(f"must be at most {MAX_PASSWORD} characters long")
-    if password.lower() in COMMON_PASSWORDS:
-        problems.append("is too common")
-    if email and password.strip().lower() == normalise_email(email):
-        problems.append("must not be your email address")
-    if password and len(set(password)) < 4:
-        problems.append("is too repetitive")
-    return problems
 
 
 def new_token() -> str:
@@ -83,3 +53,8 @@ def token_refusal(state: TokenState | None, now: datetime) -> str | None:
     if state.expires_at <= now:
         return "expired"
     return None
+
+
+def reset_allowed(sent_in_window: int) -> bool:
+    """Whether another reset email may go out, given how many went out in the window."""
+    return sent_in_window < MAX_RESETS_PER_WINDOW

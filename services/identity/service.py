@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
@@ -18,21 +16,35 @@ from prodigy_users.contracts.identity import (
     AccountCreated,
     AccountCreationRejected,
     CreateAccount,
+    IssuePasswordReset,
     PasswordChanged,
     PasswordLinkIssued,
 )
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.keys import seal
+from prodigy_users.runtime.logging import get_logger
+from prodigy_users.runtime.passwords import (
+    DUMMY_HASH,
+    hash_password,
+    is_password_hash,
+    password_problems,
+    verify_password,
+)
 from prodigy_users.runtime.problems import Problem
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .domain import new_token, normalise_email, password_problems, token_hash, token_refusal
+from .domain import (
+    RESET_WINDOW,
+    new_token,
+    normalise_email,
+    reset_allowed,
+    token_hash,
+    token_refusal,
+)
 from .settings import Settings
 
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so both answers take as long.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
+log = get_logger(__name__)
 
 Purpose = Literal["welcome", "reset", "operator"]
 
@@ -114,10 +126,30 @@ class Identity:
         return IssuedLink(token, url, expires_at)
 
     async def create_account(self, uow: UnitOfWork, env: RawEnvelope, cmd: CreateAccount) -> None:
-        """Handle ``CreateAccount``: one account per email, or a rejection."""
+        """Handle ``CreateAccount``: one account per email, or a rejection.
+
+        With a ``password_hash`` (the person registered with a password) the account
+        starts with it and no set-password email goes out; without one, the person
+        is emailed a set-password link.
+        """
         normalised = normalise_email(cmd.email)
         account_id = uuid.uuid4()
-        if not await store.insert_account(uow.conn, account_id, cmd.email, normalised, cmd.name):
+        password_hash = cmd.password_hash
+        if password_hash is not None and not is_password_hash(password_hash):
+            # Never store what may be a password in the clear; the person gets a link instead.
+            log.error("CreateAccount carried something that is not an Argon2 hash; ignored")
+            password_hash = None
+        now = datetime.now(UTC)
+        inserted = await store.insert_account(
+            uow.conn,
+            account_id,
+            cmd.email,
+            normalised,
+            cmd.name,
+            password_hash=password_hash,
+            password_set_at=now,
+        )
+        if not inserted:
             existing = await store.account_by_email(uow.conn, normalised)
             uow.emit(
                 AccountCreationRejected(
@@ -130,7 +162,7 @@ class Identity:
                 key=cmd.request_id,
             )
             return
-        account = store.Account(account_id, cmd.email, cmd.name, None)
+        account = store.Account(account_id, cmd.email, cmd.name, password_hash)
         uow.emit(
             AccountCreated(
                 account_id=account_id,
@@ -141,7 +173,23 @@ class Identity:
             ),
             key=account_id,
         )
+        if password_hash is not None:
+            uow.emit(PasswordChanged(account_id=account_id, changed_at=now), key=account_id)
+            return
         await self._issue(uow, account, "welcome", cmd.department_id, email_it=True)
+
+    async def issue_password_reset(
+        self, uow: UnitOfWork, env: RawEnvelope, cmd: IssuePasswordReset
+    ) -> None:
+        """Handle ``IssuePasswordReset`` (an admin asked): email a 1-hour reset link.
+
+        An unknown account is not an error: there is nobody to email.
+        """
+        account = await store.account_by_id(uow.conn, cmd.account_id)
+        if account is None:
+            log.warning("password reset for an unknown account", account_id=str(cmd.account_id))
+            return
+        await self._issue(uow, account, "reset", cmd.department_id, email_it=True)
 
     async def operator_link(self, account_id: uuid.UUID) -> IssuedLink:
         """A set-password link handed to a platform operator (not emailed)."""
@@ -180,7 +228,7 @@ class Identity:
                     "Choose a stronger password.",
                     errors=[{"field": "password", "message": f"Password {p}."} for p in problems],
                 )
-            hashed = await asyncio.to_thread(_hasher.hash, password)
+            hashed = await asyncio.to_thread(hash_password, password)
             now = datetime.now(UTC)
             await store.set_password(uow.conn, account.id, hashed, now)
             uow.emit(PasswordChanged(account_id=account.id, changed_at=now), key=account.id)
@@ -190,12 +238,9 @@ class Identity:
         """An access token for good credentials; the same 401 for anything else."""
         async with self.engine.connect() as conn:
             account = await store.account_by_email(conn, normalise_email(email))
-        stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
-        try:
-            await asyncio.to_thread(_hasher.verify, stored, password)
-            ok = account is not None and account.password_hash is not None
-        except (VerificationError, InvalidHashError):
-            ok = False
+        stored = account.password_hash if account and account.password_hash else DUMMY_HASH
+        matches = await asyncio.to_thread(verify_password, stored, password)
+        ok = matches and account is not None and account.password_hash is not None
         if not ok or account is None:
             raise Problem(
                 401, "invalid-credentials", "Invalid credentials", "Email or password is wrong."
@@ -205,10 +250,22 @@ class Identity:
         return self.issuer.issue(account.id, ttl=timedelta(seconds=ttl)), ttl
 
     async def request_reset(self, email: str) -> None:
-        """Email a reset link if the account exists; the caller learns nothing either way."""
+        """Email a reset link if the account exists; the caller learns nothing either way.
+
+        At most ``MAX_RESETS_PER_WINDOW`` reset emails per account per hour, so the
+        public endpoint cannot flood an address; requests beyond are dropped silently.
+        """
         async with self.uow() as uow:
-            account = await store.account_by_email(uow.conn, normalise_email(email))
-            if account is None:
+            found = await store.account_by_email(uow.conn, normalise_email(email))
+            if found is None:
+                return
+            # The row lock serialises concurrent requests for one account, so the
+            # count below cannot be read by two of them at once.
+            account = await store.account_by_id(uow.conn, found.id, lock=True)
+            assert account is not None
+            recent = await store.count_recent_tokens(uow.conn, account.id, "reset", RESET_WINDOW)
+            if not reset_allowed(recent):
+                log.info("password reset request dropped: too many", account_id=str(account.id))
                 return
             await self._issue(uow, account, "reset", None, email_it=True)
             await uow.commit()

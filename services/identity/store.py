@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
@@ -63,12 +63,29 @@ def _account(row: sa.Row[tuple[object, ...]] | None) -> Account | None:
 
 
 async def insert_account(
-    conn: AsyncConnection, account_id: uuid.UUID, email: str, normalised: str, name: str
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    email: str,
+    normalised: str,
+    name: str,
+    *,
+    password_hash: str | None = None,
+    password_set_at: datetime | None = None,
 ) -> bool:
-    """Insert unless the normalised email is taken; True if inserted."""
+    """Insert unless the normalised email is taken; True if inserted.
+
+    ``password_hash``: the account starts with this password (chosen while registering).
+    """
     stmt = (
         pg_insert(accounts)
-        .values(id=account_id, email=email, email_normalised=normalised, name=name)
+        .values(
+            id=account_id,
+            email=email,
+            email_normalised=normalised,
+            name=name,
+            password_hash=password_hash,
+            password_changed_at=password_set_at if password_hash else None,
+        )
         .on_conflict_do_nothing(index_elements=["email_normalised"])
         .returning(accounts.c.id)
     )
@@ -83,10 +100,14 @@ async def account_by_email(conn: AsyncConnection, normalised: str) -> Account | 
     return _account(row)
 
 
-async def account_by_id(conn: AsyncConnection, account_id: uuid.UUID) -> Account | None:
-    """The account with this id, if any."""
-    row = (await conn.execute(sa.select(accounts).where(accounts.c.id == account_id))).first()
-    return _account(row)
+async def account_by_id(
+    conn: AsyncConnection, account_id: uuid.UUID, *, lock: bool = False
+) -> Account | None:
+    """The account with this id, if any (``lock``: row-locked until the transaction ends)."""
+    stmt = sa.select(accounts).where(accounts.c.id == account_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return _account((await conn.execute(stmt)).first())
 
 
 async def insert_token(
@@ -136,3 +157,22 @@ async def set_password(
         .where(credential_tokens.c.account_id == account_id, credential_tokens.c.used_at.is_(None))
         .values(used_at=now)
     )
+
+
+async def count_recent_tokens(
+    conn: AsyncConnection, account_id: uuid.UUID, purpose: str, window: timedelta
+) -> int:
+    """How many tokens of ``purpose`` the account was issued within ``window`` (used or not).
+
+    Measured on the database's clock, the one that stamped ``created_at``.
+    """
+    count = await conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(credential_tokens)
+        .where(
+            credential_tokens.c.account_id == account_id,
+            credential_tokens.c.purpose == purpose,
+            credential_tokens.c.created_at >= sa.func.now() - window,
+        )
+    )
+    return int(count or 0)

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
+
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.identity import PasswordLinkIssued
-from prodigy_users.contracts.membership import DepartmentCreated, MemberAdded
+from prodigy_users.contracts.membership import (
+    DepartmentCreated,
+    InvitationLinkIssued,
+    MemberAdded,
+    MemberRemoved,
+    MemberRestored,
+    MemberRoleChanged,
+    WelcomeRequested,
+)
 from prodigy_users.runtime.consumer import Handler
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import service
+from .settings import Settings
 
 
 async def department_created(
@@ -18,20 +30,50 @@ async def department_created(
     await service.remember_department(uow, payload)
 
 
-async def member_added(uow: UnitOfWork, envelope: RawEnvelope, payload: MemberAdded) -> None:
-    """Keep the member's role (admins read the email log)."""
-    await service.remember_member(uow, payload)
-
-
-async def password_link_issued(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: PasswordLinkIssued
+async def member_role(
+    uow: UnitOfWork,
+    envelope: RawEnvelope,
+    payload: MemberAdded | MemberRoleChanged | MemberRestored,
 ) -> None:
-    """Queue the welcome or password-reset email."""
-    await service.queue_password_link(uow, envelope, payload)
+    """Keep the member's current role (admins read the email log)."""
+    await service.remember_role(uow, payload)
 
 
-HANDLERS: dict[type[Payload], Handler] = {
-    DepartmentCreated: department_created,
-    MemberAdded: member_added,
-    PasswordLinkIssued: password_link_issued,
-}
+async def member_removed(uow: UnitOfWork, envelope: RawEnvelope, payload: MemberRemoved) -> None:
+    """A removed admin no longer reads the email log."""
+    await service.forget_member(uow, payload)
+
+
+def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
+    """Payload type -> handler."""
+    name_wait = timedelta(seconds=settings.department_name_wait_s)
+
+    async def password_link_issued(
+        uow: UnitOfWork, envelope: RawEnvelope, payload: PasswordLinkIssued
+    ) -> None:
+        """Queue the welcome or password-reset email."""
+        row = service.password_link_email(envelope, payload)
+        await service.queue(uow, row, name_wait=name_wait)
+
+    async def invitation_link_issued(
+        uow: UnitOfWork, envelope: RawEnvelope, payload: InvitationLinkIssued
+    ) -> None:
+        """Queue the invitation email, or its reminder (a new event: a new email)."""
+        await service.queue(uow, service.invitation_email(envelope, payload), name_wait=name_wait)
+
+    async def welcome_requested(
+        uow: UnitOfWork, envelope: RawEnvelope, payload: WelcomeRequested
+    ) -> None:
+        """Queue the "you joined" email."""
+        await service.queue(uow, service.welcome_email(envelope, payload), name_wait=name_wait)
+
+    return {
+        DepartmentCreated: department_created,
+        MemberAdded: member_role,
+        MemberRoleChanged: member_role,
+        MemberRestored: member_role,
+        MemberRemoved: member_removed,
+        PasswordLinkIssued: password_link_issued,
+        InvitationLinkIssued: invitation_link_issued,
+        WelcomeRequested: welcome_requested,
+    }

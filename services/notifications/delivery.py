@@ -24,7 +24,16 @@ from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.service import Runtime
 
 from . import service
-from .domain import OutgoingEmail, RetryPolicy, department_label, link_expired, set_password_url
+from .domain import (
+    OutgoingEmail,
+    RetryPolicy,
+    department_label,
+    invitation_url,
+    link_expired,
+    link_kind,
+    role_label,
+    set_password_url,
+)
 from .mailer import DeliveryError, Mailer, build_message, smtp_mailer
 from .settings import Settings
 from .store import EMAILS_CHANNEL
@@ -118,29 +127,43 @@ class Delivery:
         """Open the token and render the message (the token exists in memory only here)."""
         if email.template not in TEMPLATES:
             raise ComposeError(f"unknown template {email.template!r}")
-        if email.sealed_token is None:
+        kind = link_kind(email.template)
+        if kind is not None and email.sealed_token is None:
             raise ComposeError("the email has no token to send")
         if link_expired(email.link_expires_at, now):
             raise ComposeError("the link expired before it could be sent")
-        if self._seal_key is None:
-            raise ComposeError("no sealing key configured (PRODIGY_SEAL_PRIVATE_KEY_PATH)")
-        try:
-            token = unseal(self._seal_key, email.sealed_token)
-        except Exception as exc:
-            # Never log the sealed value; the type of error is enough.
-            raise ComposeError(f"cannot open the sealed token ({type(exc).__name__})") from None
+        if kind == "set_password":
+            url = set_password_url(self._settings.public_base_url, self._open(email))
+        elif kind == "invitation":
+            url = invitation_url(self._settings.app_base_url, self._open(email))
+        else:
+            url = self._settings.app_base_url  # no secret: where to sign in
         context: dict[str, Any] = {
             "name": email.recipient_name,
             "email": email.to,
             "department": department_label(email.department_name),
-            "url": set_password_url(self._settings.public_base_url, token),
+            "url": url,
             "expires_at": email.link_expires_at,
+            # A reset with a department was asked for by one of its admins.
+            "admin_asked": email.department_id is not None,
+            "role": role_label(email.details.get("role", "member")),
+            "inviter": email.details.get("inviter") or None,
         }
         try:
             rendered = render(email.template, context)
         except Exception as exc:
             raise ComposeError(f"cannot render {email.template!r}: {exc!r}") from exc
         return build_message(rendered, sender=self._settings.mail_from, to=email.to)
+
+    def _open(self, email: OutgoingEmail) -> str:
+        if self._seal_key is None:
+            raise ComposeError("no sealing key configured (PRODIGY_SEAL_PRIVATE_KEY_PATH)")
+        assert email.sealed_token is not None
+        try:
+            return unseal(self._seal_key, email.sealed_token)
+        except Exception as exc:
+            # Never log the sealed value; the type of error is enough.
+            raise ComposeError(f"cannot open the sealed token ({type(exc).__name__})") from None
 
     async def _failed(self, email: OutgoingEmail, error: str, *, permanent: bool) -> None:
         status = await service.record_failure(
@@ -208,7 +231,7 @@ def _settings(runtime: Runtime) -> Settings:
 
 def _seal_key(settings: Settings) -> rsa.RSAPrivateKey | None:
     if settings.seal_private_key_path is None:
-        log.error("no PRODIGY_SEAL_PRIVATE_KEY_PATH: set-password emails will fail")
+        log.error("no PRODIGY_SEAL_PRIVATE_KEY_PATH: emails with a link will fail")
         return None
     key: rsa.RSAPrivateKey = load_private_key(settings.seal_private_key_path)
     return key

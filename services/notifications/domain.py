@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 EmailStatus = Literal["pending", "sending", "retrying", "sent", "failed"]
-Template = Literal["welcome", "password_reset"]
+Template = Literal[
+    "welcome", "password_reset", "invitation", "invitation_reminder", "welcome_joined"
+]
 Purpose = Literal["welcome", "reset"]
+# Which page a template's link opens: identity's set-password page, or the app's
+# invitation page. A template without a kind carries no secret link at all.
+LinkKind = Literal["set_password", "invitation"]
 
 # ``sending`` is due again only once its lease has run out (the sender died).
 DUE_STATUSES: tuple[EmailStatus, ...] = ("pending", "retrying", "sending")
@@ -21,15 +26,44 @@ MAX_ERROR_LENGTH = 1000
 
 _TEMPLATES: dict[Purpose, Template] = {"welcome": "welcome", "reset": "password_reset"}
 
+_LINKS: dict[str, LinkKind] = {
+    "welcome": "set_password",
+    "password_reset": "set_password",
+    "invitation": "invitation",
+    "invitation_reminder": "invitation",
+}
+
+_ROLE_LABELS = {"admin": "an admin", "officer": "an officer", "member": "a member"}
+
 
 def template_for(purpose: Purpose) -> Template:
     """The email that answers a ``PasswordLinkIssued`` of this purpose."""
     return _TEMPLATES[purpose]
 
 
+def invitation_template(*, reminder: bool) -> Template:
+    """The email that answers an ``InvitationLinkIssued``: the first one, or a reminder."""
+    return "invitation_reminder" if reminder else "invitation"
+
+
+def link_kind(template: str) -> LinkKind | None:
+    """Which link the template carries (None: no token, nothing secret in it)."""
+    return _LINKS.get(template)
+
+
 def set_password_url(public_base_url: str, token: str) -> str:
     """The link identity serves to set a password with ``token``."""
     return f"{public_base_url.rstrip('/')}/set-password?{urlencode({'token': token})}"
+
+
+def invitation_url(app_base_url: str, token: str) -> str:
+    """The link that opens an invitation: ``{app}/invitations/{token}``."""
+    return f"{app_base_url.rstrip('/')}/invitations/{quote(token, safe='')}"
+
+
+def role_label(role: str) -> str:
+    """How an email names a role: "as a member"."""
+    return _ROLE_LABELS.get(role, role)
 
 
 def department_label(name: str | None) -> str:
@@ -53,8 +87,20 @@ def is_permanent_smtp_code(code: int) -> bool:
 
 
 def link_expired(expires_at: datetime | None, now: datetime) -> bool:
-    """A set-password link past its expiry is not worth sending."""
+    """A set-password link or an invitation past its expiry is not worth sending."""
     return expires_at is not None and expires_at <= now
+
+
+def department_hold(department_known: bool, wait: timedelta) -> timedelta | None:
+    """How long a new email waits for its department's name (None: send at once).
+
+    The name comes with ``DepartmentCreated`` on another topic than the email's
+    own event, so it may arrive a moment later; the email waits for it (and is
+    released the moment it arrives), at most ``wait``, then goes out naming "Prodigy".
+    """
+    if department_known or wait <= timedelta(0):
+        return None
+    return wait
 
 
 @dataclass(frozen=True)
@@ -101,6 +147,8 @@ class OutgoingEmail:
     # Incremented by the claim: it numbers this attempt and fences the lease
     # (a write for an older attempt matches no row).
     attempts: int
+    # What else the template shows (role, inviter's name); never anything secret.
+    details: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import PasswordLinkIssued
-from prodigy_users.contracts.membership import DepartmentCreated, MemberAdded
+from prodigy_users.contracts.membership import (
+    DepartmentCreated,
+    InvitationLinkIssued,
+    MemberAdded,
+    MemberRemoved,
+    MemberRestored,
+    MemberRoleChanged,
+    WelcomeRequested,
+)
 from prodigy_users.contracts.notifications import EmailFailed, EmailSent
 from prodigy_users.runtime.uow import UnitOfWork
 
@@ -19,7 +28,9 @@ from .domain import (
     EmailStatus,
     OutgoingEmail,
     RetryPolicy,
+    department_hold,
     event_key,
+    invitation_template,
     short_error,
     template_for,
 )
@@ -28,37 +39,88 @@ SERVICE = "notifications"
 
 
 async def remember_department(uow: UnitOfWork, payload: DepartmentCreated) -> None:
-    """Keep the department's name for the emails sent on its behalf."""
+    """Keep the department's name for the emails sent on its behalf.
+
+    Emails that were waiting for the name go out now.
+    """
     await store.upsert_department(uow.conn, payload.department_id, payload.name)
+    await store.release_held(uow.conn, payload.department_id)
 
 
-async def remember_member(uow: UnitOfWork, payload: MemberAdded) -> None:
-    """Keep the person's role: admins of a department may read its email log."""
+async def remember_role(
+    uow: UnitOfWork, payload: MemberAdded | MemberRoleChanged | MemberRestored
+) -> None:
+    """Keep the person's current role: admins of a department may read its email log."""
     await store.upsert_membership(uow.conn, payload.department_id, payload.account_id, payload.role)
 
 
-async def queue_password_link(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: PasswordLinkIssued
-) -> bool:
-    """Queue the welcome or reset email for a set-password link (once per source event).
+async def forget_member(uow: UnitOfWork, payload: MemberRemoved) -> None:
+    """A removed person reads nothing of the department any more."""
+    await store.delete_membership(uow.conn, payload.department_id, payload.account_id)
 
-    The token stays sealed until the moment of sending.
+
+def password_link_email(envelope: RawEnvelope, payload: PasswordLinkIssued) -> dict[str, Any]:
+    """The queued row for a set-password link: the token still sealed."""
+    return {
+        "id": uuid.uuid4(),
+        "source_event_id": envelope.event_id,
+        "template": template_for(payload.purpose),
+        "recipient": str(payload.email),
+        "recipient_name": payload.name,
+        "department_id": payload.department_id,
+        "account_id": payload.account_id,
+        "sealed_token": payload.sealed_token,
+        "link_expires_at": payload.expires_at,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+def invitation_email(envelope: RawEnvelope, payload: InvitationLinkIssued) -> dict[str, Any]:
+    """The queued row for an invitation or a reminder: the token still sealed."""
+    details: dict[str, str] = {"role": payload.role}
+    if payload.invited_by_name:
+        details["inviter"] = payload.invited_by_name
+    return {
+        "id": uuid.uuid4(),
+        "source_event_id": envelope.event_id,
+        "template": invitation_template(reminder=payload.reminder),
+        "recipient": str(payload.email),
+        "recipient_name": "",  # an invitation goes to an address, not yet to a person
+        "department_id": payload.department_id,
+        "account_id": None,
+        "sealed_token": payload.sealed_token,
+        "link_expires_at": payload.expires_at,
+        "details": details,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+def welcome_email(envelope: RawEnvelope, payload: WelcomeRequested) -> dict[str, Any]:
+    """The queued row for "you joined <department>": no link secret in it."""
+    return {
+        "id": uuid.uuid4(),
+        "source_event_id": envelope.event_id,
+        "template": "welcome_joined",
+        "recipient": str(payload.email),
+        "recipient_name": payload.name,
+        "department_id": payload.department_id,
+        "account_id": payload.account_id,
+        "sealed_token": None,
+        "link_expires_at": None,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+async def queue(uow: UnitOfWork, row: dict[str, Any], *, name_wait: timedelta) -> bool:
+    """Queue an email once per (source event, template); False if it already was.
+
+    An email for a department whose name has not arrived yet waits for it a little.
     """
-    return await store.insert_email(
-        uow.conn,
-        {
-            "id": uuid.uuid4(),
-            "source_event_id": envelope.event_id,
-            "template": template_for(payload.purpose),
-            "recipient": str(payload.email),
-            "recipient_name": payload.name,
-            "department_id": payload.department_id,
-            "account_id": payload.account_id,
-            "sealed_token": payload.sealed_token,
-            "link_expires_at": payload.expires_at,
-            "correlation_id": envelope.correlation_id,
-        },
-    )
+    department_id: uuid.UUID | None = row["department_id"]
+    hold = None
+    if department_id is not None:
+        hold = department_hold(await store.department_known(uow.conn, department_id), name_wait)
+    return await store.insert_email(uow.conn, row, hold=hold)
 
 
 async def claim_due(engine: AsyncEngine, *, limit: int, lease: timedelta) -> list[OutgoingEmail]:

@@ -28,8 +28,16 @@ class Settings(ServiceSettings):
         default=None, description="Private key that opens the tokens identity seals for us."
     )
     public_base_url: str = Field(
-        default="http://127.0.0.1:8101", description="Base of the links in emails (identity)."
+        default="http://127.0.0.1:8101",
+        description="Base of set-password and reset links in emails (identity serves the page).",
     )
+    app_base_url: str = Field(
+        default="http://127.0.0.1:8102",
+        description="Base of invitation links (`{base}/invitations/{token}`) and sign-in links.",
+    )
+    # A new email whose department we have not heard of yet waits this long for
+    # its name (``DepartmentCreated`` travels on another topic), then goes anyway.
+    department_name_wait_s: float = Field(default=10.0, ge=0)
 
     send_max_attempts: int = Field(default=5, ge=1)
     send_backoff_base_s: float = Field(default=1.0, gt=0)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,6 +55,8 @@ emails = sa.Table(
     # the email is sent or given up on.
     sa.Column("sealed_token", sa.Text, nullable=True),
     sa.Column("link_expires_at", sa.DateTime(timezone=True), nullable=True),
+    # What else the template shows (role, inviter's name): never a secret.
+    sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("correlation_id", sa.Text, nullable=True),
     sa.Column("status", sa.Text, nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -119,8 +121,53 @@ async def role_of(
     return row.scalar_one_or_none()
 
 
-async def insert_email(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Queue an email; False if this source event already queued this template."""
+async def department_known(conn: AsyncConnection, department_id: uuid.UUID) -> bool:
+    """Whether we have the department's name."""
+    row = await conn.execute(
+        sa.select(departments.c.department_id).where(departments.c.department_id == department_id)
+    )
+    return row.first() is not None
+
+
+async def release_held(conn: AsyncConnection, department_id: uuid.UUID) -> int:
+    """Make the department's emails that wait for its name due now; how many."""
+    released = await conn.execute(
+        sa.update(emails)
+        .where(
+            emails.c.department_id == department_id,
+            emails.c.status == "pending",
+            emails.c.next_attempt_at > sa.func.now(),
+        )
+        .values(next_attempt_at=sa.func.now())
+        .returning(emails.c.id)
+    )
+    count = len(released.all())
+    if count:
+        await conn.execute(sa.text(f"NOTIFY {EMAILS_CHANNEL}"))
+    return count
+
+
+async def delete_membership(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
+) -> None:
+    """Forget a person's role in a department (they were removed)."""
+    await conn.execute(
+        sa.delete(memberships).where(
+            memberships.c.department_id == department_id,
+            memberships.c.account_id == account_id,
+        )
+    )
+
+
+async def insert_email(
+    conn: AsyncConnection, values: dict[str, Any], *, hold: timedelta | None = None
+) -> bool:
+    """Queue an email; False if this source event already queued this template.
+
+    ``hold``: the email is due only after this long (``release_held`` ends the wait).
+    """
+    if hold is not None:
+        values = {**values, "next_attempt_at": sa.func.now() + hold}
     stmt = (
         pg_insert(emails)
         .values(**values)
@@ -174,6 +221,7 @@ async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> l
             link_expires_at=r.link_expires_at,
             correlation_id=r.correlation_id,
             attempts=r.attempts,
+            details={str(k): str(v) for k, v in (r.details or {}).items()},
         )
         for r in rows
     ]

@@ -19,8 +19,8 @@ _LAYOUT = """<!doctype html>
 <head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title></head>
 <body style="font-family: sans-serif; line-height: 1.5; color: #222;">
 {% block body %}{% endblock %}
-<p style="color: #777; font-size: small;">This link works once. \
-If you did not expect this email, you can ignore it.</p>
+<p style="color: #777; font-size: small;">{% block footer %}This link works once. \
+If you did not expect this email, you can ignore it.{% endblock %}</p>
 </body>
 </html>
 """
@@ -58,7 +58,8 @@ If you did not expect this email, you can ignore it.
     "password_reset.txt": """\
 Hello {{ name }},
 
-Someone asked to reset the password of your Prodigy account ({{ email }}).
+{% if admin_asked %}An admin of {{ department }} asked{% else %}Someone asked{% endif %} \
+to reset the password of your Prodigy account ({{ email }}).
 
 Choose a new password here:
 {{ url }}
@@ -72,12 +73,100 @@ If you did not ask for this, ignore this email: your password stays as it is.
 {% block title %}Reset your password{% endblock %}
 {% block body %}
 <p>Hello {{ name }},</p>
-<p>Someone asked to reset the password of your Prodigy account (<strong>{{ email }}</strong>).</p>
+<p>{% if admin_asked %}An admin of <strong>{{ department }}</strong> asked{% else %}Someone \
+asked{% endif %} to reset the password of your Prodigy account (<strong>{{ email }}</strong>).</p>
 <p><a href="{{ url }}">Choose a new password</a></p>
 <p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
 <p>The link expires at {{ expires_at | utc }}.
 If you did not ask for this, your password stays as it is.</p>
 {% endblock %}
+""",
+    "invitation.subject.txt": "You are invited to join {{ department }} on Prodigy",
+    "invitation.txt": """\
+Hello,
+
+{{ inviter or "An admin" }} invited you to join {{ department }} on Prodigy as {{ role }}.
+
+Accept the invitation here:
+{{ url }}
+
+Already have a Prodigy account? Sign in when you accept: you keep it, whatever
+email it uses. No account yet? You create one while accepting.
+
+This invitation was sent to {{ email }} and expires at {{ expires_at | utc }}.
+
+If you did not expect this email, you can ignore it.
+""",
+    "invitation.html": """\
+{% extends "layout.html" %}
+{% block title %}Join {{ department }}{% endblock %}
+{% block body %}
+<p>Hello,</p>
+<p>{{ inviter or "An admin" }} invited you to join <strong>{{ department }}</strong> \
+on Prodigy as {{ role }}.</p>
+<p><a href="{{ url }}">Accept the invitation</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>Already have a Prodigy account? Sign in when you accept: you keep it, whatever email it
+uses. No account yet? You create one while accepting.</p>
+<p>This invitation was sent to <strong>{{ email }}</strong> and expires at
+{{ expires_at | utc }}.</p>
+{% endblock %}
+{% block footer %}If you did not expect this email, you can ignore it.{% endblock %}
+""",
+    "invitation_reminder.subject.txt": (
+        "Reminder: you are invited to join {{ department }} on Prodigy"
+    ),
+    "invitation_reminder.txt": """\
+Hello,
+
+A reminder: {{ inviter or "an admin" }} invited you to join {{ department }} on Prodigy \
+as {{ role }}, and the invitation is still open.
+
+Accept it here:
+{{ url }}
+
+Already have a Prodigy account? Sign in when you accept: you keep it, whatever
+email it uses. No account yet? You create one while accepting.
+
+This invitation was sent to {{ email }} and expires at {{ expires_at | utc }}.
+
+If you did not expect this email, you can ignore it.
+""",
+    "invitation_reminder.html": """\
+{% extends "layout.html" %}
+{% block title %}Reminder: join {{ department }}{% endblock %}
+{% block body %}
+<p>Hello,</p>
+<p>A reminder: {{ inviter or "an admin" }} invited you to join <strong>{{ department }}</strong>
+on Prodigy as {{ role }}, and the invitation is still open.</p>
+<p><a href="{{ url }}">Accept the invitation</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>Already have a Prodigy account? Sign in when you accept: you keep it, whatever email it
+uses. No account yet? You create one while accepting.</p>
+<p>This invitation was sent to <strong>{{ email }}</strong> and expires at
+{{ expires_at | utc }}.</p>
+{% endblock %}
+{% block footer %}If you did not expect this email, you can ignore it.{% endblock %}
+""",
+    "welcome_joined.subject.txt": "Welcome to {{ department }}",
+    "welcome_joined.txt": """\
+Hello {{ name }},
+
+You joined {{ department }} on Prodigy.
+
+Sign in with your account ({{ email }}) to get started:
+{{ url }}
+""",
+    "welcome_joined.html": """\
+{% extends "layout.html" %}
+{% block title %}Welcome to {{ department }}{% endblock %}
+{% block body %}
+<p>Hello {{ name }},</p>
+<p>You joined <strong>{{ department }}</strong> on Prodigy.</p>
+<p>Sign in with your account (<strong>{{ email }}</strong>) to get started:
+<a href="{{ url }}">{{ url }}</a></p>
+{% endblock %}
+{% block footer %}You get this email because you joined {{ department }}.{% endblock %}
 """,
 }
 
@@ -124,7 +213,7 @@ def variables(template: str) -> frozenset[str]:
 
 
 def render(template: str, context: Mapping[str, object]) -> Rendered:
-    """Render ``template`` (``welcome``, ``password_reset``) with ``context``.
+    """Render ``template`` (``welcome``, ``password_reset``, ``invitation``, ...) with ``context``.
 
     Raises ``KeyError`` for an unknown template and ``jinja2.UndefinedError`` when
     the context lacks a variable (never render an email with a hole in it).

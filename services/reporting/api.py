@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -16,6 +16,8 @@ from .deps import Engine, ReportViewer
 from .domain import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    GroupRef,
+    HistoryEntry,
     InvalidCursor,
     UserRow,
     UsersQuery,
@@ -23,6 +25,40 @@ from .domain import (
 )
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+class GroupPublic(BaseModel):
+    """A group a person is in."""
+
+    group_id: uuid.UUID
+    name: str = Field(examples=["Night shift"])
+
+    @classmethod
+    def of(cls, group: GroupRef) -> GroupPublic:
+        """The public shape of a group reference."""
+        return cls(group_id=group.group_id, name=group.name)
+
+
+class HistoryEntryPublic(BaseModel):
+    """One thing that happened to the membership."""
+
+    at: datetime = Field(description="When it happened (UTC).")
+    event: str = Field(
+        description=(
+            "`joined`, `role_changed`, `status_changed`, `employee_id_set`, `joined_group`, "
+            "`left_group`, `removed` or `restored`."
+        ),
+        examples=["role_changed"],
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description='What changed, e.g. `{"role": "officer", "previous_role": "member"}`.',
+    )
+
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> HistoryEntryPublic:
+        """The public shape of a history entry."""
+        return cls(at=entry.at, event=entry.event, details=entry.details)
 
 
 class UserPublic(BaseModel):
@@ -34,7 +70,9 @@ class UserPublic(BaseModel):
     role: str = Field(description="`admin`, `officer` or `member`.", examples=["member"])
     status: str = Field(description="`active` or `inactive`.", examples=["active"])
     employee_id: str | None = None
-    groups: list[str] = Field(default_factory=list, description="Names of the person's groups.")
+    groups: list[GroupPublic] = Field(
+        default_factory=list, description="The person's groups, by name."
+    )
     joined_at: datetime
 
     @classmethod
@@ -47,7 +85,7 @@ class UserPublic(BaseModel):
             role=row.role,
             status=row.status,
             employee_id=row.employee_id,
-            groups=list(row.groups),
+            groups=[GroupPublic.of(g) for g in row.groups],
             joined_at=row.joined_at,
         )
 
@@ -63,6 +101,9 @@ class UserRecord(UserPublic):
     """The individual record of a person in one department."""
 
     department_id: uuid.UUID
+    history: list[HistoryEntryPublic] = Field(
+        default_factory=list, description="The membership's history, oldest first."
+    )
 
 
 @router.get(
@@ -102,8 +143,14 @@ async def list_department_users(
 async def get_department_user(
     dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, engine: Engine
 ) -> UserRecord:
-    """One person's record in the department; 404 if they are not a member there."""
-    row = await service.user_record(engine, dept, account)
-    if row is None:
+    """One person's record in the department; 404 if they are not (or no longer) a member."""
+    found = await service.user_record(engine, dept, account)
+    if found is None:
         raise Problem(404, "not-found", "Not found", "This person is not a member here.")
-    return UserRecord(department_id=row.department_id, **UserPublic.of(row).model_dump())
+    row, entries = found
+    public = UserPublic.of(row)
+    return UserRecord(
+        department_id=row.department_id,
+        history=[HistoryEntryPublic.of(e) for e in entries],
+        **{name: getattr(public, name) for name in UserPublic.model_fields},
+    )

@@ -12,9 +12,10 @@ import binascii
 import json
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 VIEWER_ROLES = frozenset({"admin", "officer"})
 DEFAULT_LIMIT = 50
@@ -91,6 +92,51 @@ class UsersQuery:
 
 
 @dataclass(frozen=True)
+class GroupRef:
+    """A group as a person's row shows it."""
+
+    group_id: uuid.UUID
+    name: str
+
+
+def group_refs(ids: Iterable[uuid.UUID], names: Mapping[uuid.UUID, str]) -> tuple[GroupRef, ...]:
+    """A row's groups with their current names, by name; ids with no known group are left out.
+
+    Every group a member joins was created before (one department's events are in
+    order), so a missing name means the group is gone, not that it is late.
+    """
+    refs = {gid: GroupRef(gid, names[gid]) for gid in ids if gid in names}
+    return tuple(sorted(refs.values(), key=lambda g: (sort_name(g.name), str(g.group_id))))
+
+
+# What the individual record's history calls each lifecycle event.
+HISTORY_EVENTS: dict[str, str] = {
+    "membership.member_added": "joined",
+    "membership.member_role_changed": "role_changed",
+    "membership.member_status_changed": "status_changed",
+    "membership.employee_id_set": "employee_id_set",
+    "membership.member_joined_group": "joined_group",
+    "membership.member_left_group": "left_group",
+    "membership.member_removed": "removed",
+    "membership.member_restored": "restored",
+}
+
+
+def history_event(event_type: str) -> str:
+    """The history's name for an event type (the type itself if it has none)."""
+    return HISTORY_EVENTS.get(event_type, event_type)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One thing that happened to a person's membership."""
+
+    at: datetime
+    event: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class UserRow:
     """A person as the users table shows them."""
 
@@ -102,7 +148,7 @@ class UserRow:
     role: str
     status: str
     employee_id: str | None
-    groups: tuple[str, ...]
+    groups: tuple[GroupRef, ...]
     joined_at: datetime
 
     def cursor(self) -> Cursor:

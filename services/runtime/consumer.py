@@ -27,6 +27,7 @@ from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.topics import TOPICS, Topic
 
 from .logging import correlation_id, get_logger
+from .metrics import Metrics
 from .settings import ServiceSettings
 from .uow import UnitOfWork, notify_relay
 
@@ -46,12 +47,14 @@ class DeadLetter(Exception):
 class _Item:
     """One message of a batch: parsed, or the reason it cannot be."""
 
+    topic: Topic
     body: bytes
     raw: Any
     envelope: RawEnvelope | None = None
     payload: Any = None
     handler: Handler | None = None
     dead: str | None = None
+    outcome: str = "skipped"
 
 
 @dataclass
@@ -63,41 +66,49 @@ class Consumer:
     broker: KafkaBroker
     settings: ServiceSettings
     handlers: Mapping[type[Payload], Handler]
+    metrics: Metrics | None = None
+
+    def _count(self, topic: Topic, type_: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.consumed.labels(self.service, topic.name, type_, outcome).inc()
 
     def topics(self) -> list[Topic]:
         """The topics carrying at least one handled payload type."""
         return [t for t in TOPICS if any(p in self.handlers for p in t.payloads)]
 
     def register(self) -> None:
-        """Declare one FastStream subscriber per topic on the broker."""
+        """Declare one FastStream subscriber for all the service's topics.
+
+        One consumer per service process (not one per topic): every member of a
+        consumer group joining separately would rebalance the group each time.
+        """
         by_type = {p.TYPE: (p, h) for p, h in self.handlers.items()}
-        for topic in self.topics():
-            handled = ", ".join(sorted(p.TYPE for p in topic.payloads if p in self.handlers))
-            subscriber = self.broker.subscriber(
-                topic.name,
-                group_id=f"{self.settings.consumer_group_prefix}.{self.service}",
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.ACK,
-                # Batches: one transaction (a savepoint per message) for everything
-                # one fetch returned, which is what makes bursts and replays fast.
-                batch=True,
-                max_records=self.settings.consumer_batch_size,
-                session_timeout_ms=self.settings.consumer_session_timeout_ms,
-                heartbeat_interval_ms=min(3000, self.settings.consumer_session_timeout_ms // 3),
-                fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
-                title=f"{self.service}:{topic.name}",
-                description=f"{self.service} applies {handled} from {topic.name}.",
-            )
-            subscriber(self._make_entry(topic, by_type))
+        topics = self.topics()
+        if not topics:
+            return
+        by_name = {t.name: t for t in topics}
+        handled = ", ".join(sorted(p.TYPE for p in self.handlers))
+        subscriber = self.broker.subscriber(
+            *by_name,
+            group_id=f"{self.settings.consumer_group_prefix}.{self.service}",
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.ACK,
+            # Batches: one transaction (a savepoint per message) for everything
+            # one fetch returned, which is what makes bursts and replays fast.
+            batch=True,
+            max_records=self.settings.consumer_batch_size,
+            session_timeout_ms=self.settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=min(3000, self.settings.consumer_session_timeout_ms // 3),
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
+            title=f"{self.service}:consumer",
+            description=f"{self.service} applies {handled} from {', '.join(by_name)}.",
+        )
 
-    def _make_entry(
-        self, topic: Topic, by_type: Mapping[str, tuple[type[Payload], Handler]]
-    ) -> Callable[[KafkaMessage], Awaitable[None]]:
         async def entry(message: KafkaMessage) -> None:
-            await self.process_batch(topic, message.raw_message, by_type)
+            await self.process_batch([(by_name[r.topic], r) for r in message.raw_message], by_type)
 
-        entry.__name__ = f"{self.service}_{topic.name.replace('.', '_')}"
-        return entry
+        entry.__name__ = f"{self.service}_consumer"
+        subscriber(entry)
 
     async def process(
         self,
@@ -107,16 +118,15 @@ class Consumer:
         by_type: Mapping[str, tuple[type[Payload], Handler]],
     ) -> None:
         """Apply one message (public so tests can drive it without a broker)."""
-        await self._apply(topic, [self._parse(topic, body, raw, by_type)])
+        await self._apply([self._parse(topic, body, raw, by_type)])
 
     async def process_batch(
         self,
-        topic: Topic,
-        records: Sequence[Any],
+        records: Sequence[tuple[Topic, Any]],
         by_type: Mapping[str, tuple[type[Payload], Handler]],
     ) -> None:
         """Apply what one fetch returned, in order, in one transaction."""
-        await self._apply(topic, [self._parse(topic, r.value or b"", r, by_type) for r in records])
+        await self._apply([self._parse(t, r.value or b"", r, by_type) for t, r in records])
 
     def _parse(
         self,
@@ -128,20 +138,20 @@ class Consumer:
         try:
             envelope = RawEnvelope.model_validate_json(body)
         except ValidationError as exc:
-            return _Item(body, raw, dead=f"not a valid envelope: {_errors(exc)}")
+            return _Item(topic, body, raw, dead=f"not a valid envelope: {_errors(exc)}")
         entry = by_type.get(envelope.type)
         if entry is None:
-            return _Item(body, raw)  # not ours: producers may add types at any time
+            return _Item(topic, body, raw)  # not ours: producers may add types at any time
         model, handler = entry
         try:
             payload = model.model_validate(envelope.data)
         except ValidationError as exc:
             return _Item(
-                body, raw, dead=f"{envelope.type} v{envelope.version}: {_errors(exc)}"
+                topic, body, raw, dead=f"{envelope.type} v{envelope.version}: {_errors(exc)}"
             )
-        return _Item(body, raw, envelope=envelope, payload=payload, handler=handler)
+        return _Item(topic, body, raw, envelope=envelope, payload=payload, handler=handler)
 
-    async def _apply(self, topic: Topic, items: list[_Item]) -> None:
+    async def _apply(self, items: list[_Item]) -> None:
         """Apply the items; a dependency outage retries the whole batch, for ever."""
         delay = 0.1
         while True:
@@ -153,8 +163,12 @@ class Consumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for item in items:
+            type_ = item.envelope.type if item.envelope is not None else "(unreadable)"
             if item.dead is not None:
-                await self._dead_letter(topic, item.body, item.raw, item.dead)
+                self._count(item.topic, type_, "dead_lettered")
+                await self._dead_letter(item.topic, item.body, item.raw, item.dead)
+            else:
+                self._count(item.topic, type_, item.outcome)
 
     async def _apply_once(self, items: list[_Item]) -> None:
         callbacks: list[Callable[[], None]] = []
@@ -188,12 +202,14 @@ class Consumer:
                 try:
                     if not await uow.claim(self.service, envelope.event_id):
                         await savepoint.commit()
+                        item.outcome = "duplicate"
                         return 0
                     await item.handler(uow, envelope, item.payload)
                     written = await uow.flush()
                     await savepoint.commit()
                     callbacks.extend(uow.take_callbacks())
                     item.dead = None
+                    item.outcome = "applied"
                     return written
                 except DeadLetter as exc:
                     await savepoint.rollback()
@@ -203,6 +219,8 @@ class Consumer:
                     raise
                 except Exception as exc:
                     await savepoint.rollback()
+                    if self.metrics is not None:
+                        self.metrics.handler_errors.labels(self.service, envelope.type).inc()
                     log.warning(
                         "handler failed", type=envelope.type, error=repr(exc), attempt=attempt
                     )
@@ -215,6 +233,8 @@ class Consumer:
 
     async def _dead_letter(self, topic: Topic, body: bytes, raw: Any, reason: str) -> None:
         log.error("dead-lettering a message", topic=topic.name, reason=reason)
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(self.service, topic.name).inc()
         headers = {
             "x-dlq-reason": reason[:2000],
             "x-original-topic": topic.name,

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .kafka_security import client_options
 from .logging import get_logger
 from .messaging_tables import outbox, relay_state
+from .metrics import Metrics
 from .settings import ServiceSettings
 from .uow import NOTIFY_CHANNEL, notify_relay
 
@@ -79,9 +80,12 @@ async def adopt_epoch(engine: AsyncEngine, epoch: str | None) -> bool:
 class OutboxRelay:
     """Runs until cancelled: ``asyncio.create_task(relay.run())``."""
 
-    def __init__(self, engine: AsyncEngine, settings: ServiceSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: ServiceSettings, metrics: Metrics | None = None
+    ) -> None:
         self._engine = engine
         self._settings = settings
+        self._metrics = metrics
         self._wakeup = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.published = 0
@@ -207,6 +211,9 @@ class OutboxRelay:
                     .values(published_at=datetime.now(UTC))
                 )
             self.published += len(done)
+            if self._metrics is not None:
+                for row in rows[: len(done)]:
+                    self._metrics.produced.labels(self._settings.service_name, row.topic).inc()
         if failure is not None:
             raise failure
         return len(done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -30,7 +32,8 @@ from .db import ensure_database, make_engine, migrate
 from .kafka_admin import ensure_topics
 from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
-from .relay import OutboxRelay, read_epoch
+from .metrics import Metrics
+from .relay import OutboxRelay, backlog, read_epoch
 from .settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -63,6 +66,7 @@ class Runtime:
     broker: KafkaBroker
     consumer: Consumer
     relay: OutboxRelay
+    metrics: Metrics
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
@@ -78,15 +82,23 @@ class Runtime:
 
 
 class CorrelationMiddleware(BaseHTTPMiddleware):
-    """Every request gets a correlation id (``X-Correlation-ID`` in, or a new one)."""
+    """Every request gets a correlation id (``X-Correlation-ID`` in, or a new one) and
+    its latency recorded by route template (not by raw path: ids would explode it)."""
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         cid = request.headers.get("x-correlation-id") or uuid.uuid4().hex
         token = correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
         try:
             response = await call_next(request)
+            status = response.status_code
         finally:
             correlation_id.reset(token)
+            route = request.scope.get("route")
+            template = getattr(route, "path", "(unmatched)")
+            metrics: Metrics = request.app.state.metrics
+            metrics.observe_http(template, request.method, status, time.perf_counter() - started)
         response.headers["X-Correlation-ID"] = cid
         return response
 
@@ -155,9 +167,12 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             logger=logging.getLogger(f"prodigy.{spec.name}.broker"),
             security=broker_security(settings),
         )
-        consumer = Consumer(spec.name, engine, broker, settings, spec.handlers)
+        metrics: Metrics = app.state.metrics
+        consumer = Consumer(spec.name, engine, broker, settings, spec.handlers, metrics)
         consumer.register()
-        runtime = Runtime(spec, engine, broker, consumer, OutboxRelay(engine, settings))
+        runtime = Runtime(
+            spec, engine, broker, consumer, OutboxRelay(engine, settings, metrics), metrics
+        )
         app.state.runtime = runtime
         if settings.jwks_path is not None:
             app.state.verifier = TokenVerifier.from_file(
@@ -190,6 +205,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.state.metrics = Metrics(spec.name)
     app.add_middleware(CorrelationMiddleware)
 
     @app.get("/healthz", tags=["health"], operation_id="healthz")
@@ -215,9 +231,37 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             response.status_code = 503
         return checks
 
+    @app.get("/metrics", tags=["health"], operation_id="metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics (gauges are computed at scrape time)."""
+        runtime: Runtime = request.app.state.runtime
+        await _refresh_gauges(runtime)
+        body = generate_latest(runtime.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+async def _refresh_gauges(runtime: Runtime) -> None:
+    metrics, name = runtime.metrics, runtime.spec.name
+    with contextlib.suppress(Exception):  # a scrape during an outage still answers
+        count, age = await backlog(runtime.engine)
+        metrics.outbox_backlog.labels(name).set(count)
+        metrics.outbox_oldest_age.labels(name).set(age or 0.0)
+    for subscriber in runtime.broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is None:
+            continue
+        with contextlib.suppress(Exception):
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                position = await consumer.position(tp)
+                if high is not None:
+                    metrics.consumer_lag.labels(name, tp.topic, str(tp.partition)).set(
+                        max(high - position, 0)
+                    )
 
 
 def serve(spec: ServiceSpec) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import pkgutil
 import uuid
 from typing import Any
 
@@ -33,6 +34,11 @@ def server_url(stack: Any) -> str:
 
 
 def _combined(service: str) -> sa.MetaData:
+    package = importlib.import_module(f"prodigy_users.{service}")
+    # Tables may be spread over store.py and store_<topic>.py; all share one MetaData.
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("store"):
+            importlib.import_module(f"prodigy_users.{service}.{module.name}")
     store = importlib.import_module(f"prodigy_users.{service}.store")
     combined = sa.MetaData()
     for table in (*store.metadata.tables.values(), *messaging_metadata.tables.values()):

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from prodigy_users.identity.domain import (
+    MAX_RESETS_PER_WINDOW,
     TokenState,
     new_token,
     normalise_email,
-    password_problems,
+    reset_allowed,
     token_hash,
     token_refusal,
 )
+from prodigy_users.runtime.passwords import password_problems
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -46,3 +48,8 @@ def test_password_policy() -> None:
     )
     assert "is too repetitive" in password_problems("aaaaaaaaaaaa")
     assert "must be at most 128 characters long" in password_problems("x1y2z3" * 30)
+
+
+def test_at_most_three_reset_emails_per_window() -> None:
+    assert MAX_RESETS_PER_WINDOW == 3
+    assert [reset_allowed(n) for n in range(5)] == [True, True, True, False, False]

@@ -81,7 +81,8 @@ def test_pasted_addresses_from_spreadsheets_and_mail_clients() -> None:
         "eve@e.org",
     ]
     [bad] = [p for p in parsed if p.error is not None]
-    assert bad.email == "not-an-address" and "@" in bad.error
+    assert bad.email == "not-an-address"
+    assert bad.error is not None and "@" in bad.error
     assert [p.email for p in parse_pasted(["a@b.org", "A@B.org c@d.org"])] == ["a@b.org", "c@d.org"]
     assert parse_pasted("  ,; \n") == []
 

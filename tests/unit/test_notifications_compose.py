@@ -125,3 +125,96 @@ def test_without_a_key_nothing_is_composed(key: rsa.RSAPrivateKey) -> None:
     keyless = Delivery(engine, Settings(), never, None)
     with pytest.raises(ComposeError, match="sealing key"):
         keyless.compose(outgoing(key), NOW)
+
+
+APP = "https://app.example"
+
+
+@pytest.fixture
+def app_delivery(key: rsa.RSAPrivateKey) -> Delivery:
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    settings = Settings(
+        public_base_url="https://id.example",
+        app_base_url=APP + "/",
+        mail_from="Prodigy <no-reply@p.dev>",
+    )
+
+    async def never(message: EmailMessage) -> None:
+        raise AssertionError("no sending here")
+
+    return Delivery(engine, settings, never, key)
+
+
+def invitation(key: rsa.RSAPrivateKey, **overrides: Any) -> OutgoingEmail:
+    values: dict[str, Any] = {
+        "template": "invitation",
+        "recipient_name": "",
+        "account_id": None,
+        "link_expires_at": NOW + timedelta(days=14),
+        "details": {"role": "officer", "inviter": "Ada Admin"},
+    }
+    return outgoing(key, **(values | overrides))
+
+
+@pytest.mark.parametrize("template", ["invitation", "invitation_reminder"])
+def test_invitation_message_links_to_the_app_with_the_opened_token(
+    app_delivery: Delivery, key: rsa.RSAPrivateKey, template: str
+) -> None:
+    message = app_delivery.compose(invitation(key, template=template), NOW)
+    assert "Springfield EMS" in message["Subject"]
+    body = parts(message)
+    assert set(body) == {"text/plain", "text/html"}
+    link = f"{APP}/invitations/{TOKEN}"
+    for part in body.values():
+        assert link in part
+        assert "Springfield EMS" in part
+        assert "an officer" in part
+        assert "Ada Admin" in part
+        assert "2026-12-09 21:00 UTC" in part
+        assert "set-password" not in part
+
+
+def test_reminder_subject_differs_from_the_first_invitation(
+    app_delivery: Delivery, key: rsa.RSAPrivateKey
+) -> None:
+    first = app_delivery.compose(invitation(key), NOW)
+    again = app_delivery.compose(invitation(key, template="invitation_reminder"), NOW)
+    assert first["Subject"] != again["Subject"]
+    assert again["Subject"].startswith("Reminder:")
+
+
+def test_expired_invitation_is_not_sent(app_delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
+    with pytest.raises(ComposeError, match="expired"):
+        app_delivery.compose(invitation(key, link_expires_at=NOW), NOW)
+
+
+def test_invitation_without_its_token_is_not_sent(
+    app_delivery: Delivery, key: rsa.RSAPrivateKey
+) -> None:
+    with pytest.raises(ComposeError, match="no token"):
+        app_delivery.compose(invitation(key, sealed_token=None), NOW)
+
+
+def test_welcome_joined_needs_no_token_and_no_key(key: rsa.RSAPrivateKey) -> None:
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+
+    async def never(message: EmailMessage) -> None:
+        raise AssertionError
+
+    keyless = Delivery(engine, Settings(app_base_url=APP), never, None)
+    email = outgoing(key, template="welcome_joined", sealed_token=None, link_expires_at=None)
+    message = keyless.compose(email, NOW)
+    assert message["Subject"] == "Welcome to Springfield EMS"
+    body = parts(message)
+    assert set(body) == {"text/plain", "text/html"}
+    assert "You joined Springfield EMS" in body["text/plain"]
+    assert APP in body["text/plain"]
+
+
+def test_admin_asked_reset_names_the_department(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
+    message = delivery.compose(outgoing(key, template="password_reset"), NOW)
+    assert "An admin of Springfield EMS" in parts(message)["text/plain"]
+    public = delivery.compose(
+        outgoing(key, template="password_reset", department_id=None, department_name=None), NOW
+    )
+    assert "Someone asked" in parts(public)["text/plain"]

@@ -11,10 +11,15 @@ import pytest
 from prodigy_users.notifications.domain import (
     MAX_ERROR_LENGTH,
     RetryPolicy,
+    department_hold,
     department_label,
     event_key,
+    invitation_template,
+    invitation_url,
     is_permanent_smtp_code,
     link_expired,
+    link_kind,
+    role_label,
     set_password_url,
     short_error,
     template_for,
@@ -95,3 +100,35 @@ def test_expired_links_are_not_worth_sending() -> None:
 def test_long_errors_are_shortened() -> None:
     assert short_error("boom") == "boom"
     assert len(short_error("x" * 5000)) == MAX_ERROR_LENGTH
+
+
+def test_invitation_url_puts_the_token_in_the_path() -> None:
+    assert invitation_url("http://127.0.0.1:8102/", "abc-_123") == (
+        "http://127.0.0.1:8102/invitations/abc-_123"
+    )
+    assert invitation_url("https://app.example", "a/b?c") == (
+        "https://app.example/invitations/a%2Fb%3Fc"
+    )
+
+
+def test_which_templates_carry_which_link() -> None:
+    assert invitation_template(reminder=False) == "invitation"
+    assert invitation_template(reminder=True) == "invitation_reminder"
+    assert link_kind("welcome") == link_kind("password_reset") == "set_password"
+    assert link_kind("invitation") == link_kind("invitation_reminder") == "invitation"
+    assert link_kind("welcome_joined") is None
+
+
+def test_roles_read_naturally() -> None:
+    assert [role_label(r) for r in ("admin", "officer", "member")] == [
+        "an admin",
+        "an officer",
+        "a member",
+    ]
+
+
+def test_an_email_waits_for_an_unknown_department_name_only() -> None:
+    wait = timedelta(seconds=10)
+    assert department_hold(True, wait) is None
+    assert department_hold(False, wait) == wait
+    assert department_hold(False, timedelta(0)) is None

@@ -21,12 +21,21 @@ def context(**overrides: Any) -> dict[str, Any]:
         "department": "Springfield EMS",
         "url": URL,
         "expires_at": EXPIRES,
+        "admin_asked": False,
+        "role": "a member",
+        "inviter": None,
     }
     return base | overrides
 
 
-def test_both_templates_exist() -> None:
-    assert {"welcome", "password_reset"} <= TEMPLATES
+def test_every_template_exists() -> None:
+    assert {
+        "welcome",
+        "password_reset",
+        "invitation",
+        "invitation_reminder",
+        "welcome_joined",
+    } <= TEMPLATES
 
 
 @pytest.mark.parametrize("template", ["welcome", "password_reset"])
@@ -48,11 +57,23 @@ def test_welcome_names_the_department() -> None:
     assert "Springfield EMS" in email.html
 
 
+# What each template may read is fixed: a password is never among it.
+ALLOWED = {
+    "welcome": {"name", "email", "department", "url", "expires_at"},
+    "password_reset": {"name", "email", "department", "url", "expires_at", "admin_asked"},
+    "invitation": {"email", "department", "url", "expires_at", "role", "inviter"},
+    "invitation_reminder": {"email", "department", "url", "expires_at", "role", "inviter"},
+    "welcome_joined": {"name", "email", "department", "url"},
+}
+
+
+def test_every_template_has_its_allowed_variables() -> None:
+    assert set(ALLOWED) == TEMPLATES
+
+
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
 def test_no_template_can_show_a_password(template: str) -> None:
-    # What a template may read is fixed: a password is never among it.
-    allowed = {"name", "email", "department", "url", "expires_at"}
-    assert {"name", "email", "url", "expires_at"} <= variables(template) <= allowed
+    assert {"email", "url"} <= variables(template) <= ALLOWED[template]
     email = render(template, context())
     for part in (email.subject, email.text, email.html):
         assert "password:" not in part.lower()
@@ -85,3 +106,61 @@ def test_unknown_template_is_refused() -> None:
 
 def test_times_are_shown_in_utc() -> None:
     assert format_utc(datetime(2026, 1, 1, 12, 0)) == "2026-01-01 12:00 UTC"
+
+
+INVITE_URL = "http://127.0.0.1:8102/invitations/inv-Tok_123"
+
+
+@pytest.mark.parametrize("template", ["invitation", "invitation_reminder"])
+def test_invitation_parts_name_department_role_inviter_link_and_expiry(template: str) -> None:
+    email = render(
+        template, context(url=INVITE_URL, role="an officer", inviter="Ada Admin", name="")
+    )
+    assert "Springfield EMS" in email.subject
+    for part in (email.text, email.html):
+        assert INVITE_URL in part
+        assert "Springfield EMS" in part
+        assert "an officer" in part
+        assert "Ada Admin" in part
+        assert "2026-12-02 21:05 UTC" in part
+        assert "ana.lima@example.org" in part
+    assert f'<a href="{INVITE_URL}">' in email.html
+
+
+def test_invitation_without_an_inviter_reads_an_admin() -> None:
+    email = render("invitation", context(url=INVITE_URL, inviter=None))
+    assert "An admin invited you to join Springfield EMS on Prodigy as a member." in email.text
+    assert "None" not in email.text
+
+
+def test_reminder_says_it_is_a_reminder() -> None:
+    first = render("invitation", context(url=INVITE_URL))
+    again = render("invitation_reminder", context(url=INVITE_URL))
+    assert first.subject == "You are invited to join Springfield EMS on Prodigy"
+    assert again.subject.startswith("Reminder:")
+    assert "Springfield EMS" in again.subject
+
+
+def test_inviter_name_is_escaped_in_html() -> None:
+    email = render("invitation", context(url=INVITE_URL, inviter="<b>Eve</b>"))
+    assert "<b>Eve</b>" not in email.html
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in email.html
+
+
+def test_welcome_joined_says_you_joined_and_has_no_secret_link() -> None:
+    email = render("welcome_joined", context(url="http://127.0.0.1:8102"))
+    assert email.subject == "Welcome to Springfield EMS"
+    for part in (email.text, email.html):
+        assert "You joined" in part and "Springfield EMS" in part
+        assert "Ana Lima" in part
+        assert "token" not in part
+        assert "works once" not in part
+
+
+def test_reset_asked_by_an_admin_names_the_department() -> None:
+    asked = render("password_reset", context(admin_asked=True))
+    assert "An admin of Springfield EMS asked to reset" in asked.text
+    assert "Springfield EMS" in asked.html
+    public = render("password_reset", context(admin_asked=False))
+    assert "Someone asked to reset the password" in public.text
+    assert "Springfield EMS" not in public.text

@@ -323,8 +323,10 @@ def test_generate_keys_creates_everything_private_keys_owner_only(tmp_path: Path
         "jwks.json",
         "seal.pem",
         "seal.pub.pem",
+        "links.key",
     }
-    for name in ("signing_key", "seal_private"):
+    assert len(paths["links"].read_bytes()) == 32
+    for name in ("signing_key", "seal_private", "links"):
         assert stat.S_IMODE(paths[name].stat().st_mode) == 0o600
     jwk = json.loads(paths["jwks"].read_text())["keys"][0]
     assert (jwk["use"], jwk["alg"], jwk["kty"]) == ("sig", "RS256", "RSA")

@@ -1,0 +1,221 @@
+"""Notifications' queue on a real PostgreSQL: one email per event and template, tokens
+sealed at rest, emails that wait for their department's name, and who reads the log."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from prodigy_users.contracts.envelope import Payload, wrap
+from prodigy_users.contracts.membership import (
+    DepartmentCreated,
+    InvitationLinkIssued,
+    MemberAdded,
+    MemberRemoved,
+    MemberRestored,
+    MemberRoleChanged,
+    WelcomeRequested,
+)
+from prodigy_users.contracts.topics import topic_of
+from prodigy_users.notifications import service
+from prodigy_users.notifications.consumers import handlers
+from prodigy_users.notifications.delivery import Delivery
+from prodigy_users.notifications.settings import Settings
+from prodigy_users.notifications.store import emails
+from prodigy_users.runtime.consumer import Consumer, Handler
+from prodigy_users.runtime.db import ensure_database, upgrade
+from prodigy_users.runtime.keys import seal
+from prodigy_users.stack.postgres import Postgres
+from prodigy_users.stack.supervisor import free_ports
+
+pytestmark = pytest.mark.timeout(120)
+
+TOKEN = "Plain-invitation-token_0123456789abcdefABCDEF"
+SETTINGS = Settings(app_base_url="http://app.test", department_name_wait_s=60)
+
+
+@pytest.fixture(scope="module")
+async def engine() -> AsyncIterator[AsyncEngine]:
+    """A migrated notifications database on a PostgreSQL of its own."""
+    with tempfile.TemporaryDirectory(prefix="notifications-it-") as tmp:
+        pg = Postgres(Path(tmp) / "pg", free_ports(1)[0], log_path=Path(tmp) / "pg.log", fast=True)
+        await pg.start()
+        try:
+            url = pg.database_url("notifications")
+            await ensure_database(url)
+            await asyncio.to_thread(upgrade, "notifications", url)
+            eng = create_async_engine(url)
+            yield eng
+            await eng.dispose()
+        finally:
+            await pg.stop()
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Bus:
+    """Delivers events to notifications as its consumer would (the broker is never used)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        table: Mapping[type[Payload], Handler] = handlers(SETTINGS)
+        self.consumer = Consumer(
+            "notifications", engine, KafkaBroker("127.0.0.1:1"), SETTINGS, table
+        )
+        self.by_type = {p.TYPE: (p, h) for p, h in table.items()}
+
+    async def send(self, payload: Payload) -> bytes:
+        key = str(payload.model_dump()["department_id"])
+        body = wrap(payload, producer="membership", key=key).encode()
+        await self.redeliver(payload, body)
+        return body
+
+    async def redeliver(self, payload: Payload, body: bytes) -> None:
+        await self.consumer.process(topic_of(type(payload)), body, None, self.by_type)
+
+
+def sealed(key: rsa.RSAPrivateKey) -> str:
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return seal(public, TOKEN)
+
+
+def invitation(key: rsa.RSAPrivateKey, dept: uuid.UUID, **overrides: Any) -> InvitationLinkIssued:
+    values: dict[str, Any] = {
+        "department_id": dept,
+        "invitation_id": uuid.uuid4(),
+        "email": f"nia-{uuid.uuid4().hex[:6]}@example.org",
+        "role": "officer",
+        "sealed_token": sealed(key),
+        "expires_at": datetime.now(UTC) + timedelta(days=14),
+        "invited_by_name": "Ada Admin",
+    }
+    return InvitationLinkIssued(**(values | overrides))
+
+
+async def rows(engine: AsyncEngine, dept: uuid.UUID) -> list[Any]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            sa.select(
+                emails,
+                sa.cast(sa.text("emails"), sa.Text).label("whole"),
+                (emails.c.next_attempt_at <= sa.func.now()).label("due"),
+            )
+            .where(emails.c.department_id == dept)
+            .order_by(emails.c.created_at)
+        )
+        return list(result)
+
+
+async def test_each_invitation_event_is_one_email_with_its_token_sealed(
+    engine: AsyncEngine, key: rsa.RSAPrivateKey
+) -> None:
+    bus = Bus(engine)
+    dept = uuid.uuid4()
+    await bus.send(DepartmentCreated(department_id=dept, name="Springfield EMS"))
+    first = invitation(key, dept)
+    body = await bus.send(first)
+    await bus.redeliver(first, body)  # a redelivery: still one email
+    reminder = invitation(key, dept, invitation_id=first.invitation_id, email=first.email)
+    reminder = reminder.model_copy(update={"reminder": True})
+    await bus.send(reminder)
+
+    found = await rows(engine, dept)
+    assert [r.template for r in found] == ["invitation", "invitation_reminder"]
+    for row in found:
+        assert row.due, "the department is known: due at once"
+        assert TOKEN not in row.whole, "the token is never stored in the clear"
+        assert row.sealed_token is not None
+        assert row.details == {"role": "officer", "inviter": "Ada Admin"}
+
+
+async def test_an_email_waits_for_its_department_name_and_goes_when_it_arrives(
+    engine: AsyncEngine, key: rsa.RSAPrivateKey
+) -> None:
+    bus = Bus(engine)
+    dept = uuid.uuid4()
+    await bus.send(invitation(key, dept))
+    [held] = await rows(engine, dept)
+    assert not held.due, "no name yet: the email waits"
+
+    await bus.send(DepartmentCreated(department_id=dept, name="Late Fire Dept"))
+    [released] = await rows(engine, dept)
+    assert released.due, "the name arrived: the email is due now"
+
+    async def never(message: EmailMessage) -> None:
+        raise AssertionError("not sending here")
+
+    claimed = await service.claim_due(engine, limit=500, lease=timedelta(seconds=60))
+    [mine] = [e for e in claimed if e.department_id == dept]
+    assert mine.department_name == "Late Fire Dept"
+    assert mine.details["role"] == "officer"
+    message = Delivery(engine, SETTINGS, never, key).compose(mine, datetime.now(UTC))
+    assert "Late Fire Dept" in message["Subject"]
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert f"http://app.test/invitations/{TOKEN}" in text.get_content()
+
+
+async def test_welcome_after_joining_is_one_email_without_a_secret(engine: AsyncEngine) -> None:
+    bus = Bus(engine)
+    dept = uuid.uuid4()
+    await bus.send(DepartmentCreated(department_id=dept, name="Ogdenville"))
+    payload = WelcomeRequested(
+        department_id=dept, account_id=uuid.uuid4(), email="nia@example.org", name="Nia New"
+    )
+    body = await bus.send(payload)
+    await bus.redeliver(payload, body)
+    [row] = await rows(engine, dept)
+    assert row.template == "welcome_joined"
+    assert row.sealed_token is None and row.recipient_name == "Nia New"
+
+
+async def test_the_email_log_follows_who_is_admin(engine: AsyncEngine) -> None:
+    bus = Bus(engine)
+    dept = uuid.uuid4()
+    ada, nia = uuid.uuid4(), uuid.uuid4()
+    await bus.send(
+        MemberAdded(
+            department_id=dept,
+            account_id=ada,
+            name="Ada Admin",
+            email="ada@example.org",
+            role="admin",
+            joined_at=datetime.now(UTC),
+        )
+    )
+    assert await service.role_of(engine, dept, ada) == "admin"
+    await bus.send(
+        MemberRoleChanged(department_id=dept, account_id=ada, role="member", previous_role="admin")
+    )
+    assert await service.role_of(engine, dept, ada) == "member"
+    await bus.send(
+        MemberRestored(
+            department_id=dept,
+            account_id=nia,
+            name="Nia New",
+            email="nia@example.org",
+            role="admin",
+            status="active",
+            restored_at=datetime.now(UTC),
+        )
+    )
+    assert await service.role_of(engine, dept, nia) == "admin"
+    await bus.send(MemberRemoved(department_id=dept, account_id=nia))
+    assert await service.role_of(engine, dept, nia) is None
