@@ -162,9 +162,9 @@ async def test_up_survives_a_restart_without_losing_or_repeating_anything(
         await api.wait_mail(fence)
         assert len(await api.mails(email)) == 1, "no email is sent twice after a restart"
         assert len(await api.mails(admin_email)) == 1
-        assert sorted(u["email"] for u in await api.report_users(admin)) == sorted(
-            [admin_email, email, fence]
-        )
+        await api.wait_reported(admin, fence)
+        rows = await api.report_users(admin)
+        assert sorted(u["email"] for u in rows) == sorted([admin_email, email, fence])
     finally:
         await api.close()
         await _stop(proc)
