@@ -50,7 +50,13 @@ def _containers(stack: ExitStack) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Iterator[Path]:
-    """A temporary data directory for the session's stack."""
+    """The session stack's data directory: temporary, or ``PRODIGY_TEST_DATA_DIR`` kept
+    afterwards (its ``stack/logs`` hold every service's log, for debugging a failure)."""
+    kept = os.environ.get("PRODIGY_TEST_DATA_DIR")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        yield Path(kept)
+        return
     with tempfile.TemporaryDirectory(prefix="prodigy-test-") as directory:
         yield Path(directory)
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from prodigy_users.contracts.membership import (
     InvitationExpired,
     InvitationLinkIssued,
@@ -27,7 +29,14 @@ from prodigy_users.runtime.problems import Problem
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store, store_invitations
-from .domain import derive_token, invitation_refusal, normalise_email, parse_pasted, token_hash
+from .domain import (
+    PastedAddress,
+    derive_token,
+    invitation_refusal,
+    normalise_email,
+    parse_pasted,
+    token_hash,
+)
 from .joining import Joined, join
 from .registration import accept_invitation, check_link, invitation_problem, link_problem
 from .service import Membership, Operation
@@ -113,6 +122,24 @@ class Invitations:
                 f"Paste between 1 and {limit} addresses.",
                 errors=[{"field": "emails", "message": f"between 1 and {limit} addresses"}],
             )
+        for attempt in range(3):
+            try:
+                return await self._invite_once(department_id, addresses, valid, role, admin)
+            except DBAPIError as exc:
+                # Two admins pasting overlapping lists: PostgreSQL breaks the tie by
+                # aborting one; run it again and it finds the other's invitations.
+                if "deadlock" not in str(exc.orig) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _invite_once(
+        self,
+        department_id: uuid.UUID,
+        addresses: list[PastedAddress],
+        valid: list[PastedAddress],
+        role: Role | None,
+        admin: Principal,
+    ) -> list[InviteResult]:
         now = datetime.now(UTC)
         async with self.core.uow() as uow:
             department = await store.department(uow.conn, department_id)
@@ -125,26 +152,28 @@ class Invitations:
             await self._expire(uow, department_id, keys, now)
             pending = await store_invitations.pending_for(uow.conn, department_id, keys)
             inviter = await self._inviter_name(uow, department_id, admin.account_id)
-            results = []
-            for address in addresses:
-                if address.error is not None:
-                    results.append(InviteResult(address.email, "invalid", reason=address.error))
-                    continue
+            outcomes: dict[str, InviteResult] = {}
+            # Rows are written in one order (by address) whatever the paste's order,
+            # so two overlapping pastes lock in the same order instead of deadlocking.
+            for address in sorted(valid, key=lambda a: normalise_email(a.email)):
                 key = normalise_email(address.email)
                 if key in members:
-                    results.append(InviteResult(address.email, "already_member"))
+                    outcomes[key] = InviteResult(address.email, "already_member")
                 elif key in pending:
                     existing = pending[key]
                     await self._maybe_remind(uow, existing, admin.account_id, inviter, now)
-                    results.append(InviteResult(address.email, "already_invited", existing.id))
+                    outcomes[key] = InviteResult(address.email, "already_invited", existing.id)
                 else:
-                    results.append(
-                        await self._new_invitation(
-                            uow, department_id, address.email, role, admin, inviter, now, ttl
-                        )
+                    outcomes[key] = await self._new_invitation(
+                        uow, department_id, address.email, role, admin, inviter, now, ttl
                     )
             await uow.commit()
-        return results
+        return [
+            InviteResult(a.email, "invalid", reason=a.error)
+            if a.error is not None
+            else outcomes[normalise_email(a.email)]
+            for a in addresses
+        ]
 
     async def _inviter_name(
         self, uow: UnitOfWork, department_id: uuid.UUID, account_id: uuid.UUID

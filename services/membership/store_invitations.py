@@ -93,6 +93,7 @@ async def pending_for(
             invitations.c.status == "pending",
             invitations.c.email_normalised.in_(normalised),
         )
+        .order_by(invitations.c.email_normalised)  # one lock order for everyone
         .with_for_update()
     )
     return {r.email_normalised: r for r in rows}
