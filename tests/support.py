@@ -420,7 +420,9 @@ async def invited_person(
     [result] = await invite_ok(api, admin, [email], role=role)
     assert result["outcome"] == "invited", result
     [mail] = await api.wait_mail(email)
-    outcome = await settle(api, await accept(api, invitation_token(mail), body=registration(email, name)))
+    outcome = await settle(
+        api, await accept(api, invitation_token(mail), body=registration(email, name))
+    )
     assert outcome.status_code == 201, outcome.body
     return Person(outcome.body["account_id"], email, await api.login(email))
 
@@ -469,7 +471,12 @@ async def wait_row(
     """Wait until the person's users-table row (or its absence) passes ``check``."""
 
     async def probe() -> tuple[dict[str, Any] | None] | None:
-        row = await report_row(api, admin, account_id)
+        # A 403 means reporting has not yet seen the viewer's own role: not yet, either way.
+        rows = await api.report_users(admin, allow_forbidden=True)
+        if not rows:
+            return None
+        found = [r for r in rows if r["account_id"] == account_id]
+        row = found[0] if found else None
         return (row,) if check(row) else None
 
     found = await wait_for(probe, timeout=timeout, what=what)

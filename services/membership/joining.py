@@ -87,7 +87,7 @@ async def join(
         outcome = Joined(department_id, account_id, back_role, "restored")
     else:
         new_role: Role = role or "member"
-        await store.insert_membership(
+        inserted = await store.insert_membership(
             uow.conn,
             department_id=department_id,
             account_id=account_id,
@@ -97,6 +97,10 @@ async def join(
             joined_at=now,
             invited_email=invited_email,
         )
+        if not inserted:
+            # Joined a moment ago through another link (the insert waited for it).
+            department = await store.department(uow.conn, department_id)
+            raise already_member(department.name if department else "this department")
         uow.emit(
             MemberAdded(
                 department_id=department_id,

@@ -75,7 +75,8 @@ async def insert_pending(conn: AsyncConnection, **values: Any) -> bool:
         .values(status="pending", **values)
         .on_conflict_do_nothing(
             index_elements=["department_id", "email_normalised"],
-            index_where=invitations.c.status == "pending",
+            # Literal, not a bound parameter: PostgreSQL matches the partial index by text.
+            index_where=sa.text("status = 'pending'"),
         )
         .returning(invitations.c.id)
     )
