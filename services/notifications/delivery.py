@@ -153,7 +153,9 @@ class Delivery:
             rendered = render(email.template, context)
         except Exception as exc:
             raise ComposeError(f"cannot render {email.template!r}: {exc!r}") from exc
-        return build_message(rendered, sender=self._settings.mail_from, to=email.to)
+        return build_message(
+            rendered, sender=self._settings.mail_from, to=email.to, email_id=email.id
+        )
 
     def _open(self, email: OutgoingEmail) -> str:
         if self._seal_key is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -24,15 +25,23 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
-def build_message(rendered: Rendered, *, sender: str, to: str) -> EmailMessage:
-    """A multipart/alternative message: text first, HTML preferred by clients that can."""
+def build_message(
+    rendered: Rendered, *, sender: str, to: str, email_id: uuid.UUID | None = None
+) -> EmailMessage:
+    """A multipart/alternative message: text first, HTML preferred by clients that can.
+
+    The Message-ID comes from the delivery-log entry, so every attempt at one email
+    carries the same id: a relay (or a test) can tell a resend from a new email.
+    """
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
     message["Subject"] = rendered.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     domain = parseaddr(sender)[1].rpartition("@")[2] or None
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = (
+        f"<{email_id}@{domain or 'prodigy-users'}>" if email_id else make_msgid(domain=domain)
+    )
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message

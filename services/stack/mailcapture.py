@@ -41,6 +41,7 @@ def parse_message(raw: bytes, mail_from: str | None, rcpt_tos: list[str]) -> dic
         "from": header_from[0] if header_from else (mail_from or ""),
         "to": list(rcpt_tos),
         "subject": str(msg.get("Subject", "")),
+        "message_id": str(msg.get("Message-ID", "")) or None,
         "text": _content(text),
         "html": _content(html),
         "received_at": datetime.now(UTC).isoformat(),

@@ -154,7 +154,16 @@ async def test_mail_capture_over_smtp_and_http_and_across_restarts(tmp_path: Pat
             messages = (await http.get("/messages")).json()
             assert [m["subject"] for m in messages] == ["Hi", "Welcome ✓"]  # newest last
             first = messages[0]
-            assert set(first) == {"id", "from", "to", "subject", "text", "html", "received_at"}
+            assert set(first) == {
+                "id",
+                "from",
+                "to",
+                "subject",
+                "text",
+                "html",
+                "received_at",
+                "message_id",
+            }
             assert first["from"] == "no-reply@prodigy.test"
             assert first["to"] == ["ann@example.org", "bo@example.org"]
             assert first["text"] == "Set your password: http://127.0.0.1/set-password?token=abc\n"
