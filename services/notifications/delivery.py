@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.runtime.keys import load_private_key, unseal
 from prodigy_users.runtime.logging import get_logger
+from prodigy_users.runtime.metrics import Metrics
 from prodigy_users.runtime.service import Runtime
 
 from . import service
@@ -59,7 +60,9 @@ class Delivery:
         settings: Settings,
         mailer: Mailer,
         seal_key: rsa.RSAPrivateKey | None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._engine = engine
         self._settings = settings
         self._mailer = mailer
@@ -114,6 +117,7 @@ class Delivery:
             await self._failed(email, exc.reason, permanent=exc.permanent)
             return
         if await service.record_sent(self._engine, email):
+            self._count("sent")
             log.info(
                 "email sent",
                 email_id=str(email.id),
@@ -171,6 +175,8 @@ class Delivery:
         status = await service.record_failure(
             self._engine, email, error, self._policy, permanent=permanent
         )
+        if status is not None:
+            self._count(status)
         log.warning(
             "email not sent",
             email_id=str(email.id),
@@ -179,6 +185,10 @@ class Delivery:
             error=error,
             now=status,
         )
+
+    def _count(self, status: str) -> None:
+        if self._metrics is not None:
+            self._metrics.emails.labels(self._settings.service_name, status).inc()
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:
@@ -242,6 +252,8 @@ def _seal_key(settings: Settings) -> rsa.RSAPrivateKey | None:
 async def deliver(runtime: Runtime) -> None:
     """Background worker of the notifications service: delivers the email queue forever."""
     settings = _settings(runtime)
-    delivery = Delivery(runtime.engine, settings, smtp_mailer(settings), _seal_key(settings))
+    delivery = Delivery(
+        runtime.engine, settings, smtp_mailer(settings), _seal_key(settings), runtime.metrics
+    )
     runtime.state["delivery"] = delivery
     await delivery.run()

@@ -71,6 +71,9 @@ async def test_metrics_name_the_series_and_move_when_a_user_is_added(api: Api) -
     assert _sum(after["reporting"], "prodigy_events_consumed_total", outcome="applied") > _sum(
         before["reporting"], "prodigy_events_consumed_total", outcome="applied"
     )
+    assert _sum(after["notifications"], "prodigy_emails_total", status="sent") > _sum(
+        before["notifications"], "prodigy_emails_total", status="sent"
+    )
 
 
 async def test_outbox_backlog_grows_while_the_broker_is_down_then_drains(
