@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+MIGRATION_LOCK = 0x0B0B_0002
 
 
 def run(target_metadata: MetaData | None = None) -> None:
@@ -18,6 +20,9 @@ def run(target_metadata: MetaData | None = None) -> None:
     def do_run(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
+            # Replicas (and init containers) start together: one migrates, the others
+            # wait here, then find the database already at head.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
 
     async def run_async() -> None:

@@ -427,6 +427,8 @@ class Stack:
         reps = [r for r in self._replicas.values() if r.service == name]
         if not reps and name in self._replicas:
             reps = [self._replicas[name]]
+        if not reps and name.endswith("-1") and name[:-2] in self._replicas:
+            reps = [self._replicas[name[:-2]]]  # "identity-1": the first replica alone
         if not reps:
             raise KeyError(f"no service or replica named {name!r}; have {sorted(self._replicas)}")
         return reps
