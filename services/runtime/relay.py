@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .kafka_admin import ensure_topics
 from .kafka_security import client_options
 from .logging import get_logger
 from .messaging_tables import outbox, relay_state
@@ -105,6 +106,14 @@ class OutboxRelay:
                 await self._close_producer()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+                if self._settings.kafka_create_topics:
+                    # A broker that came back empty would otherwise auto-create the
+                    # topics on our first send, with its default partition count.
+                    with contextlib.suppress(Exception):
+                        await ensure_topics(
+                            self._settings.kafka_bootstrap_servers,
+                            **client_options(self._settings),
+                        )
 
     async def stop(self) -> None:
         """Close the producer (the task itself is cancelled by its owner)."""
