@@ -17,16 +17,16 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import Admin, Api, Keys, random_email
+from harness import add_target_arguments, target
+
+from tests.support import Admin, Api, random_email
 
 
 def percentiles(values: Sequence[float]) -> str:
@@ -92,26 +92,7 @@ async def run_batch(api: Api, admin: Admin, n: int, concurrency: int) -> dict[st
 
 
 async def main(args: argparse.Namespace) -> None:
-    stack: Any = None
-    if args.keys_dir:
-        urls = {
-            "identity": args.identity,
-            "membership": args.membership,
-            "reporting": args.reporting,
-            "mail": args.mail,
-        }
-        keys = Keys(Path(args.keys_dir))
-    else:
-        from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
-
-        data = Path(tempfile.mkdtemp(prefix="prodigy-bench-"))
-        stack = Stack(StackConfig(data_dir=data, ports=Ports.free(), fresh=True))
-        print("starting the embedded stack ...", flush=True)
-        await stack.start()
-        urls = {n: stack.url(n) for n in ("identity", "membership", "reporting", "mail")}
-        keys = Keys(data / "keys")
-    api = Api(urls, keys)
-    try:
+    async with target(args) as api:
         admin = await api.create_department()
         await run_batch(api, admin, 10, 1)  # warm-up: connections, caches
         for label, n, concurrency in (("sequential", args.n, 1), ("concurrent", args.n, 50)):
@@ -123,10 +104,6 @@ async def main(args: argparse.Namespace) -> None:
             print(f"  (a) HTTP response         {percentiles(figures['http'])}")
             print(f"  (b) until email captured  {percentiles(figures['email'])}")
             print(f"  (c) until in users table  {percentiles(figures['table'])}")
-    finally:
-        await api.close()
-        if stack is not None:
-            await stack.stop()
 
 
 if __name__ == "__main__":
@@ -134,9 +111,5 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-n", type=int, default=200, help="adds per phase (default 200)")
-    parser.add_argument("--keys-dir", help="a running stack's keys directory (skip starting one)")
-    parser.add_argument("--identity", default="http://127.0.0.1:8101")
-    parser.add_argument("--membership", default="http://127.0.0.1:8102")
-    parser.add_argument("--reporting", default="http://127.0.0.1:8104")
-    parser.add_argument("--mail", default="http://127.0.0.1:8125")
+    add_target_arguments(parser)
     asyncio.run(main(parser.parse_args()))

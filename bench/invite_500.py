@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
+from harness import add_target_arguments, target
 
-from tests.support import Admin, Api, Keys, invite
+from tests.support import Admin, Api, invite
 
 
 async def captured_at(api: Api, expected: set[str], timeout: float) -> dict[str, float]:
@@ -69,28 +67,8 @@ async def one_run(api: Api, admin: Admin, n: int, timeout: float) -> dict[str, f
 
 
 async def main(args: argparse.Namespace) -> None:
-    stack: Any = None
-    data: Path | None = None
-    if args.keys_dir:
-        urls = {
-            "identity": args.identity,
-            "membership": args.membership,
-            "reporting": args.reporting,
-            "mail": args.mail,
-        }
-        keys = Keys(Path(args.keys_dir))
-    else:
-        from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
-
-        data = Path(tempfile.mkdtemp(prefix="prodigy-bench-"))
-        stack = Stack(StackConfig(data_dir=data, ports=Ports.free(), fresh=True))
-        print("starting the embedded stack ...", flush=True)
-        await stack.start()
-        urls = {n: stack.url(n) for n in ("identity", "membership", "reporting", "mail")}
-        keys = Keys(data / "keys")
-    api = Api(urls, keys)
-    api.http.timeout = httpx.Timeout(120.0)  # one big request
-    try:
+    async with target(args) as api:
+        api.http.timeout = httpx.Timeout(120.0)  # one big request
         warm = await api.create_department()
         await one_run(api, warm, 10, args.timeout)
         print(f"\ninviting {args.n} new addresses in one request, {args.runs} run(s):")
@@ -110,12 +88,6 @@ async def main(args: argparse.Namespace) -> None:
             f"\nrequest -> last of {args.n} emails captured: median {last[len(last) // 2]:.2f} s,"
             f" worst {last[-1]:.2f} s ({args.n / last[len(last) // 2]:.0f} emails/s)"
         )
-    finally:
-        await api.close()
-        if stack is not None:
-            await stack.stop()
-        if data is not None:
-            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
@@ -125,9 +97,5 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=500, help="addresses per request (default 500)")
     parser.add_argument("--runs", type=int, default=3, help="how many times (default 3)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for mail")
-    parser.add_argument("--keys-dir", help="a running stack's keys directory (skip starting one)")
-    parser.add_argument("--identity", default="http://127.0.0.1:8101")
-    parser.add_argument("--membership", default="http://127.0.0.1:8102")
-    parser.add_argument("--reporting", default="http://127.0.0.1:8104")
-    parser.add_argument("--mail", default="http://127.0.0.1:8125")
+    add_target_arguments(parser)
     asyncio.run(main(parser.parse_args()))
