@@ -27,7 +27,7 @@ from prodigy_users.runtime.passwords import (
     DUMMY_HASH,
     hash_password,
     is_password_hash,
-    password_problems,
+    require_strong,
     verify_password,
 )
 from prodigy_users.runtime.problems import Problem
@@ -219,15 +219,7 @@ class Identity:
                 )
             account = await store.account_by_id(uow.conn, found[0])
             assert account is not None
-            problems = password_problems(password, email=account.email)
-            if problems:
-                raise Problem(
-                    422,
-                    "weak-password",
-                    "Password too weak",
-                    "Choose a stronger password.",
-                    errors=[{"field": "password", "message": f"Password {p}."} for p in problems],
-                )
+            require_strong(password, email=account.email)
             hashed = await asyncio.to_thread(hash_password, password)
             now = datetime.now(UTC)
             await store.set_password(uow.conn, account.id, hashed, now)

@@ -24,7 +24,7 @@ from prodigy_users.contracts.membership import (
 from prodigy_users.runtime.auth import Principal
 from prodigy_users.runtime.keys import seal
 from prodigy_users.runtime.logging import get_logger
-from prodigy_users.runtime.passwords import hash_password, password_problems
+from prodigy_users.runtime.passwords import hash_password, require_strong
 from prodigy_users.runtime.problems import Problem
 from prodigy_users.runtime.uow import UnitOfWork
 
@@ -436,15 +436,7 @@ class Invitations:
                 "your name, email and a password.",
                 errors=[{"field": "(body)", "message": "name, email and password required"}],
             )
-        problems = password_problems(registration.password, email=registration.email)
-        if problems:
-            raise Problem(
-                422,
-                "weak-password",
-                "Password too weak",
-                "Choose a stronger password.",
-                errors=[{"field": "password", "message": f"Password {p}."} for p in problems],
-            )
+        require_strong(registration.password, email=registration.email)
         return registration
 
     async def _profile(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from .problems import Problem
+
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 # A short list of the most common choices; the length rule does most of the work.
@@ -58,6 +60,19 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
     if password and len(set(password)) < 4:
         problems.append("is too repetitive")
     return problems
+
+
+def require_strong(password: str, email: str | None = None) -> None:
+    """422 ``weak-password`` problem naming every reason, if the password is too weak."""
+    problems = password_problems(password, email)
+    if problems:
+        raise Problem(
+            422,
+            "weak-password",
+            "Password too weak",
+            "Choose a stronger password.",
+            errors=[{"field": "password", "message": f"Password {p}."} for p in problems],
+        )
 
 
 def hash_password(password: str) -> str:
