@@ -22,6 +22,9 @@ outbox = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    # Kafka headers the relay sends with the event (the W3C trace context of the
+    # request or message that caused it), so a trace follows it across the hop.
+    sa.Column("headers", JSONB, nullable=True),
 )
 sa.Index("outbox_unpublished", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
 
@@ -47,6 +50,16 @@ def create_messaging_tables() -> None:
     """Alembic operation: create the three tables (call from a service's first revision)."""
     bind = op.get_bind()
     metadata.create_all(bind)
+
+
+def add_outbox_headers() -> None:
+    """Alembic operation: the outbox's ``headers`` column (trace context per event)."""
+    op.add_column("outbox", sa.Column("headers", JSONB, nullable=True))
+
+
+def drop_outbox_headers() -> None:
+    """Alembic operation: drop it again."""
+    op.drop_column("outbox", "headers")
 
 
 def drop_messaging_tables() -> None:
