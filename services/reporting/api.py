@@ -1,10 +1,10 @@
-"""Reporting's HTTP routes: the users table and the individual record."""
+"""Reporting's HTTP routes: the users table (and its export)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -17,7 +17,6 @@ from .domain import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     GroupRef,
-    HistoryEntry,
     InvalidCursor,
     UserRow,
     UsersQuery,
@@ -37,28 +36,6 @@ class GroupPublic(BaseModel):
     def of(cls, group: GroupRef) -> GroupPublic:
         """The public shape of a group reference."""
         return cls(group_id=group.group_id, name=group.name)
-
-
-class HistoryEntryPublic(BaseModel):
-    """One thing that happened to the membership."""
-
-    at: datetime = Field(description="When it happened (UTC).")
-    event: str = Field(
-        description=(
-            "`joined`, `role_changed`, `status_changed`, `employee_id_set`, `joined_group`, "
-            "`left_group`, `removed` or `restored`."
-        ),
-        examples=["role_changed"],
-    )
-    details: dict[str, Any] = Field(
-        default_factory=dict,
-        description='What changed, e.g. `{"role": "officer", "previous_role": "member"}`.',
-    )
-
-    @classmethod
-    def of(cls, entry: HistoryEntry) -> HistoryEntryPublic:
-        """The public shape of a history entry."""
-        return cls(at=entry.at, event=entry.event, details=entry.details)
 
 
 class UserPublic(BaseModel):
@@ -97,15 +74,6 @@ class UsersPagePublic(BaseModel):
     next_cursor: str | None = Field(default=None, description="Absent at the last page.")
 
 
-class UserRecord(UserPublic):
-    """The individual record of a person in one department."""
-
-    department_id: uuid.UUID
-    history: list[HistoryEntryPublic] = Field(
-        default_factory=list, description="The membership's history, oldest first."
-    )
-
-
 @router.get(
     "/departments/{dept}/users",
     operation_id="list_department_users",
@@ -132,25 +100,4 @@ async def list_department_users(
     page = await service.users_page(engine, UsersQuery(dept, limit=limit, after=after))
     return UsersPagePublic(
         items=[UserPublic.of(r) for r in page.items], next_cursor=page.next_cursor
-    )
-
-
-@router.get(
-    "/departments/{dept}/users/{account}",
-    operation_id="get_department_user",
-    response_model=UserRecord,
-)
-async def get_department_user(
-    dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, engine: Engine
-) -> UserRecord:
-    """One person's record in the department; 404 if they are not (or no longer) a member."""
-    found = await service.user_record(engine, dept, account)
-    if found is None:
-        raise Problem(404, "not-found", "Not found", "This person is not a member here.")
-    row, entries = found
-    public = UserPublic.of(row)
-    return UserRecord(
-        department_id=row.department_id,
-        history=[HistoryEntryPublic.of(e) for e in entries],
-        **{name: getattr(public, name) for name in UserPublic.model_fields},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prodigy_users.runtime.service import ServiceSpec
 
-from .api import router
+from . import api, api_record
 from .consumers import HANDLERS
 from .settings import Settings
 
@@ -16,6 +16,6 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         settings=settings or Settings(),
         title="Prodigy reporting",
         description="Read models: each department's users table and individual records.",
-        routers=[router],
+        routers=[api.router, api_record.router],
         handlers=HANDLERS,
     )
