@@ -6,6 +6,13 @@ redelivered message changes nothing. Messages nobody can read (not JSON, not an
 envelope, a payload that fails its schema, or one that keeps failing) go to the
 topic's ``.dlq`` with the reason in headers, and the consumer moves on.
 Unknown ``type``s are skipped: producers may add event types at any time.
+
+A fetched batch is applied in one transaction. The fast path claims every
+``event_id`` in one statement and applies the messages without savepoints (and a
+service's *batch handler*, if it has one, takes whole runs of its payload types at
+once); if any message fails, the transaction is rolled back and the batch is
+applied again message by message, each under its own savepoint, so one bad message
+is isolated and dead-lettered while the others commit.
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ from prodigy_users.contracts.topics import TOPICS, Topic
 from .logging import correlation_id, get_logger
 from .metrics import Metrics
 from .settings import ServiceSettings
-from .uow import UnitOfWork, notify_relay
+from .uow import UnitOfWork, claim_many, notify_relay
 
 log = get_logger(__name__)
 
 Handler = Callable[[UnitOfWork, RawEnvelope, Any], Awaitable[None]]
+# Applies a run of messages at once, in order, inside the batch's transaction.
+BatchHandler = Callable[[AsyncConnection, Sequence[tuple[RawEnvelope, Any]]], Awaitable[None]]
 
 # Errors that say "the database is away", not "this message is bad": retry for ever.
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError, KafkaError)
@@ -67,6 +76,12 @@ class Consumer:
     settings: ServiceSettings
     handlers: Mapping[type[Payload], Handler]
     metrics: Metrics | None = None
+    # Optional: one call for a run of consecutive messages of these payload types
+    # (they must also have per-message ``handlers``, used when a batch is retried).
+    batch_handler: BatchHandler | None = None
+    batch_types: frozenset[type[Payload]] = frozenset()
+    # A replay re-reads topics whose bad messages were dead-lettered already.
+    dead_letter: bool = True
 
     def _count(self, topic: Topic, type_: str, outcome: str) -> None:
         if self.metrics is not None:
@@ -76,13 +91,17 @@ class Consumer:
         """The topics carrying at least one handled payload type."""
         return [t for t in TOPICS if any(p in self.handlers for p in t.payloads)]
 
+    def by_type(self) -> dict[str, tuple[type[Payload], Handler]]:
+        """Event type name -> (payload model, handler)."""
+        return {p.TYPE: (p, h) for p, h in self.handlers.items()}
+
     def register(self) -> None:
         """Declare one FastStream subscriber for all the service's topics.
 
         One consumer per service process (not one per topic): every member of a
         consumer group joining separately would rebalance the group each time.
         """
-        by_type = {p.TYPE: (p, h) for p, h in self.handlers.items()}
+        by_type = self.by_type()
         topics = self.topics()
         if not topics:
             return
@@ -171,6 +190,67 @@ class Consumer:
                 self._count(item.topic, type_, item.outcome)
 
     async def _apply_once(self, items: list[_Item]) -> None:
+        try:
+            await self._apply_fast(items)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            # Someone in the batch is bad (or unlucky): find out who, one by one.
+            log.warning("batch failed, applying it message by message", error=repr(exc))
+            await self._apply_each(items)
+
+    async def _apply_fast(self, items: list[_Item]) -> None:
+        """Claim the batch in one statement, apply it without savepoints, commit once."""
+        todo = [i for i in items if i.handler is not None and i.envelope is not None]
+        if not todo:
+            return
+        callbacks: list[Callable[[], None]] = []
+        written = 0
+        async with self.engine.connect() as conn, conn.begin():
+            ids = [i.envelope.event_id for i in todo if i.envelope is not None]
+            fresh = await claim_many(conn, self.service, ids)
+            run: list[_Item] = []
+            for item in todo:
+                envelope = item.envelope
+                assert envelope is not None and item.handler is not None
+                if envelope.event_id not in fresh:
+                    item.outcome = "duplicate"
+                    continue
+                fresh.discard(envelope.event_id)  # a repeat inside the batch is a duplicate
+                item.outcome = "applied"
+                if self.batch_handler is not None and type(item.payload) in self.batch_types:
+                    run.append(item)
+                    continue
+                await self._flush_run(conn, run)
+                uow = UnitOfWork.joined(
+                    conn,
+                    self.service,
+                    correlation_id=envelope.correlation_id,
+                    causation_id=str(envelope.event_id),
+                )
+                token = correlation_id.set(envelope.correlation_id)
+                try:
+                    await item.handler(uow, envelope, item.payload)
+                finally:
+                    correlation_id.reset(token)
+                written += await uow.flush()
+                callbacks.extend(uow.take_callbacks())
+            await self._flush_run(conn, run)
+            if written:
+                await notify_relay(conn)
+        for callback in callbacks:
+            callback()
+
+    async def _flush_run(self, conn: AsyncConnection, run: list[_Item]) -> None:
+        if run:
+            assert self.batch_handler is not None
+            await self.batch_handler(
+                conn, [(i.envelope, i.payload) for i in run if i.envelope is not None]
+            )
+            run.clear()
+
+    async def _apply_each(self, items: list[_Item]) -> None:
+        """The careful path: every message under its own savepoint, bad ones set aside."""
         callbacks: list[Callable[[], None]] = []
         written = 0
         async with self.engine.connect() as conn, conn.begin():
@@ -232,6 +312,9 @@ class Consumer:
             correlation_id.reset(token)
 
     async def _dead_letter(self, topic: Topic, body: bytes, raw: Any, reason: str) -> None:
+        if not self.dead_letter:
+            log.warning("skipping an unreadable message", topic=topic.name, reason=reason)
+            return
         log.error("dead-lettering a message", topic=topic.name, reason=reason)
         if self.metrics is not None:
             self.metrics.dead_letters.labels(self.service, topic.name).inc()

@@ -46,10 +46,20 @@ relay_state = sa.Table(
 )
 
 
+# Columns later revisions add with their own operation (see ``add_outbox_headers``).
+_ADDED_LATER = (("outbox", "headers"),)
+
+
 def create_messaging_tables() -> None:
-    """Alembic operation: create the three tables (call from a service's first revision)."""
+    """Alembic operation: create the three tables as the first revision had them.
+
+    The tables are declared here in their current shape, so the columns that later
+    revisions add are dropped again at once: every revision stays reproducible.
+    """
     bind = op.get_bind()
     metadata.create_all(bind)
+    for table, column in _ADDED_LATER:
+        op.drop_column(table, column)
 
 
 def add_outbox_headers() -> None:

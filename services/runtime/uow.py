@@ -11,7 +11,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Text, func, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -158,6 +159,31 @@ class UnitOfWork:
         await self.conn.commit()
         for callback in self.take_callbacks():
             callback()
+
+
+async def claim_many(
+    conn: AsyncConnection, consumer: str, event_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Record that ``consumer`` applies these events now; the ones it had not applied yet.
+
+    One statement for a whole batch; like ``UnitOfWork.claim`` the rows commit with
+    the effects, so a redelivered batch finds them and is skipped.
+    """
+    if not event_ids:
+        return set()
+    stmt = (
+        pg_insert(inbox)
+        .from_select(
+            ["consumer", "event_id"],
+            select(
+                literal(consumer, Text).label("consumer"),
+                func.unnest(literal(event_ids, ARRAY(UUID(as_uuid=True)))).label("event_id"),
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    return set((await conn.execute(stmt)).scalars())
 
 
 async def notify_relay(conn: AsyncConnection) -> None:
