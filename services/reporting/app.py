@@ -5,7 +5,7 @@ from __future__ import annotations
 from prodigy_users.runtime.service import ServiceSpec
 
 from . import api, api_record
-from .consumers import HANDLERS
+from .consumers import BATCH, BATCH_TYPES, HANDLERS
 from .settings import Settings
 
 
@@ -18,4 +18,6 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         description="Read models: each department's users table and individual records.",
         routers=[api.router, api_record.router],
         handlers=HANDLERS,
+        batch_handler=BATCH,
+        batch_types=BATCH_TYPES,
     )

@@ -1,178 +1,47 @@
-"""Reporting's use cases: apply membership events, answer the users table and record."""
+"""Reporting's use cases: project membership events, answer the users table and record."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
-from prodigy_users.contracts.membership import (
-    DepartmentCreated,
-    EmployeeIdSet,
-    GroupCreated,
-    GroupDeleted,
-    GroupRenamed,
-    MemberAdded,
-    MemberJoinedGroup,
-    MemberLeftGroup,
-    MemberRemoved,
-    MemberRestored,
-    MemberRoleChanged,
-    MemberStatusChanged,
-)
+from prodigy_users.contracts.membership import GroupDeleted
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .domain import HistoryEntry, UserRow, UsersPage, UsersQuery, history_event, page_of
-
-SERVICE = "reporting"
-
-
-async def _history(
-    uow: UnitOfWork,
-    envelope: RawEnvelope,
-    department_id: uuid.UUID,
-    account_id: uuid.UUID,
-    **details: Any,
-) -> None:
-    await store.add_history(
-        uow.conn,
-        envelope.event_id,
-        department_id,
-        account_id,
-        envelope.occurred_at,
-        history_event(envelope.type),
-        {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in details.items()},
-    )
+from .domain import HistoryEntry, UserRow, UsersPage, UsersQuery, page_of
+from .projection import Event, Projection, member_keys, split_at_group_deletions
 
 
-async def record_department(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: DepartmentCreated
-) -> None:
-    """A department exists."""
-    await store.upsert_department(
-        uow.conn, payload.department_id, payload.name, envelope.occurred_at
-    )
+async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, Any]]) -> None:
+    """Apply a run of membership events to the read model, in order, in few statements.
+
+    Rows the run touches are read once (locked), folded in memory, written back once.
+    """
+    events = [Event(e.event_id, e.type, e.occurred_at, payload) for e, payload in messages]
+    for run in split_at_group_deletions(events):
+        first = run[0].payload
+        if isinstance(first, GroupDeleted):
+            # Out of every row of the department (removed people's too), then gone.
+            await store.leave_group(conn, first.department_id, first.group_id, run[0].occurred_at)
+            await store.delete_group(conn, first.group_id)
+            continue
+        fold = Projection(await store.load_members(conn, member_keys(run)))
+        for event in run:
+            fold.apply(event)
+        await store.upsert_departments(conn, fold.departments)
+        await store.upsert_groups(conn, fold.groups)
+        await store.save_members(conn, fold.changed_members())
+        await store.add_history(conn, fold.history)
 
 
-async def record_member(uow: UnitOfWork, envelope: RawEnvelope, payload: MemberAdded) -> None:
-    """A person joined a department: their row in its users table."""
-    await store.upsert_member(uow.conn, payload, envelope.occurred_at)
-    await _history(
-        uow, envelope, payload.department_id, payload.account_id, role=payload.role, via=payload.via
-    )
-
-
-async def record_role(uow: UnitOfWork, envelope: RawEnvelope, payload: MemberRoleChanged) -> None:
-    """A member's new role (a demoted officer loses the reports with it)."""
-    await store.update_member(
-        uow.conn, payload.department_id, payload.account_id, envelope.occurred_at, role=payload.role
-    )
-    await _history(
-        uow,
-        envelope,
-        payload.department_id,
-        payload.account_id,
-        role=payload.role,
-        previous_role=payload.previous_role,
-    )
-
-
-async def record_status(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: MemberStatusChanged
-) -> None:
-    """A member marked active or inactive."""
-    await store.update_member(
-        uow.conn,
-        payload.department_id,
-        payload.account_id,
-        envelope.occurred_at,
-        status=payload.status,
-    )
-    await _history(uow, envelope, payload.department_id, payload.account_id, status=payload.status)
-
-
-async def record_employee_id(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: EmployeeIdSet
-) -> None:
-    """A member's employee ID set or cleared."""
-    await store.update_member(
-        uow.conn,
-        payload.department_id,
-        payload.account_id,
-        envelope.occurred_at,
-        employee_id=payload.employee_id,
-    )
-    await _history(
-        uow, envelope, payload.department_id, payload.account_id, employee_id=payload.employee_id
-    )
-
-
-async def record_removal(uow: UnitOfWork, envelope: RawEnvelope, payload: MemberRemoved) -> None:
-    """A person left: their row stays, hidden, with its groups and ID for a return."""
-    await store.update_member(
-        uow.conn,
-        payload.department_id,
-        payload.account_id,
-        envelope.occurred_at,
-        removed_at=envelope.occurred_at,
-    )
-    await _history(uow, envelope, payload.department_id, payload.account_id)
-
-
-async def record_restore(uow: UnitOfWork, envelope: RawEnvelope, payload: MemberRestored) -> None:
-    """A removed person is back, as the event says (role, status, ID, groups)."""
-    await store.restore_member(uow.conn, payload, envelope.occurred_at)
-    await _history(
-        uow, envelope, payload.department_id, payload.account_id, role=payload.role, via=payload.via
-    )
-
-
-async def record_group(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: GroupCreated | GroupRenamed
-) -> None:
-    """A group and its current name (created or renamed)."""
-    await store.upsert_group(
-        uow.conn, payload.department_id, payload.group_id, payload.name, envelope.occurred_at
-    )
-
-
-async def record_group_deleted(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: GroupDeleted
-) -> None:
-    """A group is gone: out of every row of the department, removed people's too."""
-    await store.leave_group(uow.conn, payload.department_id, payload.group_id, envelope.occurred_at)
-    await store.delete_group(uow.conn, payload.group_id)
-
-
-async def record_joined_group(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: MemberJoinedGroup
-) -> None:
-    """A member put in a group."""
-    await store.join_group(
-        uow.conn, payload.department_id, payload.account_id, payload.group_id, envelope.occurred_at
-    )
-    await _history(
-        uow, envelope, payload.department_id, payload.account_id, group_id=payload.group_id
-    )
-
-
-async def record_left_group(
-    uow: UnitOfWork, envelope: RawEnvelope, payload: MemberLeftGroup
-) -> None:
-    """A member taken out of a group."""
-    await store.leave_group(
-        uow.conn,
-        payload.department_id,
-        payload.group_id,
-        envelope.occurred_at,
-        account_id=payload.account_id,
-    )
-    await _history(
-        uow, envelope, payload.department_id, payload.account_id, group_id=payload.group_id
-    )
+async def project_one(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
+    """One membership event (the consumer's per-message path): a run of one."""
+    await project(uow.conn, [(envelope, payload)])
 
 
 async def role_of(

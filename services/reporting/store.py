@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +19,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from prodigy_users.contracts.membership import MemberAdded, MemberRestored
-
-from .domain import HistoryEntry, UserRow, UsersQuery, group_refs, sort_name
+from .domain import HistoryEntry, UserRow, UsersQuery, group_refs
+from .projection import DepartmentRow, GroupRow, HistoryRow, MemberKey, MemberRow
 
 metadata = sa.MetaData()
 
@@ -110,126 +110,98 @@ def _touched(occurred_at: datetime) -> sa.ColumnElement[Any]:
     return sa.func.greatest(users.c.updated_at, occurred_at)
 
 
-async def upsert_department(
-    conn: AsyncConnection, department_id: uuid.UUID, name: str, occurred_at: datetime
-) -> None:
-    """Record a department (a later event wins, an older one changes nothing)."""
-    stmt = pg_insert(departments).values(
-        department_id=department_id, name=name, updated_at=occurred_at
-    )
+def _last_per_key(rows: Iterable[Any], key: str) -> list[Any]:
+    # One multi-row upsert may not touch a row twice: keep each key's last version.
+    return list({getattr(r, key): r for r in rows}.values())
+
+
+async def upsert_departments(conn: AsyncConnection, rows: Iterable[DepartmentRow]) -> None:
+    """Record departments (a later event wins, an older one changes nothing)."""
+    latest: dict[uuid.UUID, DepartmentRow] = {}
+    for r in rows:
+        kept = latest.get(r.department_id)
+        if kept is None or kept.updated_at <= r.updated_at:
+            latest[r.department_id] = r
+    if not latest:
+        return
+    stmt = pg_insert(departments)
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[departments.c.department_id],
             set_={"name": stmt.excluded.name, "updated_at": stmt.excluded.updated_at},
             where=departments.c.updated_at <= stmt.excluded.updated_at,
-        )
+        ),
+        [asdict(r) for r in latest.values()],
     )
 
 
-async def upsert_member(conn: AsyncConnection, event: MemberAdded, occurred_at: datetime) -> None:
-    """Record a person's membership; groups are kept (they come from their own events)."""
-    stmt = pg_insert(users).values(
-        department_id=event.department_id,
-        account_id=event.account_id,
-        name=event.name,
-        sort_name=sort_name(event.name),
-        email=str(event.email),
-        role=event.role,
-        status=event.status,
-        employee_id=event.employee_id,
-        joined_at=event.joined_at,
-        updated_at=occurred_at,
-        removed_at=None,
-    )
-    updated = (
-        "name",
-        "sort_name",
-        "email",
-        "role",
-        "status",
-        "employee_id",
-        "joined_at",
-        "removed_at",
-    )
+async def upsert_groups(conn: AsyncConnection, rows: Iterable[GroupRow]) -> None:
+    """Record groups or their new names (the last event of the run wins)."""
+    values = [asdict(r) for r in _last_per_key(rows, "group_id")]
+    if not values:
+        return
+    stmt = pg_insert(groups)
     await conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=[users.c.department_id, users.c.account_id],
-            set_={
-                **{c: stmt.excluded[c] for c in updated},
-                "updated_at": stmt.excluded.updated_at,
-            },
-            where=users.c.updated_at <= stmt.excluded.updated_at,
-        )
+            index_elements=[groups.c.group_id],
+            set_={"name": stmt.excluded.name, "updated_at": stmt.excluded.updated_at},
+        ),
+        values,
     )
 
 
-async def restore_member(
-    conn: AsyncConnection, event: MemberRestored, occurred_at: datetime
-) -> None:
-    """A removed person is back: visible again, with the role, status, ID and groups sent.
+_ROW_COLUMNS = tuple(f.name for f in fields(MemberRow))
+_KEY_COLUMNS = ("department_id", "account_id")
 
-    The row keeps its first ``joined_at``; a row we never had starts at the restore.
+
+async def load_members(
+    conn: AsyncConnection, keys: Iterable[MemberKey]
+) -> dict[MemberKey, MemberRow | None]:
+    """The stored rows for these keys (None where there is none), locked until commit.
+
+    The lock keeps two consumers (a rebalance hands a partition over) from folding
+    the same row at once; a run only ever reads rows of its own partition.
     """
-    stmt = pg_insert(users).values(
-        department_id=event.department_id,
-        account_id=event.account_id,
-        name=event.name,
-        sort_name=sort_name(event.name),
-        email=str(event.email),
-        role=event.role,
-        status=event.status,
-        employee_id=event.employee_id,
-        groups=list(dict.fromkeys(event.group_ids)),
-        joined_at=event.restored_at,
-        updated_at=occurred_at,
-        removed_at=None,
+    wanted = list(set(keys))
+    found: dict[MemberKey, MemberRow | None] = dict.fromkeys(wanted)
+    if not wanted:
+        return found
+    stmt = (
+        sa.select(*(users.c[c] for c in _ROW_COLUMNS))
+        .where(sa.tuple_(users.c.department_id, users.c.account_id).in_(wanted))
+        .with_for_update()
     )
-    updated = ("name", "sort_name", "email", "role", "status", "employee_id", "groups")
+    for r in (await conn.execute(stmt)).mappings():
+        row = MemberRow(**{**r, "groups": list(r["groups"])})
+        found[(row.department_id, row.account_id)] = row
+    return found
+
+
+async def save_members(conn: AsyncConnection, rows: list[MemberRow]) -> None:
+    """Write rows the fold changed, whole (they were read under lock in this transaction)."""
+    if not rows:
+        return
+    stmt = pg_insert(users)
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[users.c.department_id, users.c.account_id],
             set_={
-                **{c: stmt.excluded[c] for c in updated},
-                "removed_at": None,
-                "updated_at": _touched(occurred_at),
+                c: stmt.excluded[c]
+                for c in _ROW_COLUMNS
+                if c not in ("department_id", "account_id")
             },
-        )
+        ),
+        [asdict(r) for r in rows],
     )
 
 
-async def update_member(
-    conn: AsyncConnection,
-    department_id: uuid.UUID,
-    account_id: uuid.UUID,
-    occurred_at: datetime,
-    **values: Any,
-) -> None:
-    """Set columns of a person's row (role, status, employee_id, removed_at)."""
+async def add_history(conn: AsyncConnection, rows: list[HistoryRow]) -> None:
+    """Record history entries (each event once)."""
+    if not rows:
+        return
     await conn.execute(
-        sa.update(users)
-        .where(_member(department_id, account_id))
-        .values(**values, updated_at=_touched(occurred_at))
-    )
-
-
-async def join_group(
-    conn: AsyncConnection,
-    department_id: uuid.UUID,
-    account_id: uuid.UUID,
-    group_id: uuid.UUID,
-    occurred_at: datetime,
-) -> None:
-    """Add the group to the person's row, unless it is there already."""
-    await conn.execute(
-        sa.update(users)
-        .where(
-            _member(department_id, account_id),
-            sa.not_(_has_group(group_id)),
-        )
-        .values(
-            groups=sa.func.array_append(users.c.groups, group_id),
-            updated_at=_touched(occurred_at),
-        )
+        pg_insert(history).on_conflict_do_nothing(index_elements=[history.c.event_id]),
+        [asdict(r) for r in rows],
     )
 
 
@@ -254,52 +226,9 @@ async def leave_group(
     )
 
 
-async def upsert_group(
-    conn: AsyncConnection,
-    department_id: uuid.UUID,
-    group_id: uuid.UUID,
-    name: str,
-    occurred_at: datetime,
-) -> None:
-    """Record a group or its new name."""
-    stmt = pg_insert(groups).values(
-        group_id=group_id, department_id=department_id, name=name, updated_at=occurred_at
-    )
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[groups.c.group_id],
-            set_={"name": stmt.excluded.name, "updated_at": stmt.excluded.updated_at},
-        )
-    )
-
-
 async def delete_group(conn: AsyncConnection, group_id: uuid.UUID) -> None:
     """Forget a group."""
     await conn.execute(sa.delete(groups).where(groups.c.group_id == group_id))
-
-
-async def add_history(
-    conn: AsyncConnection,
-    event_id: uuid.UUID,
-    department_id: uuid.UUID,
-    account_id: uuid.UUID,
-    occurred_at: datetime,
-    event: str,
-    details: dict[str, Any],
-) -> None:
-    """Record one event of a membership's history (once per event)."""
-    await conn.execute(
-        pg_insert(history)
-        .values(
-            event_id=event_id,
-            department_id=department_id,
-            account_id=account_id,
-            occurred_at=occurred_at,
-            event=event,
-            details=details,
-        )
-        .on_conflict_do_nothing(index_elements=[history.c.event_id])
-    )
 
 
 async def history_of(

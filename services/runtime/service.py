@@ -27,7 +27,7 @@ from prodigy_users.contracts.envelope import Payload
 
 from . import problems
 from .auth import TokenVerifier
-from .consumer import Consumer, Handler
+from .consumer import BatchHandler, Consumer, Handler
 from .db import ensure_database, make_engine, migrate
 from .kafka_admin import ensure_topics
 from .kafka_security import broker_security, client_options
@@ -51,6 +51,9 @@ class ServiceSpec:
     description: str
     routers: Sequence[APIRouter] = ()
     handlers: Mapping[type[Payload], Handler] = field(default_factory=dict)
+    # Optional fast path for runs of these payload types (see ``Consumer``).
+    batch_handler: BatchHandler | None = None
+    batch_types: frozenset[type[Payload]] = frozenset()
     background: Sequence[Background] = ()
     # Run once the runtime exists, before consumers start (bind use cases to the engine).
     startup: Sequence[Background] = ()
@@ -168,7 +171,16 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             security=broker_security(settings),
         )
         metrics: Metrics = app.state.metrics
-        consumer = Consumer(spec.name, engine, broker, settings, spec.handlers, metrics)
+        consumer = Consumer(
+            spec.name,
+            engine,
+            broker,
+            settings,
+            spec.handlers,
+            metrics,
+            batch_handler=spec.batch_handler,
+            batch_types=spec.batch_types,
+        )
         consumer.register()
         runtime = Runtime(
             spec, engine, broker, consumer, OutboxRelay(engine, settings, metrics), metrics
