@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +94,17 @@ sa.Index(
     history.c.occurred_at,
 )
 
+# Which rebuild of the read model this is (no row: never rebuilt). ``prodigy-users
+# replay reporting`` writes it when it switches over; running services watch it.
+read_model = sa.Table(
+    "read_model",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.Text, nullable=False),
+    _timestamp("built_at"),
+    sa.Column("events", sa.BigInteger, nullable=False),
+)
+
 _CURRENT = users.c.removed_at.is_(None)
 
 
@@ -108,6 +119,12 @@ def _has_group(group_id: uuid.UUID) -> sa.ColumnElement[bool]:
 def _touched(occurred_at: datetime) -> sa.ColumnElement[Any]:
     # Order comes from the partition; the timestamp only says when the row last changed.
     return sa.func.greatest(users.c.updated_at, occurred_at)
+
+
+def _values(row: Any) -> dict[str, Any]:
+    # Shallow: ``dataclasses.asdict`` deep-copies every value, which costs more than
+    # the whole fold on a replay.
+    return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
 def _last_per_key(rows: Iterable[Any], key: str) -> list[Any]:
@@ -131,13 +148,13 @@ async def upsert_departments(conn: AsyncConnection, rows: Iterable[DepartmentRow
             set_={"name": stmt.excluded.name, "updated_at": stmt.excluded.updated_at},
             where=departments.c.updated_at <= stmt.excluded.updated_at,
         ),
-        [asdict(r) for r in latest.values()],
+        [_values(r) for r in latest.values()],
     )
 
 
 async def upsert_groups(conn: AsyncConnection, rows: Iterable[GroupRow]) -> None:
     """Record groups or their new names (the last event of the run wins)."""
-    values = [asdict(r) for r in _last_per_key(rows, "group_id")]
+    values = [_values(r) for r in _last_per_key(rows, "group_id")]
     if not values:
         return
     stmt = pg_insert(groups)
@@ -191,7 +208,7 @@ async def save_members(conn: AsyncConnection, rows: list[MemberRow]) -> None:
                 if c not in ("department_id", "account_id")
             },
         ),
-        [asdict(r) for r in rows],
+        [_values(r) for r in rows],
     )
 
 
@@ -201,7 +218,7 @@ async def add_history(conn: AsyncConnection, rows: list[HistoryRow]) -> None:
         return
     await conn.execute(
         pg_insert(history).on_conflict_do_nothing(index_elements=[history.c.event_id]),
-        [asdict(r) for r in rows],
+        [_values(r) for r in rows],
     )
 
 

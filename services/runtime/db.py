@@ -13,9 +13,28 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for one service's database (asyncpg underneath)."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    schema: str | None = None,
+    server_settings: dict[str, str] | None = None,
+) -> AsyncEngine:
+    """An async engine for one service's database (asyncpg underneath).
+
+    ``schema`` puts that schema first on the search path (a read model being rebuilt);
+    ``server_settings`` are further PostgreSQL settings for every connection.
+    """
+    options = dict(server_settings or {})
+    if schema:
+        options["search_path"] = schema
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"server_settings": options} if options else {},
+    )
 
 
 def _asyncpg_dsn(url: str, database: str | None = None) -> str:
@@ -40,8 +59,11 @@ async def ensure_database(url: str) -> None:
         await conn.close()
 
 
-def alembic_config(service: str, url: str) -> Config:
-    """Alembic configuration for one service's migrations, built in code (no ini file)."""
+def alembic_config(service: str, url: str, schema: str | None = None) -> Config:
+    """Alembic configuration for one service's migrations, built in code (no ini file).
+
+    With ``schema``, the tables (and Alembic's version table) go into that schema.
+    """
     import importlib
 
     package = importlib.import_module(f"prodigy_users.{service}.migrations")
@@ -50,12 +72,14 @@ def alembic_config(service: str, url: str) -> Config:
     cfg.set_main_option("script_location", str(Path(package.__file__).parent))
     cfg.set_main_option("sqlalchemy.url", url)
     cfg.attributes["service"] = service
+    if schema is not None:
+        cfg.attributes["schema"] = schema
     return cfg
 
 
-def upgrade(service: str, url: str, revision: str = "head") -> None:
+def upgrade(service: str, url: str, revision: str = "head", *, schema: str | None = None) -> None:
     """Run a service's migrations up to ``revision`` (blocking; see ``migrate``)."""
-    command.upgrade(alembic_config(service, url), revision)
+    command.upgrade(alembic_config(service, url, schema), revision)
 
 
 def downgrade(service: str, url: str, revision: str) -> None:

@@ -16,10 +16,18 @@ def run(target_metadata: MetaData | None = None) -> None:
     """Run the migrations Alembic asked for against the configured URL."""
     url = context.config.get_main_option("sqlalchemy.url")
     assert url, "sqlalchemy.url is not set"
+    # A schema other than the default: a read model being rebuilt beside the live one.
+    schema: str | None = context.config.attributes.get("schema")
 
     def do_run(connection: Connection) -> None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, version_table_schema=schema
+        )
         with context.begin_transaction():
+            if schema is not None:
+                # Inside the migration's transaction: a statement before it would open
+                # one Alembic then leaves to us, and nothing would be committed.
+                connection.execute(text(f'SET search_path TO "{schema}"'))
             # Replicas (and init containers) start together: one migrates, the others
             # wait here, then find the database already at head.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
