@@ -11,9 +11,11 @@ from prodigy_users.runtime.consumer import BatchHandler, Handler
 
 from . import service
 from .projection import PROJECTED
+from .training import TRAINING_HANDLERS
 
 HANDLERS: dict[type[Payload], Handler] = {
     **dict.fromkeys(PROJECTED, service.project_one),
+    **TRAINING_HANDLERS,
 }
 
 BATCH_TYPES: frozenset[type[Payload]] = PROJECTED
