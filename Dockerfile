@@ -35,6 +35,11 @@ FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="prodigy-users" \
       org.opencontainers.image.description="User management for training departments: identity, membership, notifications and reporting services." \
       org.opencontainers.image.source="https://example.org/prodigy-users"
+# DejaVu: certificate PDFs print every person's name (the built-in PDF fonts stop at
+# Latin-1, and reporting falls back to them without it).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 prodigy \
     && useradd --system --uid 10001 --gid prodigy --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin prodigy
