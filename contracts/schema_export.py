@@ -23,7 +23,9 @@ from typing import Any
 from .envelope import Envelope, Payload
 from .topics import PAYLOADS, TOPICS
 
-SCHEMA_DIR = Path(__file__).parent / "schemas"
+# Resolved: a strict editable install runs this file through a symlink, and the
+# schemas must be written beside the real one, in the repository.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 INDEX = "index.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 REGENERATE = "prodigy-users contracts export"
