@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.otel import OtlpReceiver
 from tests.support import Api, Keys
 
 TARGET = os.environ.get("PRODIGY_TEST_TARGET", "embedded")
@@ -62,7 +63,15 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-async def stack(data_dir: Path) -> AsyncIterator[Any]:
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """Receives the spans the session stack's services export (tests/otel.py); it
+    records only requests that arrive with a sampled ``traceparent``."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+async def stack(data_dir: Path, otlp_receiver: OtlpReceiver) -> AsyncIterator[Any]:
     """The running stack (a ``prodigy_users.stack.supervisor.Stack``), or None when external."""
     if TARGET == "external":
         yield None
@@ -76,7 +85,7 @@ async def stack(data_dir: Path) -> AsyncIterator[Any]:
             ports=Ports.free(),
             fresh=True,
             fast=True,
-            service_env=TEST_SERVICE_ENV,
+            service_env={**TEST_SERVICE_ENV, **otlp_receiver.service_env()},
             **external,
         )
         running = Stack(config)

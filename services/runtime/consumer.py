@@ -26,6 +26,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
+from opentelemetry.trace import Span
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,6 +37,7 @@ from prodigy_users.contracts.topics import TOPICS, Topic
 from .logging import correlation_id, get_logger
 from .metrics import Metrics
 from .settings import ServiceSettings
+from .tracing import consume_span, record_dead_letter, record_outcome
 from .uow import UnitOfWork, claim_many, notify_relay
 
 log = get_logger(__name__)
@@ -46,6 +48,10 @@ BatchHandler = Callable[[AsyncConnection, Sequence[tuple[RawEnvelope, Any]]], Aw
 
 # Errors that say "the database is away", not "this message is bad": retry for ever.
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError, KafkaError)
+
+
+class ReplayFailed(Exception):
+    """A replay met a readable message its handler could not apply (nothing is switched)."""
 
 
 class DeadLetter(Exception):
@@ -64,6 +70,7 @@ class _Item:
     handler: Handler | None = None
     dead: str | None = None
     outcome: str = "skipped"
+    failed: bool = False  # a readable message its handler could not apply
 
 
 @dataclass
@@ -86,6 +93,11 @@ class Consumer:
     def _count(self, topic: Topic, type_: str, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.consumed.labels(self.service, topic.name, type_, outcome).inc()
+
+    def _span(self, item: _Item) -> contextlib.AbstractContextManager[Span]:
+        """The message's consumer span (its parent travels in the record's headers)."""
+        assert item.envelope is not None
+        return consume_span(item.topic.name, item.envelope, item.raw, consumer=self.service)
 
     def topics(self) -> list[Topic]:
         """The topics carrying at least one handled payload type."""
@@ -181,6 +193,10 @@ class Consumer:
                 log.warning("consumer waiting for a dependency", error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        failed = [i for i in items if i.failed and i.dead is not None]
+        if failed and not self.dead_letter:
+            # A replay must not switch to a model missing what the live one applied.
+            raise ReplayFailed(f"{len(failed)} message(s) could not be applied: {failed[0].dead}")
         for item in items:
             type_ = item.envelope.type if item.envelope is not None else "(unreadable)"
             if item.dead is not None:
@@ -230,10 +246,13 @@ class Consumer:
                 )
                 token = correlation_id.set(envelope.correlation_id)
                 try:
-                    await item.handler(uow, envelope, item.payload)
+                    # Flushed inside the span: the events it emits carry its context.
+                    with self._span(item) as span:
+                        await item.handler(uow, envelope, item.payload)
+                        written += await uow.flush()
+                        record_outcome(span, item.outcome)
                 finally:
                     correlation_id.reset(token)
-                written += await uow.flush()
                 callbacks.extend(uow.take_callbacks())
             await self._flush_run(conn, run)
             if written:
@@ -244,9 +263,13 @@ class Consumer:
     async def _flush_run(self, conn: AsyncConnection, run: list[_Item]) -> None:
         if run:
             assert self.batch_handler is not None
-            await self.batch_handler(
-                conn, [(i.envelope, i.payload) for i in run if i.envelope is not None]
-            )
+            with contextlib.ExitStack() as stack:
+                spans = [stack.enter_context(self._span(i)) for i in run]
+                await self.batch_handler(
+                    conn, [(i.envelope, i.payload) for i in run if i.envelope is not None]
+                )
+                for span in spans:
+                    record_outcome(span, "applied")
             run.clear()
 
     async def _apply_each(self, items: list[_Item]) -> None:
@@ -257,7 +280,9 @@ class Consumer:
             for item in items:
                 if item.handler is None or item.envelope is None:
                     continue
-                written += await self._apply_item(conn, item, callbacks)
+                with self._span(item) as span:
+                    written += await self._apply_item(conn, item, callbacks)
+                    record_outcome(span, item.outcome, item.dead)
             if written:
                 await notify_relay(conn)
         for callback in callbacks:
@@ -305,6 +330,7 @@ class Consumer:
                         "handler failed", type=envelope.type, error=repr(exc), attempt=attempt
                     )
                     item.dead = f"handler failed: {exc!r}"
+                    item.failed = True
                     await asyncio.sleep(0.05 * 2**attempt)
             log.error("handler gave up", type=envelope.type, event_id=str(envelope.event_id))
             return 0
@@ -328,6 +354,7 @@ class Consumer:
             headers["x-original-partition"] = str(getattr(raw, "partition", ""))
             headers["x-original-offset"] = str(getattr(raw, "offset", ""))
             key = getattr(raw, "key", None)
+        headers.update(record_dead_letter(topic.name, raw, reason, consumer=self.service))
         while True:
             try:
                 await self.broker.publish(body, topic=topic.dlq, key=key, headers=headers)

@@ -27,6 +27,7 @@ from .logging import get_logger
 from .messaging_tables import outbox, relay_state
 from .metrics import Metrics
 from .settings import ServiceSettings
+from .tracing import PublishSpans
 from .uow import NOTIFY_CHANNEL, notify_relay
 
 log = get_logger(__name__)
@@ -180,7 +181,14 @@ class OutboxRelay:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope)
+                    select(
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.envelope,
+                        outbox.c.headers,
+                        outbox.c.created_at,
+                    )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._settings.outbox_batch_size)
@@ -190,21 +198,32 @@ class OutboxRelay:
             return 0
         producer = await self._producer_ready()
         futures = []
-        for row in rows:
-            envelope: dict[str, Any] = row.envelope
-            futures.append(
-                await producer.send(
+        now = datetime.now(UTC)
+        with PublishSpans() as spans:
+            for row in rows:
+                envelope: dict[str, Any] = row.envelope
+                # The trace context stored with the row, as a producer span's context.
+                trace_headers = spans.headers(
                     row.topic,
-                    value=json.dumps(envelope, separators=(",", ":")).encode(),
-                    key=row.key.encode(),
-                    headers=[
-                        ("type", str(envelope["type"]).encode()),
-                        ("event_id", str(envelope["event_id"]).encode()),
-                        ("content-type", b"application/json"),
-                    ],
+                    envelope,
+                    row.headers,
+                    waited_s=(now - row.created_at).total_seconds(),
                 )
-            )
-        results = await asyncio.gather(*futures, return_exceptions=True)
+                futures.append(
+                    await producer.send(
+                        row.topic,
+                        value=json.dumps(envelope, separators=(",", ":")).encode(),
+                        key=row.key.encode(),
+                        headers=[
+                            ("type", str(envelope["type"]).encode()),
+                            ("event_id", str(envelope["event_id"]).encode()),
+                            ("content-type", b"application/json"),
+                            *trace_headers,
+                        ],
+                    )
+                )
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            spans.settle(results)
         done: list[int] = []
         failure: BaseException | None = None
         for row, result in zip(rows, results, strict=True):

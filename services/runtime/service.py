@@ -35,6 +35,7 @@ from .logging import configure_logging, correlation_id, get_logger
 from .metrics import Metrics
 from .relay import OutboxRelay, backlog, read_epoch
 from .settings import ServiceSettings
+from .tracing import TracingMiddleware, configure_tracing, flush_tracing
 
 log = get_logger(__name__)
 
@@ -156,6 +157,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, settings.log_json)
+        if configure_tracing(spec.name):
+            log.info("tracing on: exporting spans over OTLP")
         if spec.migrate_on_start:
             await ensure_database(settings.database_url)
             await migrate(spec.name, settings.database_url)
@@ -208,6 +211,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             with contextlib.suppress(Exception):
                 await broker.stop()
             await engine.dispose()
+            await asyncio.to_thread(flush_tracing)
             log.info("service stopped")
 
     app = FastAPI(
@@ -215,10 +219,16 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        # FastAPI's own spans record the raw path and query, and ours carry tokens
+        # (/v1/invitations/{token}/accept, /set-password?token=): TracingMiddleware
+        # records the route template instead. Metrics are Prometheus' (/metrics).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     problems.install(app)
     app.state.metrics = Metrics(spec.name)
     app.add_middleware(CorrelationMiddleware)
+    # Added last, so outermost: the request's span covers everything else.
+    app.add_middleware(TracingMiddleware)
 
     @app.get("/healthz", tags=["health"], operation_id="healthz")
     async def healthz() -> dict[str, str]:
@@ -262,6 +272,9 @@ async def _refresh_gauges(runtime: Runtime) -> None:
         count, age = await backlog(runtime.engine)
         metrics.outbox_backlog.labels(name).set(count)
         metrics.outbox_oldest_age.labels(name).set(age or 0.0)
+    # Only the partitions assigned now: a revoked one's last figure would otherwise
+    # stay exported for ever (and keep a lag alert firing on this replica).
+    metrics.consumer_lag.clear()
     for subscriber in runtime.broker.subscribers:
         consumer = getattr(subscriber, "consumer", None)
         if consumer is None:

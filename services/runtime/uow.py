@@ -21,6 +21,7 @@ from prodigy_users.contracts.topics import topic_of
 
 from .logging import correlation_id as current_correlation
 from .messaging_tables import inbox, outbox
+from .tracing import outbox_headers
 
 NOTIFY_CHANNEL = "outbox"
 
@@ -131,6 +132,9 @@ class UnitOfWork:
         """Write the pending events to the outbox (in the open transaction); how many."""
         count = len(self._pending)
         if count:
+            # The context current now (the request's or the consumed message's span)
+            # travels with each event, so the trace continues across the hop.
+            headers = outbox_headers()
             await self.conn.execute(
                 insert(outbox),
                 [
@@ -140,6 +144,7 @@ class UnitOfWork:
                         "key": e.key,
                         "type": e.type,
                         "envelope": e.model_dump(mode="json"),
+                        "headers": headers,
                     }
                     for e in self._pending
                 ],

@@ -35,6 +35,8 @@ def test_every_custom_kind_has_a_vendored_schema(overlay: str) -> None:
         ("kafka.strimzi.io/v1", "KafkaTopic"),
         ("kafka.strimzi.io/v1", "KafkaUser"),
         ("postgresql.cnpg.io/v1", "Cluster"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
     }
 
 
