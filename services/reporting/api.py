@@ -1,4 +1,9 @@
-"""Reporting's HTTP routes: the users table (and its export)."""
+"""Reporting's HTTP routes: the users table and its export.
+
+The export's route is declared here, before ``api_record``'s ``/users/{account}``
+(whose router is included after this one), so ``/users/export`` is never read as
+an account id.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,27 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from prodigy_users.runtime.problems import Problem
 
-from . import service
+from . import users_table
 from .deps import Engine, ReportViewer
 from .domain import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_SEARCH,
+    SORT_COLUMNS,
     GroupRef,
     InvalidCursor,
+    InvalidView,
     UserRow,
-    UsersQuery,
-    decode_cursor,
+    UsersView,
+    parse_view,
 )
+from .export import MEDIA_TYPES, ExportFormat
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -51,6 +61,9 @@ class UserPublic(BaseModel):
         default_factory=list, description="The person's groups, by name."
     )
     joined_at: datetime
+    updated_at: datetime | None = Field(
+        default=None, description="The row's last change (UTC): role, status, groups, ..."
+    )
 
     @classmethod
     def of(cls, row: UserRow) -> UserPublic:
@@ -64,14 +77,104 @@ class UserPublic(BaseModel):
             employee_id=row.employee_id,
             groups=[GroupPublic.of(g) for g in row.groups],
             joined_at=row.joined_at,
+            updated_at=row.updated_at,
         )
 
 
 class UsersPagePublic(BaseModel):
-    """A page of the users table, sorted by name; pass `next_cursor` back for the next."""
+    """A page of the users table in the order asked for; pass `next_cursor` back for the
+    next page (with the same filters and sort)."""
 
     items: list[UserPublic]
     next_cursor: str | None = Field(default=None, description="Absent at the last page.")
+
+
+def _invalid(errors: list[dict[str, str]]) -> Problem:
+    return Problem(
+        422,
+        "validation",
+        "Invalid request",
+        "Some fields are missing or invalid; see `errors`.",
+        errors=errors,
+    )
+
+
+_SEVERAL = "Several values: repeat the parameter or separate them with commas."
+
+
+async def users_view(
+    dept: uuid.UUID,
+    role: Annotated[
+        list[str] | None, Query(description=f"`admin`, `officer`, `member`. {_SEVERAL}")
+    ] = None,
+    status: Annotated[
+        list[str] | None, Query(description=f"`active`, `inactive`. {_SEVERAL}")
+    ] = None,
+    group: Annotated[
+        list[str] | None, Query(description=f"Group ids of the department (any of). {_SEVERAL}")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            description="Part of a name, email or employee ID (case- and accent-insensitive).",
+            max_length=MAX_SEARCH,
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        Query(
+            description=f"One of {', '.join(SORT_COLUMNS)}; `-` first for descending "
+            "(`-joined_at`). Ties go by account id; rows without an employee ID come last.",
+            examples=["name", "-joined_at"],
+        ),
+    ] = None,
+) -> UsersView:
+    """The view the query asks for (a 422 problem naming each bad parameter)."""
+    try:
+        return parse_view(dept, role=role, status=status, group=group, q=q, sort=sort)
+    except InvalidView as exc:
+        raise _invalid(exc.errors) from exc
+
+
+View = Annotated[UsersView, Depends(users_view)]
+
+
+@router.get(
+    "/departments/{dept}/users/export",
+    operation_id="export_department_users",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The file, streamed.",
+            "content": {media.split(";")[0]: {} for media in MEDIA_TYPES.values()},
+        }
+    },
+)
+async def export_department_users(
+    dept: uuid.UUID,
+    _: ReportViewer,
+    view: View,
+    engine: Engine,
+    file_format: Annotated[
+        ExportFormat, Query(alias="format", description="`csv` or `xlsx`.")
+    ] = "csv",
+    bom: Annotated[
+        bool, Query(description="CSV only: start with a UTF-8 byte-order mark (for Excel).")
+    ] = False,
+) -> StreamingResponse:
+    """Every row of the view (same filters and sort as the table) as CSV or XLSX."""
+    try:
+        export = await users_table.export(engine, view, file_format, bom=bom)
+    except InvalidView as exc:
+        raise _invalid(exc.errors) from exc
+    return StreamingResponse(
+        export.chunks,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.file_name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get(
@@ -82,22 +185,18 @@ class UsersPagePublic(BaseModel):
 async def list_department_users(
     dept: uuid.UUID,
     _: ReportViewer,
+    view: View,
     engine: Engine,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> UsersPagePublic:
-    """The department's users table: admins and officers of the department."""
+    """The department's users table (admins and officers): filtered, searched, sorted, paged."""
     try:
-        after = decode_cursor(cursor) if cursor else None
+        page = await users_table.users_page(engine, view, limit=limit, cursor=cursor)
     except InvalidCursor as exc:
-        raise Problem(
-            422,
-            "validation",
-            "Invalid request",
-            "Some fields are missing or invalid; see `errors`.",
-            errors=[{"field": "cursor", "message": str(exc)}],
-        ) from exc
-    page = await service.users_page(engine, UsersQuery(dept, limit=limit, after=after))
+        raise _invalid([{"field": "cursor", "message": str(exc)}]) from exc
+    except InvalidView as exc:
+        raise _invalid(exc.errors) from exc
     return UsersPagePublic(
         items=[UserPublic.of(r) for r in page.items], next_cursor=page.next_cursor
     )

@@ -6,6 +6,7 @@ from prodigy_users.runtime.service import ServiceSpec
 
 from . import api, api_record
 from .consumers import BATCH, BATCH_TYPES, HANDLERS
+from .replay import follow_rebuilds
 from .settings import Settings
 
 
@@ -20,4 +21,5 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         handlers=HANDLERS,
         batch_handler=BATCH,
         batch_types=BATCH_TYPES,
+        background=[follow_rebuilds],
     )

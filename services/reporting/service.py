@@ -13,7 +13,7 @@ from prodigy_users.contracts.membership import GroupDeleted
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .domain import HistoryEntry, UserRow, UsersPage, UsersQuery, page_of
+from .domain import HistoryEntry, UserRow
 from .projection import Event, Projection, member_keys, split_at_group_deletions
 
 
@@ -50,13 +50,6 @@ async def role_of(
     """The caller's role in the department, as reporting has heard it (None once removed)."""
     async with engine.connect() as conn:
         return await store.role_of(conn, department_id, account_id)
-
-
-async def users_page(engine: AsyncEngine, query: UsersQuery) -> UsersPage:
-    """One page of the department's users table."""
-    async with engine.connect() as conn:
-        rows = await store.page_users(conn, query)
-    return page_of(rows, query.limit)
 
 
 async def user_record(

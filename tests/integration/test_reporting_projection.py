@@ -31,9 +31,9 @@ from prodigy_users.contracts.membership import (
     MemberStatusChanged,
 )
 from prodigy_users.contracts.topics import MEMBERSHIP_EVENTS
-from prodigy_users.reporting import service
+from prodigy_users.reporting import service, users_table
 from prodigy_users.reporting.consumers import HANDLERS
-from prodigy_users.reporting.domain import UsersQuery
+from prodigy_users.reporting.domain import parse_view
 from prodigy_users.reporting.settings import Settings
 from prodigy_users.runtime.consumer import Consumer
 from prodigy_users.runtime.db import ensure_database, upgrade
@@ -87,7 +87,7 @@ def _now() -> datetime:
 
 
 async def table(engine: AsyncEngine, dept: uuid.UUID) -> dict[uuid.UUID, Any]:
-    page = await service.users_page(engine, UsersQuery(dept, limit=500))
+    page = await users_table.users_page(engine, parse_view(dept), limit=500)
     return {row.account_id: row for row in page.items}
 
 
