@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,6 +29,14 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 async def target(args: argparse.Namespace) -> AsyncIterator[Api]:
     """A client for the stack named by ``args``, or for a fresh embedded one it starts,
     stops and deletes again."""
+    async with target_stack(args) as (api, _):
+        yield api
+
+
+@asynccontextmanager
+async def target_stack(args: argparse.Namespace) -> AsyncIterator[tuple[Api, Any]]:
+    """Like ``target``, with the ``Stack`` it started (None for a running one given by
+    ``args``), for benchmarks that also reach its database or broker."""
     if args.keys_dir:
         urls = {
             "identity": args.identity,
@@ -37,7 +46,7 @@ async def target(args: argparse.Namespace) -> AsyncIterator[Api]:
         }
         api = Api(urls, Keys(Path(args.keys_dir)))
         try:
-            yield api
+            yield api, None
         finally:
             await api.close()
         return
@@ -53,7 +62,7 @@ async def target(args: argparse.Namespace) -> AsyncIterator[Api]:
             Keys(data / "keys"),
         )
         try:
-            yield api
+            yield api, stack
         finally:
             await api.close()
     finally:

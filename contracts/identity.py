@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from .envelope import Payload
 
@@ -47,9 +47,13 @@ class CreateAccount(Payload):
 
 
 class AccountCreated(Payload):
-    """Event: a new global account exists. It has no password until its owner sets one."""
+    """Event: a new global account exists. It has no password until its owner sets one.
+
+    Version 2 added ``batch_id``.
+    """
 
     TYPE: ClassVar[str] = "identity.account_created"
+    VERSION: ClassVar[int] = 2
 
     account_id: uuid.UUID = _ACCOUNT
     email: EmailStr = Field(description="Login email (as typed; unique case-insensitively).")
@@ -59,6 +63,13 @@ class AccountCreated(Payload):
     )
     department_id: uuid.UUID | None = Field(
         default=None, description="Department that asked for the account, if any."
+    )
+    batch_id: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "The `CreateAccounts` batch (a bulk upload) the account was made for, if any; "
+            "its `AccountBatchAnswered` lists the account too."
+        ),
     )
 
 
@@ -127,4 +138,70 @@ class IssuePasswordReset(Payload):
     account_id: uuid.UUID = _ACCOUNT
     department_id: uuid.UUID | None = Field(
         default=None, description="Department whose admin asked, for the email's wording."
+    )
+
+
+class AccountRequest(BaseModel):
+    """One address of a ``CreateAccounts`` batch."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    email: EmailStr = Field(description="Login email.", examples=["ana.lima@example.org"])
+    name: str = Field(min_length=1, description="Full name.", examples=["Ana Lima"])
+
+
+class CreateAccounts(Payload):
+    """Command: create a global account for each of these emails that no account has yet.
+
+    The batch form of ``CreateAccount``, sent by membership for a bulk upload: one
+    message and one transaction for many people, under the same one-account-per-email
+    rule. Each new account gets its ``AccountCreated`` event and its credentials email;
+    identity answers the whole batch with one ``AccountBatchAnswered`` carrying the same
+    ``request_id``.
+    """
+
+    TYPE: ClassVar[str] = "identity.create_accounts"
+
+    request_id: uuid.UUID = Field(
+        description="Id of this batch (membership's import batch id); the answer carries it.",
+        examples=["a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"],
+    )
+    department_id: uuid.UUID = _DEPARTMENT
+    accounts: list[AccountRequest] = Field(
+        min_length=1,
+        max_length=1000,
+        description="The people to make accounts for (distinct emails, case-insensitively).",
+    )
+
+
+class BatchAccount(BaseModel):
+    """An address of a batch and the account that has it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    email: EmailStr = Field(description="The address as it was asked for.")
+    account_id: uuid.UUID = _ACCOUNT
+
+
+class AccountBatchAnswered(Payload):
+    """Event: identity's answer to a ``CreateAccounts`` batch.
+
+    Every address of the batch is in exactly one list: ``created`` (a new account,
+    announced by its own ``AccountCreated``) or ``existing`` (some account, anywhere,
+    already had the address; nothing was created for it).
+    """
+
+    TYPE: ClassVar[str] = "identity.account_batch_answered"
+
+    request_id: uuid.UUID = Field(
+        description="The ``CreateAccounts`` batch this answers.",
+        examples=["a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"],
+    )
+    department_id: uuid.UUID = _DEPARTMENT
+    created: list[BatchAccount] = Field(description="Addresses that got a new account.")
+    existing: list[BatchAccount] = Field(
+        description=(
+            "Addresses that already had an account, with that account's id (for our own "
+            "services: membership invites these people instead of adding them)."
+        )
     )

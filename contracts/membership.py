@@ -274,3 +274,59 @@ class WelcomeRequested(Payload):
     account_id: uuid.UUID = _ACCOUNT
     email: EmailStr = Field(description="Where to send it.")
     name: str = Field(description="Whom to greet.")
+
+
+ImportMode = Literal["add", "update"]
+_IMPORT = Field(
+    description="The bulk upload (its results are at `GET .../imports/{import_id}`).",
+    examples=["0c4e2f7a-1b3d-4e5f-8a9b-0c1d2e3f4a5b"],
+)
+_ROWS = Field(description="Rows in the file (below its header).", examples=[250])
+
+
+class ImportStarted(Payload):
+    """Event: an admin uploaded a file of users; its rows are being processed.
+
+    A preview (``dry_run``) changes nothing and announces nothing. ``ImportFinished``
+    follows once every row has its outcome, also after a restart in between.
+    """
+
+    TYPE: ClassVar[str] = "membership.import_started"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    import_id: uuid.UUID = _IMPORT
+    rows: int = _ROWS
+    mode: ImportMode = Field(
+        description="`add`: existing members stay as they are; `update`: they take their row's "
+        "role, employee ID and groups.",
+        examples=["add"],
+    )
+    file_name: str | None = Field(
+        default=None, description="Name of the uploaded file.", examples=["staff.xlsx"]
+    )
+    started_by: uuid.UUID | None = _BY
+
+
+class ImportFinished(Payload):
+    """Event: every row of a bulk upload has its outcome; how many of each.
+
+    The people themselves are announced by their own events (``MemberAdded`` with
+    ``via`` `import`, ``MemberInvited``, role and group changes), before this one.
+    """
+
+    TYPE: ClassVar[str] = "membership.import_finished"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    import_id: uuid.UUID = _IMPORT
+    rows: int = _ROWS
+    created: int = Field(description="New accounts and memberships.", examples=[240])
+    invited: int = Field(
+        description="Addresses that already had an account: invited instead.", examples=[5]
+    )
+    already_member: int = Field(description="Already members; left as they were.", examples=[2])
+    updated: int = Field(description="Members changed by an `update` upload.", examples=[0])
+    duplicate_in_file: int = Field(
+        description="Rows repeating an address of an earlier row.", examples=[1]
+    )
+    invalid: int = Field(description="Rows refused, each with its reason.", examples=[2])
+    finished_at: datetime = Field(description="When the last row got its outcome (UTC).")

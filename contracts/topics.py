@@ -12,9 +12,11 @@ from typing import Literal
 
 from .envelope import Payload
 from .identity import (
+    AccountBatchAnswered,
     AccountCreated,
     AccountCreationRejected,
     CreateAccount,
+    CreateAccounts,
     IssuePasswordReset,
     PasswordChanged,
     PasswordLinkIssued,
@@ -25,6 +27,8 @@ from .membership import (
     GroupCreated,
     GroupDeleted,
     GroupRenamed,
+    ImportFinished,
+    ImportStarted,
     InvitationAccepted,
     InvitationExpired,
     InvitationLinkIssued,
@@ -41,10 +45,15 @@ from .membership import (
     RegistrationLinkChanged,
     WelcomeRequested,
 )
-from .notifications import EmailFailed, EmailSent
+from .notifications import EmailDeadLettered, EmailFailed, EmailSent
+from .training import CertificateRevoked, CourseAssigned, CourseCompleted
 
 DAY_MS = 24 * 60 * 60 * 1000
 UNLIMITED = -1
+
+# Producers outside this system that own a topic of the registry (its namespace and
+# ``owner``): we consume their topics but never write them.
+EXTERNAL_OWNERS: dict[str, str] = {"training": "the training platform"}
 
 
 @dataclass(frozen=True)
@@ -78,10 +87,11 @@ class Topic:
 IDENTITY_COMMANDS = Topic(
     name="identity.commands.v1",
     description="Requests to identity, e.g. create an account for a new member.",
-    key="normalised email for account requests (in order per address), else account_id",
+    key="normalised email for account requests (in order per address), the batch id for "
+    "batches of them, else account_id",
     owner="membership",
     consumers=("identity",),
-    payloads=(CreateAccount, IssuePasswordReset),
+    payloads=(CreateAccount, CreateAccounts, IssuePasswordReset),
     retention_ms=7 * DAY_MS,
 )
 IDENTITY_EVENTS = Topic(
@@ -91,6 +101,17 @@ IDENTITY_EVENTS = Topic(
     owner="identity",
     consumers=("membership", "reporting"),
     payloads=(AccountCreated, AccountCreationRejected, PasswordChanged),
+)
+# Apart from identity.events.v1 so that an upload's members are made as soon as each
+# batch is answered, not after membership has read every account event before it.
+IDENTITY_ACCOUNT_BATCHES = Topic(
+    name="identity.account_batches.v1",
+    description="Identity's answers to batches of account requests (bulk uploads).",
+    key="request_id (the batch)",
+    owner="identity",
+    consumers=("membership",),
+    payloads=(AccountBatchAnswered,),
+    retention_ms=7 * DAY_MS,
 )
 IDENTITY_CREDENTIALS = Topic(
     name="identity.credentials.v1",
@@ -127,6 +148,8 @@ MEMBERSHIP_EVENTS = Topic(
         MemberRemoved,
         MemberRestored,
         RegistrationLinkChanged,
+        ImportStarted,
+        ImportFinished,
     ),
 )
 MEMBERSHIP_MAIL = Topic(
@@ -148,14 +171,43 @@ NOTIFICATION_EVENTS = Topic(
     payloads=(EmailSent, EmailFailed),
     retention_ms=90 * DAY_MS,
 )
+NOTIFICATION_DEAD_LETTERS = Topic(
+    name="notifications.email_dead_letters.v1",
+    description=(
+        "Emails given up on (refused for good, or the last attempt failed), for operators to "
+        "follow up; the same transaction writes `email_failed` to notifications.events.v1."
+    ),
+    key="department_id (account email when there is none)",
+    owner="notifications",
+    consumers=(),
+    payloads=(EmailDeadLettered,),
+    retention_ms=30 * DAY_MS,
+)
+TRAINING_EVENTS = Topic(
+    name="training.events.v1",
+    description=(
+        "Training from the training platform: courses assigned to people's plans, completions "
+        "with their certificates, revoked certificates; in order per person. Kept forever: "
+        "reporting rebuilds plans and transcripts from it by replay, and nothing else holds "
+        "them."
+    ),
+    key="account_id",
+    owner="training",
+    consumers=("reporting",),
+    payloads=(CourseAssigned, CourseCompleted, CertificateRevoked),
+    retention_ms=UNLIMITED,
+)
 
 TOPICS: tuple[Topic, ...] = (
     IDENTITY_COMMANDS,
     IDENTITY_EVENTS,
+    IDENTITY_ACCOUNT_BATCHES,
     IDENTITY_CREDENTIALS,
     MEMBERSHIP_EVENTS,
     MEMBERSHIP_MAIL,
     NOTIFICATION_EVENTS,
+    NOTIFICATION_DEAD_LETTERS,
+    TRAINING_EVENTS,
 )
 
 PAYLOADS: dict[str, type[Payload]] = {p.TYPE: p for t in TOPICS for p in t.payloads}

@@ -87,7 +87,14 @@ class Identity:
         """A unit of work on identity's database."""
         return UnitOfWork(self.engine, "identity")
 
-    def _ttl(self, purpose: Purpose) -> timedelta:
+    def sealed(self, token: str) -> str:
+        """A token sealed to notifications' key, as the credentials topic carries it."""
+        if self._seal_key is None:
+            raise RuntimeError("PRODIGY_SEAL_PUBLIC_KEY_PATH is not set")
+        return seal(self._seal_key, token)
+
+    def link_ttl(self, purpose: Purpose) -> timedelta:
+        """How long a set-password link of this purpose works."""
         seconds = {
             "welcome": self.settings.welcome_link_ttl_s,
             "reset": self.settings.reset_link_ttl_s,
@@ -105,18 +112,16 @@ class Identity:
         email_it: bool,
     ) -> IssuedLink:
         token = new_token()
-        expires_at = datetime.now(UTC) + self._ttl(purpose)
+        expires_at = datetime.now(UTC) + self.link_ttl(purpose)
         await store.insert_token(uow.conn, account.id, token_hash(token), purpose, expires_at)
         if email_it:
-            if self._seal_key is None:
-                raise RuntimeError("PRODIGY_SEAL_PUBLIC_KEY_PATH is not set")
             uow.emit(
                 PasswordLinkIssued(
                     account_id=account.id,
                     email=account.email,
                     name=account.name,
                     purpose="reset" if purpose == "reset" else "welcome",
-                    sealed_token=seal(self._seal_key, token),
+                    sealed_token=self.sealed(token),
                     expires_at=expires_at,
                     department_id=department_id,
                 ),

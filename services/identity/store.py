@@ -176,3 +176,42 @@ async def count_recent_tokens(
         )
     )
     return int(count or 0)
+
+
+async def insert_accounts(
+    conn: AsyncConnection, rows: list[dict[str, object]]
+) -> dict[str, uuid.UUID]:
+    """Insert the accounts whose normalised email is free, in one statement.
+
+    ``rows``: ``id``, ``email``, ``email_normalised``, ``name`` each. Returns the
+    inserted ones as ``{email_normalised: id}``; the others lost to an existing account.
+    """
+    if not rows:
+        return {}
+    # executemany ("insertmanyvalues"): one cached statement, not one compiled per batch.
+    stmt = (
+        pg_insert(accounts)
+        .on_conflict_do_nothing(index_elements=["email_normalised"])
+        .returning(accounts.c.id, accounts.c.email_normalised)
+    )
+    return {r.email_normalised: r.id for r in await conn.execute(stmt, rows)}
+
+
+async def account_ids_by_email(
+    conn: AsyncConnection, normalised: list[str]
+) -> dict[str, uuid.UUID]:
+    """``{email_normalised: id}`` of the accounts with these normalised emails."""
+    if not normalised:
+        return {}
+    rows = await conn.execute(
+        sa.select(accounts.c.email_normalised, accounts.c.id).where(
+            accounts.c.email_normalised.in_(normalised)
+        )
+    )
+    return {r.email_normalised: r.id for r in rows}
+
+
+async def insert_tokens(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
+    """Store many tokens' hashes at once (``token_hash, account_id, purpose, expires_at``)."""
+    if rows:
+        await conn.execute(sa.insert(credential_tokens), rows)

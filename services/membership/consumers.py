@@ -1,19 +1,25 @@
-"""What membership consumes: identity's answers to its account requests."""
+"""What membership consumes: identity's answers to its account requests (single or batched)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from prodigy_users.contracts.envelope import Payload
-from prodigy_users.contracts.identity import AccountCreated, AccountCreationRejected
+from prodigy_users.contracts.identity import (
+    AccountBatchAnswered,
+    AccountCreated,
+    AccountCreationRejected,
+)
 from prodigy_users.runtime.consumer import Handler
 
+from .import_answers import ImportAnswers
 from .service import Membership
 
 
-def handlers(membership: Membership) -> Mapping[type[Payload], Handler]:
+def handlers(membership: Membership, imports: ImportAnswers) -> Mapping[type[Payload], Handler]:
     """Payload type -> handler."""
     return {
         AccountCreated: membership.on_account_created,
         AccountCreationRejected: membership.on_account_rejected,
+        AccountBatchAnswered: imports.on_batch_answered,
     }

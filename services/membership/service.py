@@ -210,6 +210,8 @@ class Membership:
         self, uow: UnitOfWork, env: RawEnvelope, event: AccountCreated
     ) -> None:
         """Identity made the account: remember it; a membership it was asked for follows."""
+        if event.batch_id is not None:
+            return  # an import's account: the batch's answer records it, with the rest
         await store.upsert_account(uow.conn, event.account_id, event.email, event.name)
         if event.request_id is None:
             return

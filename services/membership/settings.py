@@ -26,3 +26,10 @@ class Settings(ServiceSettings):
     # keeps only their hashes, yet a reminder can resend the same link.
     link_secret_path: Path | None = None
     seal_public_key_path: Path | None = None
+    # Bulk uploads: the limits a file must keep, and how the worker cuts the work:
+    # rows classified per transaction, and addresses per CreateAccounts batch.
+    import_max_bytes: int = 10 * 1024 * 1024
+    import_max_rows: int = 50_000
+    import_chunk_rows: int = 1000
+    import_batch_size: int = 250
+    import_poll_interval_s: float = 1.0

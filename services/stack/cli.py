@@ -236,6 +236,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         _create_department_arguments,
         _create_department,
     ),
+    "import": Subcommand(
+        "upload a CSV or XLSX of users to a department of a running stack (progress, counts)",
+        lambda p: importlib.import_module("prodigy_users.stack.importer").add_arguments(p),
+        lambda args: int(importlib.import_module("prodigy_users.stack.importer").run(args)),
+    ),
     "contracts": Subcommand(
         "write contracts/schemas/*.json from the event models (--check: only report drift)",
         _contracts_arguments,
@@ -243,6 +248,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "asyncapi": Subcommand(
         "print (or --output) the AsyncAPI document of every topic", _asyncapi_arguments, _asyncapi
+    ),
+    "replay": Subcommand(
+        "rebuild a read model (reporting) from the topics and switch the service over to it",
+        lambda p: importlib.import_module("prodigy_users.stack.replaying").add_arguments(p),
+        lambda args: int(importlib.import_module("prodigy_users.stack.replaying").run(args)),
     ),
     "deploy": Subcommand(
         "Kubernetes: KafkaTopic/KafkaUser manifests from the topic registry, or the key files",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -13,7 +13,7 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs in the test extra
 import pytest
 from pydantic import Field
 
-from prodigy_users.contracts import identity, membership, notifications
+from prodigy_users.contracts import identity, membership, notifications, training
 from prodigy_users.contracts.asyncapi import (
     asyncapi_document,
     main_asyncapi,
@@ -32,9 +32,11 @@ from prodigy_users.contracts.schema_export import (
     main_export,
     parse_file_name,
 )
-from prodigy_users.contracts.topics import PAYLOADS, TOPICS, topic_of
+from prodigy_users.contracts.topics import EXTERNAL_OWNERS, PAYLOADS, TOPICS, topic_of
 
 SERVICES = {"identity", "membership", "notifications", "reporting"}
+# Topic namespaces and owners: our services, or a producer outside the system.
+OWNERS = SERVICES | set(EXTERNAL_OWNERS)
 TOPIC_NAME = re.compile(r"^(?P<owner>[a-z]+)\.[a-z]+(?:_[a-z]+)*\.v(?P<major>[1-9][0-9]*)$")
 TYPE_NAME = re.compile(r"^(?P<owner>[a-z]+)\.[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 
@@ -82,6 +84,17 @@ SAMPLES: dict[str, Payload] = {
     ),
     "identity.issue_password_reset": identity.IssuePasswordReset(
         account_id=ACCOUNT, department_id=DEPT
+    ),
+    "identity.create_accounts": identity.CreateAccounts(
+        request_id=uuid.uuid4(),
+        department_id=DEPT,
+        accounts=[identity.AccountRequest(email="ana.lima@example.org", name="Ana Lima")],
+    ),
+    "identity.account_batch_answered": identity.AccountBatchAnswered(
+        request_id=uuid.uuid4(),
+        department_id=DEPT,
+        created=[identity.BatchAccount(email="ana.lima@example.org", account_id=ACCOUNT)],
+        existing=[],
     ),
     "membership.member_invited": membership.MemberInvited(
         department_id=DEPT,
@@ -151,6 +164,21 @@ SAMPLES: dict[str, Payload] = {
     "membership.welcome_requested": membership.WelcomeRequested(
         department_id=DEPT, account_id=ACCOUNT, email="ana.lima@example.org", name="Ana Lima"
     ),
+    "membership.import_started": membership.ImportStarted(
+        department_id=DEPT, import_id=uuid.uuid4(), rows=3, mode="add", file_name="staff.csv"
+    ),
+    "membership.import_finished": membership.ImportFinished(
+        department_id=DEPT,
+        import_id=uuid.uuid4(),
+        rows=3,
+        created=1,
+        invited=1,
+        already_member=0,
+        updated=0,
+        duplicate_in_file=0,
+        invalid=1,
+        finished_at=NOW,
+    ),
     "notifications.email_sent": notifications.EmailSent(
         email_id=uuid.uuid4(),
         template="welcome",
@@ -167,6 +195,45 @@ SAMPLES: dict[str, Payload] = {
         source_event_id=uuid.uuid4(),
         error="550 mailbox unavailable",
         attempts=5,
+    ),
+    "notifications.email_dead_lettered": notifications.EmailDeadLettered(
+        email_id=uuid.uuid4(),
+        template="welcome",
+        to="ana.lima@example.org",
+        department_id=DEPT,
+        account_id=ACCOUNT,
+        source_event_id=uuid.uuid4(),
+        reason="recipient refused: ana.lima@example.org: 550 5.1.1 Mailbox unavailable",
+        permanent=True,
+        attempts=1,
+        queued_at=NOW,
+        last_attempt_at=NOW,
+    ),
+    "training.course_assigned": training.CourseAssigned(
+        department_id=DEPT,
+        account_id=ACCOUNT,
+        course_id="ems-cpr-2026",
+        title="CPR and AED",
+        plan="2026 recertification",
+        due_on=date(2026, 12, 31),
+        assigned_at=NOW,
+    ),
+    "training.course_completed": training.CourseCompleted(
+        department_id=DEPT,
+        account_id=ACCOUNT,
+        course_id="ems-cpr-2026",
+        title="CPR and AED",
+        completed_on=date(2026, 11, 20),
+        hours=4.5,
+        credits=0.5,
+        certificate_id="cert-2026-000417",
+    ),
+    "training.certificate_revoked": training.CertificateRevoked(
+        department_id=DEPT,
+        account_id=ACCOUNT,
+        certificate_id="cert-2026-000417",
+        reason="Issued in error",
+        revoked_at=NOW,
     ),
 }
 
@@ -492,9 +559,10 @@ def test_topic_names_carry_a_major_version() -> None:
     for topic in TOPICS:
         match = TOPIC_NAME.match(topic.name)
         assert match, f"{topic.name} is not <service>.<name>.v<major>"
-        assert match["owner"] in SERVICES
+        assert match["owner"] in OWNERS
         assert topic.dlq == f"{topic.name}.dlq"
-        assert topic.owner in SERVICES
+        assert topic.owner in OWNERS
+        assert topic.owner == match["owner"] or topic.owner in SERVICES
         assert set(topic.consumers) <= SERVICES
         assert topic.partitions >= 1
 
@@ -518,6 +586,18 @@ def test_credentials_topic_is_private() -> None:
                 "sealed_token" in p.model_fields or p.TYPE.endswith("welcome_requested")
                 for p in topic.payloads
             ), topic.name
+
+
+def test_training_topic_is_external_kept_forever_and_keyed_by_person() -> None:
+    from prodigy_users.contracts.topics import UNLIMITED, produced_by
+
+    topic = topic_of(training.CourseCompleted)
+    assert topic.name == "training.events.v1"
+    assert topic.owner in EXTERNAL_OWNERS and not topic.private
+    # Reporting's replay rebuilds transcripts from it: nothing may expire.
+    assert topic.retention_ms == UNLIMITED and topic.cleanup_policy == "delete"
+    assert topic.key == "account_id" and topic.consumers == ("reporting",)
+    assert all(topic not in produced_by(service) for service in SERVICES)
 
 
 @pytest.mark.parametrize(
@@ -554,7 +634,8 @@ def test_envelope_round_trip(type_: str) -> None:
     jsonschema.validate(json.loads(wire), committed, format_checker=jsonschema.FormatChecker())
 
     raw = RawEnvelope.model_validate_json(wire)
-    assert (raw.event_id, raw.type, raw.version) == (envelope.event_id, type_, 1)
+    assert (raw.event_id, raw.type) == (envelope.event_id, type_)
+    assert raw.version == type(payload).VERSION
     assert (raw.producer, raw.key, raw.correlation_id) == ("membership", str(DEPT), "req-1")
     assert raw.causation_id is None
     assert raw.occurred_at == envelope.occurred_at
