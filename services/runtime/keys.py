@@ -4,6 +4,7 @@ notifications uses to open the set-password tokens identity sends it."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import uuid
@@ -79,11 +80,17 @@ def jwks_for(private: rsa.RSAPrivateKey, *, kid: str) -> dict[str, Any]:
     return {"keys": [jwk]}
 
 
-def seal(public_pem: bytes, secret: str) -> str:
-    """Encrypt a short secret so only the holder of the private key can read it."""
+@functools.lru_cache(maxsize=8)
+def _public_key(public_pem: bytes) -> rsa.RSAPublicKey:
+    # Parsed once per key: a bulk import seals thousands of tokens with the same one.
     key = serialization.load_pem_public_key(public_pem)
     assert isinstance(key, rsa.RSAPublicKey)
-    return base64.b64encode(key.encrypt(secret.encode(), _OAEP)).decode()
+    return key
+
+
+def seal(public_pem: bytes, secret: str) -> str:
+    """Encrypt a short secret so only the holder of the private key can read it."""
+    return base64.b64encode(_public_key(public_pem).encrypt(secret.encode(), _OAEP)).decode()
 
 
 def unseal(private: rsa.RSAPrivateKey, sealed: str) -> str:
