@@ -9,9 +9,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.problems import Problem
+
 from . import service
 from .deps import DepartmentAdmin, Engine
-from .domain import EmailStatus
+from .domain import (
+    EmailLogEntry,
+    EmailStatus,
+    InvalidCursor,
+    LogCursor,
+    decode_cursor,
+    parse_statuses,
+)
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -23,18 +32,54 @@ class EmailPublic(BaseModel):
     to: str = Field(description="Recipient address.")
     template: str = Field(description="Which email.", examples=["welcome"])
     status: EmailStatus = Field(
-        description="`pending`, `sending`, `retrying`, `sent` or `failed`.", examples=["sent"]
+        description="`pending` (queued), `sending` (an attempt is under way), `retrying` "
+        "(an attempt failed; the next is at `next_attempt_at`), `sent` or `failed` (given "
+        "up: refused for good, or the last attempt failed).",
+        examples=["sent"],
     )
     attempts: int = Field(description="Attempts made so far.", examples=[1])
-    created_at: datetime
-    sent_at: datetime | None = None
+    created_at: datetime = Field(description="When the email was queued.")
+    sent_at: datetime | None = Field(default=None, description="When the relay took it.")
+    last_attempt_at: datetime | None = Field(
+        default=None, description="When it was last tried, if ever."
+    )
+    next_attempt_at: datetime | None = Field(
+        default=None, description="When it will be tried next (`pending` and `retrying`)."
+    )
     last_error: str | None = Field(default=None, description="The last error, if any.")
+
+    @classmethod
+    def of(cls, entry: EmailLogEntry) -> EmailPublic:
+        """The public shape of a log entry."""
+        return cls(
+            id=entry.id,
+            to=entry.to,
+            template=entry.template,
+            status=entry.status,
+            attempts=entry.attempts,
+            created_at=entry.created_at,
+            sent_at=entry.sent_at,
+            last_attempt_at=entry.last_attempt_at,
+            next_attempt_at=entry.next_attempt_at,
+            last_error=entry.last_error,
+        )
 
 
 class EmailsPage(BaseModel):
-    """The email log, newest first."""
+    """A page of the email log, newest first; pass `next_cursor` back for the next."""
 
     items: list[EmailPublic]
+    next_cursor: str | None = Field(default=None, description="Absent at the last page.")
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(
+        422,
+        "validation",
+        "Invalid request",
+        "Some fields are missing or invalid; see `errors`.",
+        errors=[{"field": field, "message": message}],
+    )
 
 
 @router.get(
@@ -46,23 +91,28 @@ async def list_department_emails(
     dept: uuid.UUID,
     _: DepartmentAdmin,
     engine: Engine,
-    status: Annotated[EmailStatus | None, Query(description="Only emails in this state.")] = None,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="Only emails in these states (repeat it, or separate with commas), "
+            "e.g. `retrying,failed`."
+        ),
+    ] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 50,
 ) -> EmailsPage:
-    """The department's email log: admins of the department only."""
-    entries = await service.email_log(engine, dept, status=status, limit=limit)
-    return EmailsPage(
-        items=[
-            EmailPublic(
-                id=e.id,
-                to=e.to,
-                template=e.template,
-                status=e.status,
-                attempts=e.attempts,
-                created_at=e.created_at,
-                sent_at=e.sent_at,
-                last_error=e.last_error,
-            )
-            for e in entries
-        ]
+    """The department's email log, newest first: admins of the department only."""
+    try:
+        statuses = parse_statuses(status or [])
+    except ValueError as exc:
+        raise _invalid("status", str(exc)) from None
+    after: LogCursor | None = None
+    if cursor:
+        try:
+            after = decode_cursor(cursor)
+        except InvalidCursor as exc:
+            raise _invalid("cursor", str(exc)) from None
+    entries, next_cursor = await service.email_log(
+        engine, dept, statuses=statuses, after=after, limit=limit
     )
+    return EmailsPage(items=[EmailPublic.of(e) for e in entries], next_cursor=next_cursor)

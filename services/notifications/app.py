@@ -5,7 +5,7 @@ from __future__ import annotations
 from prodigy_users.runtime.service import ServiceSpec
 
 from .api import router
-from .consumers import handlers
+from .consumers import BATCH_TYPES, batch_handler, handlers
 from .delivery import deliver
 from .settings import Settings
 
@@ -20,5 +20,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         description="Every email the system sends: templates, delivery with retries, the log.",
         routers=[router],
         handlers=handlers(settings),
+        batch_handler=batch_handler(settings),
+        batch_types=BATCH_TYPES,
         background=[deliver],
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.identity import PasswordLinkIssued
@@ -16,7 +19,7 @@ from prodigy_users.contracts.membership import (
     MemberRoleChanged,
     WelcomeRequested,
 )
-from prodigy_users.runtime.consumer import Handler
+from prodigy_users.runtime.consumer import BatchHandler, Handler
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import service
@@ -77,3 +80,24 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
         InvitationLinkIssued: invitation_link_issued,
         WelcomeRequested: welcome_requested,
     }
+
+
+# Each event that asks for an email -> the queued row that answers it.
+EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], dict[str, Any]]] = {
+    PasswordLinkIssued: service.password_link_email,
+    InvitationLinkIssued: service.invitation_email,
+    WelcomeRequested: service.welcome_email,
+}
+BATCH_TYPES = frozenset(EMAIL_ROWS)
+
+
+def batch_handler(settings: Settings) -> BatchHandler:
+    """Queue the emails of a run of events in one statement (a bulk import's thousands of
+    credentials events arrive together); the per-message handlers do the same one by one."""
+    name_wait = timedelta(seconds=settings.department_name_wait_s)
+
+    async def queue_emails(conn: AsyncConnection, run: Sequence[tuple[RawEnvelope, Any]]) -> None:
+        rows = [EMAIL_ROWS[type(payload)](envelope, payload) for envelope, payload in run]
+        await service.queue_many(conn, rows, name_wait=name_wait)
+
+    return queue_emails

@@ -1,19 +1,25 @@
 """The delivery worker: claims due emails, opens their tokens, renders, sends, records.
 
-Every replica runs one. A claim marks an email ``sending`` under a lease and
-counts the attempt, so two replicas never send the same email; a worker that
-dies mid-send leaves a lease that runs out, and the email is tried again.
-New emails wake the worker through PostgreSQL LISTEN/NOTIFY (delivered when the
-queuing transaction commits); a short poll is the fallback.
+Every replica runs one. A claim marks emails ``sending`` under a lease and counts
+the attempt, so two replicas never send the same email; a worker that dies
+mid-send leaves a lease that runs out, and the email is tried again.
+
+Built for bursts (a bulk import queues thousands of emails at once): emails are
+claimed in batches into a small local queue, ``send_concurrency`` senders take
+them from it, each on its own reused SMTP session, and what became of them is
+recorded many at a time (one transaction per batch of outcomes, with their
+events). New emails wake the worker through PostgreSQL LISTEN/NOTIFY (delivered
+when the queuing transaction commits); a short poll is the fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,16 +32,18 @@ from prodigy_users.runtime.service import Runtime
 
 from . import service
 from .domain import (
+    Outcome,
     OutgoingEmail,
     RetryPolicy,
     department_label,
     invitation_url,
+    lease_left_for_send,
     link_expired,
     link_kind,
     role_label,
     set_password_url,
 )
-from .mailer import DeliveryError, Mailer, build_message, smtp_mailer
+from .mailer import Mailer, MailMessage, build_message, smtp_mailer
 from .settings import Settings
 from .store import EMAILS_CHANNEL
 from .templates import TEMPLATES, render
@@ -45,10 +53,21 @@ log = get_logger(__name__)
 # Never spin: something due but locked by another replica's claim is retried this soon.
 MIN_WAIT_S = 0.05
 SHUTDOWN_GRACE_S = 3.0
+RECORD_BATCH = 100
+RECORD_LINGER_S = 0.02
 
 
 class ComposeError(Exception):
     """The email cannot be written (no key, a token we cannot open, an expired link)."""
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed email waiting for a sender, and when its lease runs out (monotonic)."""
+
+    email: OutgoingEmail
+    lease_ends: float
+    opened: str | None = None  # its token, opened ahead (never logged or stored)
 
 
 class Delivery:
@@ -71,11 +90,27 @@ class Delivery:
             settings.send_max_attempts, settings.send_backoff_base_s, settings.send_backoff_max_s
         )
         self._lease = timedelta(seconds=settings.send_lease_s)
+        self._smtp_timeout = timedelta(seconds=settings.smtp_timeout_s)
+        # Claim (and open the tokens of) the next batch while this many are left.
+        self._low = max(settings.send_concurrency, settings.send_batch_size // 2)
         self._wakeup = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[_Claimed] = asyncio.Queue()
+        self._busy = 0
+        self._idle = asyncio.Event()  # no sender busy
+        self._idle.set()
+        self._outcomes: list[Outcome] = []
+        self._outcome_ready = asyncio.Event()
+        self._settled = asyncio.Event()  # nothing left to record
+        self._settled.set()
+        self._stopping = False
 
     async def run(self) -> None:
-        """Listen, claim, send, repeat; survives database outages."""
+        """Listen, claim, send, record, repeat; survives database and relay outages."""
+        senders = [
+            asyncio.create_task(self._sender(), name=f"email-sender-{n}")
+            for n in range(self._settings.send_concurrency)
+        ]
+        recorder = asyncio.create_task(self._recorder(), name="email-recorder")
         backoff = 0.2
         try:
             while True:
@@ -90,45 +125,54 @@ class Delivery:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
         finally:
-            await self._drain()
+            await self._drain(senders, recorder)
 
-    async def run_once(self) -> int:
-        """Claim what is due (up to the free capacity) and start sending it; returns the count."""
-        free = self._settings.send_batch_size - len(self._inflight)
-        if free <= 0:
-            return 0
-        claimed = await service.claim_due(self._engine, limit=free, lease=self._lease)
-        for email in claimed:
-            task = asyncio.create_task(self.send(email), name=f"email-{email.id}")
-            self._inflight.add(task)
-            task.add_done_callback(self._finished)
-        return len(claimed)
+    async def attempt(
+        self, email: OutgoingEmail, lease_left: timedelta, opened: str | None = None
+    ) -> Outcome:
+        """One attempt at one claimed email (nothing recorded yet); ``opened``: its
+        token, if it was opened already."""
+        [outcome] = await self.attempt_run([(email, lease_left, opened)])
+        return outcome
 
-    async def send(self, email: OutgoingEmail) -> None:
-        """One attempt at one claimed email, recorded in its own unit of work."""
-        try:
-            message = self.compose(email, datetime.now(UTC))
-        except ComposeError as exc:
-            await self._failed(email, str(exc), permanent=True)
-            return
-        try:
-            await self._mailer(message)
-        except DeliveryError as exc:
-            await self._failed(email, exc.reason, permanent=exc.permanent)
-            return
-        if await service.record_sent(self._engine, email):
-            self._count("sent")
-            log.info(
-                "email sent",
-                email_id=str(email.id),
-                template=email.template,
-                attempts=email.attempts,
-            )
-        else:
-            log.warning("email sent after its lease ran out", email_id=str(email.id))
+    async def attempt_run(
+        self, run: list[tuple[OutgoingEmail, timedelta, str | None]]
+    ) -> list[Outcome]:
+        """One attempt at each of a run of claimed emails, sent on one SMTP session
+        (pipelined); what became of each, in order (nothing recorded yet)."""
+        outcomes: dict[int, Outcome] = {}
+        messages: list[MailMessage] = []
+        sent_as: list[int] = []
+        now = datetime.now(UTC)
+        for index, (email, lease_left, opened) in enumerate(run):
+            if not lease_left_for_send(
+                lease_left, send_timeout=self._smtp_timeout, lease=self._lease
+            ):
+                # It waited too long for a sender: another replica may take it over
+                # while we send. Hand it back untried instead.
+                outcomes[index] = Outcome(email, released=True)
+                continue
+            try:
+                messages.append(self.compose(email, now, opened))
+            except ComposeError as exc:
+                outcomes[index] = Outcome(email, str(exc), permanent=True)
+                continue
+            sent_as.append(index)
+        for index, error in zip(sent_as, await self._mailer(messages), strict=True):
+            email = run[index][0]
+            if error is None:
+                outcomes[index] = Outcome(email)
+            elif not error.tried:
+                outcomes[index] = Outcome(email, released=True)
+            else:
+                outcomes[index] = Outcome(email, error.reason, permanent=error.permanent)
+        return [outcomes[index] for index in range(len(run))]
 
-    def compose(self, email: OutgoingEmail, now: datetime) -> EmailMessage:
-        """Open the token and render the message (the token exists in memory only here)."""
+    def compose(
+        self, email: OutgoingEmail, now: datetime, opened: str | None = None
+    ) -> MailMessage:
+        """Open the token (unless ``opened`` is it) and render the message. The token
+        exists in memory only from claim to send, never in a log or the database."""
         if email.template not in TEMPLATES:
             raise ComposeError(f"unknown template {email.template!r}")
         kind = link_kind(email.template)
@@ -137,9 +181,9 @@ class Delivery:
         if link_expired(email.link_expires_at, now):
             raise ComposeError("the link expired before it could be sent")
         if kind == "set_password":
-            url = set_password_url(self._settings.public_base_url, self._open(email))
+            url = set_password_url(self._settings.public_base_url, opened or self._open(email))
         elif kind == "invitation":
-            url = invitation_url(self._settings.app_base_url, self._open(email))
+            url = invitation_url(self._settings.app_base_url, opened or self._open(email))
         else:
             url = self._settings.app_base_url  # no secret: where to sign in
         context: dict[str, Any] = {
@@ -157,9 +201,12 @@ class Delivery:
             rendered = render(email.template, context)
         except Exception as exc:
             raise ComposeError(f"cannot render {email.template!r}: {exc!r}") from exc
-        return build_message(
-            rendered, sender=self._settings.mail_from, to=email.to, email_id=email.id
-        )
+        try:
+            return build_message(
+                rendered, sender=self._settings.mail_from, to=email.to, email_id=email.id
+            )
+        except ValueError as exc:
+            raise ComposeError(str(exc)) from None
 
     def _open(self, email: OutgoingEmail) -> str:
         if self._seal_key is None:
@@ -171,24 +218,68 @@ class Delivery:
             # Never log the sealed value; the type of error is enough.
             raise ComposeError(f"cannot open the sealed token ({type(exc).__name__})") from None
 
-    async def _failed(self, email: OutgoingEmail, error: str, *, permanent: bool) -> None:
-        status = await service.record_failure(
-            self._engine, email, error, self._policy, permanent=permanent
-        )
-        if status is not None:
-            self._count(status)
-        log.warning(
-            "email not sent",
-            email_id=str(email.id),
-            template=email.template,
-            attempts=email.attempts,
-            error=error,
-            now=status,
-        )
+    # ---- claiming --------------------------------------------------------
 
-    def _count(self, status: str) -> None:
-        if self._metrics is not None:
-            self._metrics.emails.labels(self._settings.service_name, status).inc()
+    async def _serve(self) -> None:
+        window = self._settings.send_batch_size
+        low = self._low
+        while True:
+            self._wakeup.clear()
+            waiting = self._queue.qsize()
+            free = window - waiting - self._busy
+            claimed = 0
+            # Claim once the senders are about to run dry, as many as the window allows:
+            # few large claims rather than one query per email.
+            if free > 0 and waiting < low:
+                claimed = await self._claim(free)
+                if claimed == free:
+                    continue  # there may be more due right now
+            timeout = self._settings.delivery_poll_interval_s
+            if self._queue.empty() and self._busy == 0:
+                due_in = await service.seconds_until_next_due(self._engine)
+                if due_in is not None:
+                    timeout = max(min(due_in, timeout), MIN_WAIT_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+
+    async def _claim(self, limit: int) -> int:
+        claiming = asyncio.ensure_future(self._claim_and_open(limit))
+        try:
+            claimed = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Stopping: the claim may have committed already. What it took joins the
+            # queue, which the stop hands back at once (instead of leaving leases).
+            done, _ = await asyncio.wait([claiming], timeout=SHUTDOWN_GRACE_S)
+            if done and not claiming.cancelled() and claiming.exception() is None:
+                for item in claiming.result():
+                    self._queue.put_nowait(item)
+            raise
+        for item in claimed:
+            self._queue.put_nowait(item)
+        return len(claimed)
+
+    async def _claim_and_open(self, limit: int) -> list[_Claimed]:
+        claimed = await service.claim_due(self._engine, limit=limit, lease=self._lease)
+        lease_ends = time.monotonic() + self._lease.total_seconds()
+        # RSA decryption is most of an email's CPU and releases the GIL: open the
+        # whole batch on a worker thread while the senders go on with the last one.
+        opened = await asyncio.to_thread(self._open_all, claimed) if claimed else []
+        return [
+            _Claimed(email, lease_ends, token) for email, token in zip(claimed, opened, strict=True)
+        ]
+
+    def _open_all(self, claimed: list[OutgoingEmail]) -> list[str | None]:
+        """Each email's token, or None (no token; or it cannot be opened, which
+        ``compose`` finds out again and reports)."""
+        tokens: list[str | None] = []
+        for email in claimed:
+            token = None
+            if email.sealed_token is not None and self._seal_key is not None:
+                with contextlib.suppress(Exception):
+                    token = unseal(self._seal_key, email.sealed_token)
+            tokens.append(token)
+        return tokens
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:
@@ -205,34 +296,116 @@ class Delivery:
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            # The email keeps its lease and is tried again once it runs out.
-            log.error("email delivery crashed", task=task.get_name(), error=repr(exc))
-        self._wakeup.set()  # capacity freed
+    # ---- sending ---------------------------------------------------------
 
-    async def _serve(self) -> None:
+    async def _sender(self) -> None:
+        # The flag, not only the cancel, ends a sender: on Python 3.11 a cancel that
+        # lands as a reply arrives can be swallowed by ``asyncio.wait_for`` (which
+        # aiosmtplib uses while a session opens).
+        while not self._stopping:
+            # A run of what is waiting (up to smtp_run_size) goes out on one session.
+            items = [await self._queue.get()]
+            while len(items) < self._settings.smtp_run_size and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            self._busy += len(items)
+            self._idle.clear()
+            now = time.monotonic()
+            try:
+                run = [(i.email, timedelta(seconds=i.lease_ends - now), i.opened) for i in items]
+                for outcome in await self.attempt_run(run):
+                    self._report(outcome)
+            except Exception as exc:
+                # The emails keep their lease and are tried again once it runs out.
+                log.error(
+                    "email delivery crashed",
+                    emails=[str(i.email.id) for i in items],
+                    error=repr(exc),
+                )
+            finally:
+                self._busy -= len(items)
+                if not self._busy:
+                    self._idle.set()
+            if self._queue.qsize() < self._low:
+                self._wakeup.set()  # time to claim more
+
+    def _report(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._settled.clear()
+        self._outcome_ready.set()
+
+    # ---- recording -------------------------------------------------------
+
+    async def _recorder(self) -> None:
+        """Record outcomes in batches; whatever piles up meanwhile is the next batch."""
         while True:
-            self._wakeup.clear()
-            free = self._settings.send_batch_size - len(self._inflight)
-            claimed = await self.run_once()
-            if free > 0 and claimed == free:
-                continue  # there may be more due right now
-            timeout = self._settings.delivery_poll_interval_s
-            if free > 0:
-                due_in = await service.seconds_until_next_due(self._engine)
-                if due_in is not None:
-                    timeout = max(min(due_in, timeout), MIN_WAIT_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await self._outcome_ready.wait()
+            if len(self._outcomes) < RECORD_BATCH:
+                # A moment for the other senders' outcomes: one transaction for many.
+                await asyncio.sleep(RECORD_LINGER_S)
+            self._outcome_ready.clear()
+            batch, self._outcomes = self._outcomes, []
+            if batch:
+                await self._record(batch)
+            if not self._outcomes:
+                self._settled.set()
 
-    async def _drain(self) -> None:
-        # Let sends in flight finish briefly so a clean stop leaves no lease to wait out.
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=SHUTDOWN_GRACE_S)
-        for task in list(self._inflight):
+    async def _record(self, batch: list[Outcome]) -> None:
+        # Sent emails must be recorded (or their lease runs out and they go again):
+        # through a database outage, keep trying.
+        backoff = 0.1
+        while True:
+            try:
+                by_status = await service.record(self._engine, batch, self._policy)
+                break
+            except Exception as exc:
+                log.warning("recording email outcomes failed", error=repr(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        for status, outcomes in by_status.items():
+            if outcomes and self._metrics is not None:
+                self._metrics.emails.labels(self._settings.service_name, status).inc(len(outcomes))
+        for outcome in by_status.get("failed", []):
+            log.warning(
+                "email failed",
+                email_id=str(outcome.email.id),
+                template=outcome.email.template,
+                attempts=outcome.email.attempts,
+                permanent=outcome.permanent,
+                error=outcome.error,
+            )
+        retrying = by_status.get("retrying", [])
+        log.info(
+            "emails recorded",
+            sent=len(by_status.get("sent", [])),
+            retrying=len(retrying),
+            failed=len(by_status.get("failed", [])),
+            released=sum(1 for o in batch if o.released),
+            **({"error": retrying[0].error} if retrying else {}),
+        )
+
+    # ---- stopping --------------------------------------------------------
+
+    async def _drain(self, senders: list[asyncio.Task[None]], recorder: asyncio.Task[None]) -> None:
+        """A clean stop leaves no lease to wait out: what is still queued goes back
+        untried, sends in flight may finish briefly, and every outcome is recorded.
+        Every wait is bounded: stopping never hangs on a sender or the database."""
+        self._stopping = True
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        while not self._queue.empty():
+            self._report(Outcome(self._queue.get_nowait().email, released=True))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE_S):
+                await self._idle.wait()
+        for task in senders:
             task.cancel()
+        await asyncio.wait(senders, timeout=1.0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(deadline - time.monotonic(), 1.0)):
+                await self._settled.wait()
+        recorder.cancel()
+        await asyncio.wait([recorder], timeout=1.0)
+        if self._outcomes:
+            log.warning("stopped before recording every outcome", left=len(self._outcomes))
 
 
 def _settings(runtime: Runtime) -> Settings:
@@ -252,8 +425,10 @@ def _seal_key(settings: Settings) -> rsa.RSAPrivateKey | None:
 async def deliver(runtime: Runtime) -> None:
     """Background worker of the notifications service: delivers the email queue forever."""
     settings = _settings(runtime)
-    delivery = Delivery(
-        runtime.engine, settings, smtp_mailer(settings), _seal_key(settings), runtime.metrics
-    )
+    mailer = smtp_mailer(settings)
+    delivery = Delivery(runtime.engine, settings, mailer, _seal_key(settings), runtime.metrics)
     runtime.state["delivery"] = delivery
-    await delivery.run()
+    try:
+        await delivery.run()
+    finally:
+        await mailer.close()

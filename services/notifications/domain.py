@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -9,6 +12,7 @@ from typing import Literal
 from urllib.parse import quote, urlencode
 
 EmailStatus = Literal["pending", "sending", "retrying", "sent", "failed"]
+EMAIL_STATUSES: tuple[EmailStatus, ...] = ("pending", "sending", "retrying", "sent", "failed")
 Template = Literal[
     "welcome", "password_reset", "invitation", "invitation_reminder", "welcome_joined"
 ]
@@ -86,6 +90,18 @@ def is_permanent_smtp_code(code: int) -> bool:
     return 500 <= code < 600
 
 
+def lease_left_for_send(
+    lease_left: timedelta, *, send_timeout: timedelta, lease: timedelta
+) -> bool:
+    """Whether a claimed email still held this long may be tried now.
+
+    The attempt (at most about ``send_timeout``) must end well inside the lease, or
+    another replica could take the email over while we are still sending it, and it
+    would go out twice. With a lease configured shorter than that, half the lease.
+    """
+    return lease_left > min(send_timeout * 1.5, lease / 2)
+
+
 def link_expired(expires_at: datetime | None, now: datetime) -> bool:
     """A set-password link or an invitation past its expiry is not worth sending."""
     return expires_at is not None and expires_at <= now
@@ -149,6 +165,21 @@ class OutgoingEmail:
     attempts: int
     # What else the template shows (role, inviter's name); never anything secret.
     details: dict[str, str] = field(default_factory=dict)
+    queued_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt at a claimed email.
+
+    ``error`` None: the relay took it. ``released``: it was never tried (its lease
+    was about to run out while it waited for a connection) and goes back as it was.
+    """
+
+    email: OutgoingEmail
+    error: str | None = None
+    permanent: bool = False
+    released: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,3 +194,55 @@ class EmailLogEntry:
     created_at: datetime
     sent_at: datetime | None
     last_error: str | None
+    last_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+class InvalidCursor(ValueError):
+    """The cursor was not issued by the email log."""
+
+
+@dataclass(frozen=True)
+class LogCursor:
+    """Where a page of the email log (newest first) ends: its last entry's sort key."""
+
+    created_at: datetime
+    email_id: uuid.UUID
+
+
+def encode_cursor(cursor: LogCursor) -> str:
+    """Opaque to clients: base64url of the last entry's (created_at, id)."""
+    raw = json.dumps([cursor.created_at.isoformat(), str(cursor.email_id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> LogCursor:
+    """Read a cursor back; ``InvalidCursor`` if it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        created_at, email_id = json.loads(raw)
+        cursor = LogCursor(datetime.fromisoformat(created_at), uuid.UUID(email_id))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidCursor("the cursor is malformed") from exc
+    if cursor.created_at.tzinfo is None:
+        raise InvalidCursor("the cursor is malformed")
+    return cursor
+
+
+def parse_statuses(values: list[str]) -> tuple[EmailStatus, ...]:
+    """``?status=sent&status=retrying`` or ``?status=sent,retrying``; ValueError names
+    the first unknown one."""
+    chosen: list[EmailStatus] = []
+    for value in values:
+        for item in value.split(","):
+            name = item.strip().lower()
+            if not name:
+                continue
+            status = next((s for s in EMAIL_STATUSES if s == name), None)
+            if status is None:
+                raise ValueError(
+                    f"unknown status {item.strip()!r}; one of: {', '.join(EMAIL_STATUSES)}"
+                )
+            if status not in chosen:
+                chosen.append(status)
+    return tuple(chosen)

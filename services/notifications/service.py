@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import PasswordLinkIssued
@@ -19,16 +19,19 @@ from prodigy_users.contracts.membership import (
     MemberRoleChanged,
     WelcomeRequested,
 )
-from prodigy_users.contracts.notifications import EmailFailed, EmailSent
+from prodigy_users.contracts.notifications import EmailDeadLettered, EmailFailed, EmailSent
 from prodigy_users.runtime.uow import UnitOfWork
 
-from . import store
+from . import store, store_delivery
 from .domain import (
     EmailLogEntry,
     EmailStatus,
+    LogCursor,
+    Outcome,
     OutgoingEmail,
     RetryPolicy,
     department_hold,
+    encode_cursor,
     event_key,
     invitation_template,
     short_error,
@@ -116,95 +119,151 @@ async def queue(uow: UnitOfWork, row: dict[str, Any], *, name_wait: timedelta) -
 
     An email for a department whose name has not arrived yet waits for it a little.
     """
-    department_id: uuid.UUID | None = row["department_id"]
-    hold = None
-    if department_id is not None:
-        hold = department_hold(await store.department_known(uow.conn, department_id), name_wait)
-    return await store.insert_email(uow.conn, row, hold=hold)
+    return await queue_many(uow.conn, [row], name_wait=name_wait) == 1
+
+
+async def queue_many(
+    conn: AsyncConnection, rows: list[dict[str, Any]], *, name_wait: timedelta
+) -> int:
+    """Queue many emails at once (a consumer's batch); how many were new.
+
+    Each is queued once per (source event, template); those for a department whose
+    name has not arrived yet wait for it a little.
+    """
+    wanted = {r["department_id"] for r in rows if r["department_id"] is not None}
+    known = await store.known_departments(conn, wanted)
+    at_once: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
+    for row in rows:
+        department_id: uuid.UUID | None = row["department_id"]
+        hold = None
+        if department_id is not None:
+            hold = department_hold(department_id in known, name_wait)
+        (at_once if hold is None else held).append(row)
+    inserted = await store.insert_emails(conn, at_once)
+    inserted += await store.insert_emails(conn, held, hold=name_wait)
+    return inserted
 
 
 async def claim_due(engine: AsyncEngine, *, limit: int, lease: timedelta) -> list[OutgoingEmail]:
     """Claim the emails that are due, under a lease (committed before anything is sent)."""
     async with UnitOfWork(engine, SERVICE) as uow:
-        claimed = await store.claim_due(uow.conn, limit=limit, lease=lease)
+        claimed = await store_delivery.claim_due(uow.conn, limit=limit, lease=lease)
         await uow.commit()
     return claimed
 
 
-def _unit(engine: AsyncEngine, email: OutgoingEmail) -> UnitOfWork:
+def _about(uow: UnitOfWork, email: OutgoingEmail) -> UnitOfWork:
     # Events about an email carry the request that caused it and the event it answers.
-    return UnitOfWork(
-        engine,
-        SERVICE,
-        correlation_id=email.correlation_id,
-        causation_id=str(email.source_event_id),
+    uow.correlation_id = email.correlation_id
+    uow.causation_id = str(email.source_event_id)
+    return uow
+
+
+async def record(
+    engine: AsyncEngine, outcomes: list[Outcome], policy: RetryPolicy
+) -> dict[EmailStatus, list[Outcome]]:
+    """Record what became of many attempts in one unit of work, with their events.
+
+    Sent: ``sent`` and ``EmailSent``. Failed with attempts left: ``retrying`` after
+    the policy's backoff. Failed for good (a permanent refusal, or the last
+    attempt): ``failed``, ``EmailFailed``, and the dead letter ``EmailDeadLettered``.
+    Released (never tried): due again, the attempt uncounted. Returns the outcomes
+    by the status they led to; one whose lease was lost (another worker owns the
+    email now) is in none.
+    """
+    sent = [o for o in outcomes if o.error is None and not o.released]
+    released = [o for o in outcomes if o.released]
+    retry: list[tuple[Outcome, timedelta]] = []
+    give_up: list[Outcome] = []
+    for o in outcomes:
+        if o.error is not None and not o.released:
+            delay = policy.after_failure(o.email.attempts, permanent=o.permanent)
+            if delay is None:
+                give_up.append(o)
+            else:
+                retry.append((o, delay))
+    result: dict[EmailStatus, list[Outcome]] = {}
+    async with UnitOfWork(engine, SERVICE) as uow:
+        conn = uow.conn
+        sent_at = await store_delivery.mark_sent(
+            conn, [(o.email.id, o.email.attempts) for o in sent]
+        )
+        retrying = await store_delivery.mark_retrying(
+            conn,
+            [(o.email.id, o.email.attempts, d, short_error(o.error or "")) for o, d in retry],
+        )
+        failed = await store_delivery.mark_failed(
+            conn, [(o.email.id, o.email.attempts, short_error(o.error or "")) for o in give_up]
+        )
+        await store_delivery.release(conn, [(o.email.id, o.email.attempts) for o in released])
+        for o in sent:
+            if o.email.id in sent_at:
+                _emit_sent(_about(uow, o.email), o.email, sent_at[o.email.id])
+        for o in give_up:
+            if o.email.id in failed:
+                _emit_failed(_about(uow, o.email), o, short_error(o.error or ""))
+        await uow.commit()
+    result["sent"] = [o for o in sent if o.email.id in sent_at]
+    result["retrying"] = [o for o, _ in retry if o.email.id in retrying]
+    result["failed"] = [o for o in give_up if o.email.id in failed]
+    return result
+
+
+def _emit_sent(uow: UnitOfWork, email: OutgoingEmail, sent_at: datetime) -> None:
+    uow.emit(
+        EmailSent(
+            email_id=email.id,
+            template=email.template,
+            to=email.to,
+            department_id=email.department_id,
+            source_event_id=email.source_event_id,
+            sent_at=sent_at,
+            attempts=email.attempts,
+        ),
+        key=event_key(email.department_id, email.to),
     )
 
 
-async def record_sent(engine: AsyncEngine, email: OutgoingEmail) -> bool:
-    """Mark the email sent and emit ``EmailSent``; False if another worker owns it now."""
-    async with _unit(engine, email) as uow:
-        sent_at = await store.mark_sent(uow.conn, email.id, email.attempts)
-        if sent_at is None:
-            return False
-        uow.emit(
-            EmailSent(
-                email_id=email.id,
-                template=email.template,
-                to=email.to,
-                department_id=email.department_id,
-                source_event_id=email.source_event_id,
-                sent_at=sent_at,
-                attempts=email.attempts,
-            ),
-            key=event_key(email.department_id, email.to),
-        )
-        await uow.commit()
-    return True
-
-
-async def record_failure(
-    engine: AsyncEngine,
-    email: OutgoingEmail,
-    error: str,
-    policy: RetryPolicy,
-    *,
-    permanent: bool = False,
-) -> EmailStatus | None:
-    """Schedule a retry, or give up and emit ``EmailFailed`` after the last attempt.
-
-    Returns the new status, or None if another worker owns the email now.
-    """
-    error = short_error(error)
-    delay = policy.after_failure(email.attempts, permanent=permanent)
-    async with _unit(engine, email) as uow:
-        if delay is not None:
-            if not await store.mark_retrying(uow.conn, email.id, email.attempts, delay, error):
-                return None
-            await uow.commit()
-            return "retrying"
-        if not await store.mark_failed(uow.conn, email.id, email.attempts, error):
-            return None
-        uow.emit(
-            EmailFailed(
-                email_id=email.id,
-                template=email.template,
-                to=email.to,
-                department_id=email.department_id,
-                source_event_id=email.source_event_id,
-                error=error,
-                attempts=email.attempts,
-            ),
-            key=event_key(email.department_id, email.to),
-        )
-        await uow.commit()
-    return "failed"
+def _emit_failed(uow: UnitOfWork, outcome: Outcome, error: str) -> None:
+    email = outcome.email
+    key = event_key(email.department_id, email.to)
+    uow.emit(
+        EmailFailed(
+            email_id=email.id,
+            template=email.template,
+            to=email.to,
+            department_id=email.department_id,
+            source_event_id=email.source_event_id,
+            error=error,
+            attempts=email.attempts,
+        ),
+        key=key,
+    )
+    # The dead letter goes through the outbox too: a broker that is away when we
+    # give up delays it, never loses it.
+    uow.emit(
+        EmailDeadLettered(
+            email_id=email.id,
+            template=email.template,
+            to=email.to,
+            department_id=email.department_id,
+            account_id=email.account_id,
+            source_event_id=email.source_event_id,
+            reason=error,
+            permanent=outcome.permanent,
+            attempts=email.attempts,
+            queued_at=email.queued_at or datetime.now(UTC),
+            last_attempt_at=datetime.now(UTC),
+        ),
+        key=key,
+    )
 
 
 async def seconds_until_next_due(engine: AsyncEngine) -> float | None:
     """How long the worker may sleep before an email falls due."""
     async with engine.connect() as conn:
-        return await store.seconds_until_next_due(conn)
+        return await store_delivery.seconds_until_next_due(conn)
 
 
 async def role_of(
@@ -216,8 +275,19 @@ async def role_of(
 
 
 async def email_log(
-    engine: AsyncEngine, department_id: uuid.UUID, *, status: EmailStatus | None, limit: int
-) -> list[EmailLogEntry]:
-    """The department's email log, newest first."""
+    engine: AsyncEngine,
+    department_id: uuid.UUID,
+    *,
+    statuses: tuple[EmailStatus, ...] = (),
+    after: LogCursor | None = None,
+    limit: int,
+) -> tuple[list[EmailLogEntry], str | None]:
+    """A page of the department's email log, newest first, and the next page's cursor."""
     async with engine.connect() as conn:
-        return await store.list_emails(conn, department_id, status=status, limit=limit)
+        entries = await store.list_emails(
+            conn, department_id, statuses=statuses, after=after, limit=limit + 1
+        )
+    if len(entries) <= limit:
+        return entries, None
+    last = entries[limit - 1]
+    return entries[:limit], encode_cursor(LogCursor(last.created_at, last.id))

@@ -39,10 +39,26 @@ class Settings(ServiceSettings):
     # its name (``DepartmentCreated`` travels on another topic), then goes anyway.
     department_name_wait_s: float = Field(default=10.0, ge=0)
 
-    send_max_attempts: int = Field(default=5, ge=1)
-    send_backoff_base_s: float = Field(default=1.0, gt=0)
-    send_backoff_max_s: float = Field(default=60.0, gt=0)
-    send_batch_size: int = Field(default=20, ge=1, description="Emails claimed at a time.")
+    # Reused sessions: a relay that drops idle ones is not asked to carry a message
+    # on one older than this; after this many messages a session is renewed.
+    smtp_idle_s: float = Field(default=10.0, gt=0)
+    smtp_messages_per_connection: int = Field(default=100, ge=1)
+    # A sender takes up to this many waiting emails and pipelines them on its session
+    # (RFC 2920, if the relay offers it); the whole run has ``smtp_timeout_s``.
+    smtp_run_size: int = Field(default=10, ge=1)
+
+    # Retries: after the n-th failed attempt wait base * 2**(n-1), at most max; the
+    # defaults ride out a relay outage of about 17 minutes. A permanent refusal
+    # (a 5xx to the recipient or the content) fails the email at once.
+    send_max_attempts: int = Field(default=10, ge=1)
+    send_backoff_base_s: float = Field(default=2.0, gt=0)
+    send_backoff_max_s: float = Field(default=600.0, gt=0)
+    send_concurrency: int = Field(
+        default=16, ge=1, description="SMTP sessions in use at once (each sends a run)."
+    )
+    send_batch_size: int = Field(
+        default=300, ge=1, description="Emails claimed at most at a time (and held locally)."
+    )
     # A replica that claims an email owns it this long; if it dies mid-send, another
     # replica takes the email over once the lease has run out.
     send_lease_s: float = Field(default=120.0, gt=0)

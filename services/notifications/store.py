@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +11,9 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .domain import DUE_STATUSES, EmailLogEntry, EmailStatus, OutgoingEmail
+from .domain import DUE_STATUSES, EmailLogEntry, EmailStatus, LogCursor
+
+WAITING_STATUSES = ("pending", "retrying")
 
 # NOTIFY'd in the transaction that queues an email: delivered at commit, it wakes
 # the delivery workers of every replica.
@@ -69,6 +71,7 @@ emails = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("source_event_id", "template", name="emails_source_template"),
     sa.CheckConstraint(
         "status IN ('pending', 'sending', 'retrying', 'sent', 'failed')", name="emails_status"
@@ -79,7 +82,13 @@ sa.Index(
     emails.c.next_attempt_at,
     postgresql_where=emails.c.status.in_(DUE_STATUSES),
 )
-sa.Index("emails_department", emails.c.department_id, emails.c.created_at.desc())
+# The log's order (newest first, id breaking ties) is the cursor's: pages are index scans.
+sa.Index(
+    "emails_department_log",
+    emails.c.department_id,
+    emails.c.created_at.desc(),
+    emails.c.id.desc(),
+)
 
 
 async def upsert_department(conn: AsyncConnection, department_id: uuid.UUID, name: str) -> None:
@@ -121,12 +130,26 @@ async def role_of(
     return row.scalar_one_or_none()
 
 
-async def department_known(conn: AsyncConnection, department_id: uuid.UUID) -> bool:
-    """Whether we have the department's name."""
-    row = await conn.execute(
-        sa.select(departments.c.department_id).where(departments.c.department_id == department_id)
+async def known_departments(conn: AsyncConnection, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """The departments among ``ids`` whose name we have."""
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        sa.select(departments.c.department_id).where(departments.c.department_id.in_(ids))
     )
-    return row.first() is not None
+    return set(rows.scalars())
+
+
+async def department_names(conn: AsyncConnection, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Names of the departments we know among ``ids``."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(departments.c.department_id, departments.c.name).where(
+            departments.c.department_id.in_(ids)
+        )
+    )
+    return {r.department_id: r.name for r in rows}
 
 
 async def release_held(conn: AsyncConnection, department_id: uuid.UUID) -> int:
@@ -159,149 +182,37 @@ async def delete_membership(
     )
 
 
-async def insert_email(
-    conn: AsyncConnection, values: dict[str, Any], *, hold: timedelta | None = None
-) -> bool:
-    """Queue an email; False if this source event already queued this template.
-
-    ``hold``: the email is due only after this long (``release_held`` ends the wait).
+async def insert_emails(
+    conn: AsyncConnection, rows: list[dict[str, Any]], *, hold: timedelta | None = None
+) -> int:
+    """Queue emails, skipping any whose (source event, template) is queued already;
+    how many were new. ``hold``: they are due only after this long (``release_held``
+    ends the wait). One statement for the lot, and one wake-up for the workers.
     """
+    if not rows:
+        return 0
+    stmt = pg_insert(emails).on_conflict_do_nothing(constraint="emails_source_template")
     if hold is not None:
-        values = {**values, "next_attempt_at": sa.func.now() + hold}
-    stmt = (
-        pg_insert(emails)
-        .values(**values)
-        .on_conflict_do_nothing(constraint="emails_source_template")
-        .returning(emails.c.id)
-    )
-    inserted = (await conn.execute(stmt)).first() is not None
+        stmt = stmt.values(next_attempt_at=sa.func.now() + hold)
+    # Every row names the same columns, so one multi-row INSERT carries them all.
+    columns = sorted({c for row in rows for c in row})
+    values = [{c: row.get(c) for c in columns} for row in rows]
+    result = await conn.execute(stmt.returning(emails.c.id), values)
+    inserted = len(result.all())
     if inserted:
         await conn.execute(sa.text(f"NOTIFY {EMAILS_CHANNEL}"))
     return inserted
-
-
-async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> list[OutgoingEmail]:
-    """Take up to ``limit`` due emails: mark them ``sending`` under a lease, count the attempt.
-
-    ``SKIP LOCKED`` lets replicas claim side by side without waiting on each other.
-    """
-    due = (
-        sa.select(emails.c.id)
-        .where(emails.c.status.in_(DUE_STATUSES), emails.c.next_attempt_at <= sa.func.now())
-        .order_by(emails.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = (
-        await conn.execute(
-            sa.update(emails)
-            .where(emails.c.id.in_(due))
-            .values(
-                status="sending",
-                attempts=emails.c.attempts + 1,
-                next_attempt_at=sa.func.now() + lease,
-            )
-            .returning(*emails.c)
-        )
-    ).all()
-    if not rows:
-        return []
-    names = await department_names(conn, {r.department_id for r in rows if r.department_id})
-    return [
-        OutgoingEmail(
-            id=r.id,
-            source_event_id=r.source_event_id,
-            template=r.template,
-            to=r.recipient,
-            recipient_name=r.recipient_name,
-            department_id=r.department_id,
-            department_name=names.get(r.department_id) if r.department_id else None,
-            account_id=r.account_id,
-            sealed_token=r.sealed_token,
-            link_expires_at=r.link_expires_at,
-            correlation_id=r.correlation_id,
-            attempts=r.attempts,
-            details={str(k): str(v) for k, v in (r.details or {}).items()},
-        )
-        for r in rows
-    ]
-
-
-async def department_names(conn: AsyncConnection, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """Names of the departments we know among ``ids``."""
-    if not ids:
-        return {}
-    rows = await conn.execute(
-        sa.select(departments.c.department_id, departments.c.name).where(
-            departments.c.department_id.in_(ids)
-        )
-    )
-    return {r.department_id: r.name for r in rows}
-
-
-def _held(email_id: uuid.UUID, attempts: int) -> sa.ColumnElement[bool]:
-    # The lease is ours only while the row is still ``sending`` for our attempt.
-    return sa.and_(
-        emails.c.id == email_id, emails.c.status == "sending", emails.c.attempts == attempts
-    )
-
-
-async def mark_sent(conn: AsyncConnection, email_id: uuid.UUID, attempts: int) -> datetime | None:
-    """Record the send; returns ``sent_at``, or None if the lease was lost."""
-    row = await conn.execute(
-        sa.update(emails)
-        .where(_held(email_id, attempts))
-        .values(status="sent", sent_at=sa.func.now(), sealed_token=None, last_error=None)
-        .returning(emails.c.sent_at)
-    )
-    sent_at: datetime | None = row.scalar_one_or_none()
-    return sent_at
-
-
-async def mark_retrying(
-    conn: AsyncConnection, email_id: uuid.UUID, attempts: int, delay: timedelta, error: str
-) -> bool:
-    """Schedule the next attempt after ``delay``; False if the lease was lost."""
-    result = await conn.execute(
-        sa.update(emails)
-        .where(_held(email_id, attempts))
-        .values(status="retrying", next_attempt_at=sa.func.now() + delay, last_error=error)
-        .returning(emails.c.id)
-    )
-    return result.first() is not None
-
-
-async def mark_failed(
-    conn: AsyncConnection, email_id: uuid.UUID, attempts: int, error: str
-) -> bool:
-    """Give up on the email; False if the lease was lost."""
-    result = await conn.execute(
-        sa.update(emails)
-        .where(_held(email_id, attempts))
-        .values(status="failed", last_error=error, sealed_token=None)
-        .returning(emails.c.id)
-    )
-    return result.first() is not None
-
-
-async def seconds_until_next_due(conn: AsyncConnection) -> float | None:
-    """How long until the earliest email falls due (0 if one is due now), None if none."""
-    value = await conn.scalar(
-        sa.select(sa.extract("epoch", sa.func.min(emails.c.next_attempt_at) - sa.func.now())).where(
-            emails.c.status.in_(DUE_STATUSES)
-        )
-    )
-    return None if value is None else max(float(value), 0.0)
 
 
 async def list_emails(
     conn: AsyncConnection,
     department_id: uuid.UUID,
     *,
-    status: EmailStatus | None,
+    statuses: tuple[EmailStatus, ...] = (),
+    after: LogCursor | None = None,
     limit: int,
 ) -> list[EmailLogEntry]:
-    """A department's email log, newest first."""
+    """A page of a department's email log, newest first (``after``: past that entry)."""
     query = (
         sa.select(
             emails.c.id,
@@ -312,13 +223,20 @@ async def list_emails(
             emails.c.created_at,
             emails.c.sent_at,
             emails.c.last_error,
+            emails.c.last_attempt_at,
+            emails.c.next_attempt_at,
         )
         .where(emails.c.department_id == department_id)
         .order_by(emails.c.created_at.desc(), emails.c.id.desc())
         .limit(limit)
     )
-    if status is not None:
-        query = query.where(emails.c.status == status)
+    if statuses:
+        query = query.where(emails.c.status.in_(statuses))
+    if after is not None:
+        query = query.where(
+            sa.tuple_(emails.c.created_at, emails.c.id)
+            < sa.tuple_(after.created_at, after.email_id)
+        )
     return [
         EmailLogEntry(
             id=r.id,
@@ -329,6 +247,9 @@ async def list_emails(
             created_at=r.created_at,
             sent_at=r.sent_at,
             last_error=r.last_error,
+            last_attempt_at=r.last_attempt_at,
+            # While ``sending`` the column is the lease's end, not a planned attempt.
+            next_attempt_at=r.next_attempt_at if r.status in WAITING_STATUSES else None,
         )
         for r in await conn.execute(query)
     ]

@@ -613,6 +613,24 @@ class Stack:
         except (StackError, OSError) as exc:
             log.error("%s: restart failed: %s", rep.key, str(exc).splitlines()[0])
 
+    # ---- mail capture ----------------------------------------------------
+
+    def _require_mail_capture(self) -> MailCapture:
+        if self.mail is None:
+            raise StackError("the stack runs no mail capture (it sends mail to an SMTP server)")
+        return self.mail
+
+    async def stop_mail(self) -> None:
+        """Stop the mail capture (SMTP and HTTP view), as a relay outage would: sends
+        are refused until ``start_mail``. What it captured is kept."""
+        await self._require_mail_capture().stop()
+
+    async def start_mail(self) -> None:
+        """Start the mail capture again on the same ports, with what it had captured."""
+        mail = self._require_mail_capture()
+        if not mail.running:
+            await mail.start()
+
     # ---- data directory --------------------------------------------------
 
     async def _start_mail(self) -> None:

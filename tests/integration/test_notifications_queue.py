@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from prodigy_users.contracts.topics import topic_of
 from prodigy_users.notifications import service
 from prodigy_users.notifications.consumers import handlers
 from prodigy_users.notifications.delivery import Delivery
+from prodigy_users.notifications.mailer import DeliveryError, MailMessage
 from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.store import emails
 from prodigy_users.runtime.consumer import Consumer, Handler
@@ -158,14 +159,15 @@ async def test_an_email_waits_for_its_department_name_and_goes_when_it_arrives(
     [released] = await rows(engine, dept)
     assert released.due, "the name arrived: the email is due now"
 
-    async def never(message: EmailMessage) -> None:
+    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
         raise AssertionError("not sending here")
 
     claimed = await service.claim_due(engine, limit=500, lease=timedelta(seconds=60))
     [mine] = [e for e in claimed if e.department_id == dept]
     assert mine.department_name == "Late Fire Dept"
     assert mine.details["role"] == "officer"
-    message = Delivery(engine, SETTINGS, never, key).compose(mine, datetime.now(UTC))
+    composed = Delivery(engine, SETTINGS, never, key).compose(mine, datetime.now(UTC))
+    message = message_from_bytes(composed.data, policy=policy.default)
     assert "Late Fire Dept" in message["Subject"]
     text = message.get_body(("plain",))
     assert text is not None

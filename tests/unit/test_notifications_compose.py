@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -14,8 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from prodigy_users.notifications.delivery import ComposeError, Delivery
-from prodigy_users.notifications.domain import OutgoingEmail
+from prodigy_users.notifications.domain import OutgoingEmail, link_kind
+from prodigy_users.notifications.mailer import DeliveryError, MailMessage
 from prodigy_users.notifications.settings import Settings
+from prodigy_users.notifications.templates import TEMPLATES
 from prodigy_users.runtime.keys import seal
 
 NOW = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
@@ -33,7 +36,7 @@ def delivery(key: rsa.RSAPrivateKey) -> Iterator[Delivery]:
     engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     settings = Settings(public_base_url="https://id.example", mail_from="Prodigy <no-reply@p.dev>")
 
-    async def never(message: EmailMessage) -> None:
+    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
         raise AssertionError("no sending here")
 
     yield Delivery(engine, settings, never, key)
@@ -64,6 +67,17 @@ def outgoing(key: rsa.RSAPrivateKey, **overrides: Any) -> OutgoingEmail:
     return OutgoingEmail(**(values | overrides))
 
 
+def compose(delivery: Delivery, email: OutgoingEmail, now: datetime) -> EmailMessage:
+    """Compose, then read the bytes back with the standard library's parser (so the
+    hand-written MIME is checked by a parser that is not ours)."""
+    message = delivery.compose(email, now)
+    parsed = message_from_bytes(message.data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Message-ID"] == message.message_id
+    assert parsed["To"] == message.to
+    return parsed
+
+
 def parts(message: EmailMessage) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in message.walk():
@@ -76,7 +90,7 @@ def parts(message: EmailMessage) -> dict[str, str]:
 def test_welcome_message_has_text_and_html_with_the_link(
     delivery: Delivery, key: rsa.RSAPrivateKey
 ) -> None:
-    message = delivery.compose(outgoing(key), NOW)
+    message = compose(delivery, outgoing(key), NOW)
     assert message.get_content_type() == "multipart/alternative"
     assert message["To"] == "ana.lima@example.org"
     assert message["From"] == "Prodigy <no-reply@p.dev>"
@@ -90,20 +104,20 @@ def test_welcome_message_has_text_and_html_with_the_link(
 
 
 def test_unknown_department_reads_prodigy(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
-    message = delivery.compose(outgoing(key, department_name=None, department_id=None), NOW)
+    message = compose(delivery, outgoing(key, department_name=None, department_id=None), NOW)
     assert message["Subject"] == "Your account for Prodigy"
     assert "Your account for Prodigy is ready." in parts(message)["text/plain"]
 
 
 def test_reset_message(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
-    message = delivery.compose(outgoing(key, template="password_reset"), NOW)
+    message = compose(delivery, outgoing(key, template="password_reset"), NOW)
     assert message["Subject"] == "Reset your Prodigy password"
     assert TOKEN in parts(message)["text/plain"]
 
 
 def test_expired_link_is_not_sent(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
     with pytest.raises(ComposeError, match="expired"):
-        delivery.compose(outgoing(key, link_expires_at=NOW - timedelta(seconds=1)), NOW)
+        compose(delivery, outgoing(key, link_expires_at=NOW - timedelta(seconds=1)), NOW)
 
 
 def test_token_sealed_to_another_key_is_refused_without_echoing_it(
@@ -112,19 +126,19 @@ def test_token_sealed_to_another_key_is_refused_without_echoing_it(
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     email = outgoing(key, sealed_token=sealed(other))
     with pytest.raises(ComposeError, match="cannot open") as info:
-        delivery.compose(email, NOW)
+        compose(delivery, email, NOW)
     assert email.sealed_token is not None and email.sealed_token not in str(info.value)
 
 
 def test_without_a_key_nothing_is_composed(key: rsa.RSAPrivateKey) -> None:
     engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
 
-    async def never(message: EmailMessage) -> None:
+    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
         raise AssertionError
 
     keyless = Delivery(engine, Settings(), never, None)
     with pytest.raises(ComposeError, match="sealing key"):
-        keyless.compose(outgoing(key), NOW)
+        compose(keyless, outgoing(key), NOW)
 
 
 APP = "https://app.example"
@@ -139,7 +153,7 @@ def app_delivery(key: rsa.RSAPrivateKey) -> Delivery:
         mail_from="Prodigy <no-reply@p.dev>",
     )
 
-    async def never(message: EmailMessage) -> None:
+    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
         raise AssertionError("no sending here")
 
     return Delivery(engine, settings, never, key)
@@ -160,7 +174,7 @@ def invitation(key: rsa.RSAPrivateKey, **overrides: Any) -> OutgoingEmail:
 def test_invitation_message_links_to_the_app_with_the_opened_token(
     app_delivery: Delivery, key: rsa.RSAPrivateKey, template: str
 ) -> None:
-    message = app_delivery.compose(invitation(key, template=template), NOW)
+    message = compose(app_delivery, invitation(key, template=template), NOW)
     assert "Springfield EMS" in message["Subject"]
     body = parts(message)
     assert set(body) == {"text/plain", "text/html"}
@@ -177,33 +191,33 @@ def test_invitation_message_links_to_the_app_with_the_opened_token(
 def test_reminder_subject_differs_from_the_first_invitation(
     app_delivery: Delivery, key: rsa.RSAPrivateKey
 ) -> None:
-    first = app_delivery.compose(invitation(key), NOW)
-    again = app_delivery.compose(invitation(key, template="invitation_reminder"), NOW)
+    first = compose(app_delivery, invitation(key), NOW)
+    again = compose(app_delivery, invitation(key, template="invitation_reminder"), NOW)
     assert first["Subject"] != again["Subject"]
     assert again["Subject"].startswith("Reminder:")
 
 
 def test_expired_invitation_is_not_sent(app_delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
     with pytest.raises(ComposeError, match="expired"):
-        app_delivery.compose(invitation(key, link_expires_at=NOW), NOW)
+        compose(app_delivery, invitation(key, link_expires_at=NOW), NOW)
 
 
 def test_invitation_without_its_token_is_not_sent(
     app_delivery: Delivery, key: rsa.RSAPrivateKey
 ) -> None:
     with pytest.raises(ComposeError, match="no token"):
-        app_delivery.compose(invitation(key, sealed_token=None), NOW)
+        compose(app_delivery, invitation(key, sealed_token=None), NOW)
 
 
 def test_welcome_joined_needs_no_token_and_no_key(key: rsa.RSAPrivateKey) -> None:
     engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
 
-    async def never(message: EmailMessage) -> None:
+    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
         raise AssertionError
 
     keyless = Delivery(engine, Settings(app_base_url=APP), never, None)
     email = outgoing(key, template="welcome_joined", sealed_token=None, link_expires_at=None)
-    message = keyless.compose(email, NOW)
+    message = compose(keyless, email, NOW)
     assert message["Subject"] == "Welcome to Springfield EMS"
     body = parts(message)
     assert set(body) == {"text/plain", "text/html"}
@@ -212,9 +226,36 @@ def test_welcome_joined_needs_no_token_and_no_key(key: rsa.RSAPrivateKey) -> Non
 
 
 def test_admin_asked_reset_names_the_department(delivery: Delivery, key: rsa.RSAPrivateKey) -> None:
-    message = delivery.compose(outgoing(key, template="password_reset"), NOW)
+    message = compose(delivery, outgoing(key, template="password_reset"), NOW)
     assert "An admin of Springfield EMS" in parts(message)["text/plain"]
-    public = delivery.compose(
-        outgoing(key, template="password_reset", department_id=None, department_name=None), NOW
+    public = compose(
+        delivery,
+        outgoing(key, template="password_reset", department_id=None, department_name=None),
+        NOW,
     )
     assert "Someone asked" in parts(public)["text/plain"]
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_template_composes_a_text_and_an_html_part(
+    app_delivery: Delivery, key: rsa.RSAPrivateKey, template: str
+) -> None:
+    kind = link_kind(template)
+    email = outgoing(
+        key,
+        template=template,
+        sealed_token=sealed(key) if kind else None,
+        link_expires_at=NOW + timedelta(days=3) if kind else None,
+        details={"role": "member"},
+    )
+    message = compose(app_delivery, email, NOW)
+    assert message.get_content_type() == "multipart/alternative"
+    body = parts(message)
+    assert set(body) == {"text/plain", "text/html"}
+    assert body["text/plain"].strip() and "<p>" in body["text/html"]
+    assert "<" not in body["text/plain"].replace("<a@", ""), "the text part is not HTML"
+    if kind is not None:
+        # Both parts carry the same working link; neither carries the sealed token.
+        assert TOKEN in body["text/plain"] and TOKEN in body["text/html"]
+        assert email.sealed_token is not None
+        assert email.sealed_token not in body["text/plain"] + body["text/html"]

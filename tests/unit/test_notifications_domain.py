@@ -10,20 +10,27 @@ import pytest
 
 from prodigy_users.notifications.domain import (
     MAX_ERROR_LENGTH,
+    InvalidCursor,
+    LogCursor,
     RetryPolicy,
+    decode_cursor,
     department_hold,
     department_label,
+    encode_cursor,
     event_key,
     invitation_template,
     invitation_url,
     is_permanent_smtp_code,
+    lease_left_for_send,
     link_expired,
     link_kind,
+    parse_statuses,
     role_label,
     set_password_url,
     short_error,
     template_for,
 )
+from prodigy_users.notifications.settings import Settings
 
 
 def test_each_purpose_has_its_template() -> None:
@@ -132,3 +139,45 @@ def test_an_email_waits_for_an_unknown_department_name_only() -> None:
     assert department_hold(True, wait) is None
     assert department_hold(False, wait) == wait
     assert department_hold(False, timedelta(0)) is None
+
+
+def test_the_default_retries_ride_out_a_relay_outage_of_about_17_minutes() -> None:
+    settings = Settings()
+    policy = RetryPolicy(
+        settings.send_max_attempts, settings.send_backoff_base_s, settings.send_backoff_max_s
+    )
+    waits = [d.total_seconds() for d in policy.schedule()]
+    assert waits == [2, 4, 8, 16, 32, 64, 128, 256, 512]
+    assert 16 * 60 < sum(waits) < 18 * 60
+    assert policy.after_failure(settings.send_max_attempts) is None
+
+
+def test_log_cursors_round_trip_and_refuse_anything_else() -> None:
+    cursor = LogCursor(datetime(2026, 11, 25, 21, 0, 1, 5, tzinfo=UTC), uuid.uuid4())
+    encoded = encode_cursor(cursor)
+    assert "=" not in encoded and "/" not in encoded and "+" not in encoded
+    assert decode_cursor(encoded) == cursor
+    for bad in ("", "not-a-cursor", encoded[:-3], "W10", "WyJ4IiwgInkiXQ"):
+        with pytest.raises(InvalidCursor):
+            decode_cursor(bad)
+
+
+def test_statuses_come_repeated_or_comma_separated_and_unknown_ones_are_named() -> None:
+    assert parse_statuses([]) == ()
+    assert parse_statuses(["retrying,failed", " Sent ", "failed", ""]) == (
+        "retrying",
+        "failed",
+        "sent",
+    )
+    with pytest.raises(ValueError, match="'bounced'"):
+        parse_statuses(["sent,bounced"])
+
+
+def test_an_email_is_sent_only_with_its_lease_well_ahead_of_the_attempt() -> None:
+    timeout, lease = timedelta(seconds=30), timedelta(seconds=120)
+    assert lease_left_for_send(timedelta(seconds=119), send_timeout=timeout, lease=lease)
+    assert not lease_left_for_send(timedelta(seconds=45), send_timeout=timeout, lease=lease)
+    # A lease configured shorter than the timeout: half of it must be left.
+    short = timedelta(seconds=10)
+    assert lease_left_for_send(timedelta(seconds=9), send_timeout=timeout, lease=short)
+    assert not lease_left_for_send(timedelta(seconds=4), send_timeout=timeout, lease=short)
