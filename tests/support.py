@@ -528,3 +528,18 @@ async def wait_mail_matching(
 def subject_has(*words: str) -> Callable[[dict[str, Any]], bool]:
     """A mail predicate: the subject contains every word (case-insensitive)."""
     return lambda mail: all(w.lower() in mail["subject"].lower() for w in words)
+
+
+def envelope_of(value: bytes | None) -> dict[str, Any] | None:
+    """A record's envelope as JSON, or None for a record that is not one.
+
+    Tests read topics from the beginning like a subscriber does, and some tests put
+    unreadable records there on purpose (the dead-letter tests): skip those.
+    """
+    try:
+        doc = json.loads(value or b"")
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
+        return None
+    return doc

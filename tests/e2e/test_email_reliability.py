@@ -28,7 +28,7 @@ from prodigy_users.contracts.topics import (
     NOTIFICATION_EVENTS,
 )
 from prodigy_users.runtime.keys import seal
-from tests.support import Admin, Api, Keys, added_person, random_email, wait_for
+from tests.support import Admin, Api, Keys, added_person, envelope_of, random_email, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -105,8 +105,8 @@ async def records(
         while not found and time.monotonic() < deadline:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 for record in batch:
-                    envelope = json.loads(record.value)
-                    if match(envelope):
+                    envelope = envelope_of(record.value)
+                    if envelope is not None and match(envelope):
                         found.append((record, envelope))
         return found
     finally:

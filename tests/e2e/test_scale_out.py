@@ -6,7 +6,6 @@ Every effect happens once, nothing is lost, and per-department order holds.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prodigy_users.contracts.topics import MEMBERSHIP_EVENTS
 from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
 from tests.conftest import TARGET, TEST_SERVICE_ENV
-from tests.support import Api, Keys, random_email, wait_for
+from tests.support import Api, Keys, envelope_of, random_email, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +67,8 @@ async def _department_events(bootstrap: str, department: str, until: str) -> lis
         while time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
-                    event = json.loads(record.value)
-                    if event["key"] == department:
+                    event = envelope_of(record.value)
+                    if event is not None and event["key"] == department:
                         events.append(event)
             if any(e["data"].get("email") == until for e in events):
                 return events

@@ -8,7 +8,6 @@ only drive the system.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
@@ -21,6 +20,7 @@ from tests.support import (
     Person,
     accept,
     added_person,
+    envelope_of,
     invitation_token,
     invite_ok,
     invited_person,
@@ -62,8 +62,10 @@ async def read_department_events(
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
                 for record in records:
-                    envelope = json.loads(record.value)
-                    data = envelope.get("data") or {}
+                    envelope = envelope_of(record.value)
+                    if envelope is None:
+                        continue
+                    data = envelope["data"]
                     if data.get("department_id") != department_id:
                         continue
                     if envelope["event_id"] in seen:  # at least once: skip redeliveries
