@@ -141,8 +141,13 @@ class OutboxRelay:
 
     async def _serve(self) -> None:
         last_cleanup = datetime.min.replace(tzinfo=UTC)
+        adopted: str | None = None
         while True:
-            await adopt_epoch(self._engine, read_epoch(self._settings.broker_epoch_file))
+            # The file is cheap to read; the database is asked only when it changed.
+            epoch = read_epoch(self._settings.broker_epoch_file)
+            if epoch is not None and epoch != adopted:
+                await adopt_epoch(self._engine, epoch)
+                adopted = epoch
             self._wakeup.clear()
             sent = await self._publish_batch()
             if datetime.now(UTC) - last_cleanup > timedelta(hours=1):
