@@ -242,7 +242,12 @@ _GROUPS_SQL = "SELECT group_id, name FROM groups WHERE department_id = $1"
 
 
 async def export_records(
-    conn: AsyncConnection, view: UsersView, chunk: int, *, times_as_text: bool = False
+    driver: asyncpg.Connection,
+    dialect: sa.Dialect,
+    view: UsersView,
+    chunk: int,
+    *,
+    times_as_text: bool = False,
 ) -> AsyncGenerator[tuple[GroupNames, list[asyncpg.Record]], None]:
     """Every row of the view in its order (``EXPORT_COLUMNS``), ``chunk`` at a time through a
     server-side cursor, with the department's groups; all in one read-only snapshot.
@@ -253,11 +258,9 @@ async def export_records(
     """
     columns = _EXPORTED_AS_TEXT if times_as_text else _EXPORTED
     stmt = _ordered(sa.select(*columns).where(*_where(view)), view)
-    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     # The values (UUIDs, a list of UUIDs, ranks, strings) are what asyncpg takes as is.
     args = [compiled.params[name] for name in compiled.positiontup or ()]
-    driver: asyncpg.Connection | None = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None, "an open connection has its driver's"
     async with driver.transaction(isolation="repeatable_read", readonly=True):
         rows = await driver.fetch(_GROUPS_SQL, view.department_id)
         groups = GroupNames({r["group_id"]: r["name"] for r in rows})

@@ -14,6 +14,8 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prodigy_users.runtime.db import asyncpg_dsn
+
 from . import queries
 from .domain import GroupNames, UsersPage, UsersView, decode_position, unknown_groups, view_page
 from .export import MEDIA_TYPES, ExportFormat, XlsxSheet, csv_chunk, csv_start, file_name
@@ -116,11 +118,19 @@ async def ahead(source: AsyncGenerator[T, None], depth: int = 2) -> AsyncGenerat
 async def _records(
     engine: AsyncEngine, view: UsersView, *, times_as_text: bool
 ) -> AsyncGenerator[tuple[GroupNames, list[asyncpg.Record]], None]:
-    async with engine.connect() as conn:
-        rows = queries.export_records(conn, view, CHUNK, times_as_text=times_as_text)
+    # A connection of its own, not one from the pool: an export the client abandons
+    # can be cut off mid-transaction, and a pooled connection would carry that
+    # (read-only) transaction to the next user, the consumer. This one is closed.
+    driver = await asyncpg.connect(asyncpg_dsn(engine.url.render_as_string(hide_password=False)))
+    try:
+        rows = queries.export_records(
+            driver, engine.dialect, view, CHUNK, times_as_text=times_as_text
+        )
         async with contextlib.aclosing(rows):
             async for item in rows:
                 yield item
+    finally:
+        driver.terminate()  # synchronous: runs even when this task is being cancelled
 
 
 async def _csv(engine: AsyncEngine, view: UsersView, *, bom: bool) -> AsyncIterator[bytes]:

@@ -37,7 +37,8 @@ def make_engine(
     )
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    """The URL as asyncpg takes it (for connections of their own, outside the pool)."""
     u = make_url(url).set(drivername="postgresql")
     if database is not None:
         u = u.set(database=database)
@@ -48,7 +49,7 @@ async def ensure_database(url: str) -> None:
     """Create the database named in ``url`` if it does not exist (dev stack and tests)."""
     name = make_url(url).database
     assert name, "database URL names no database"
-    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
