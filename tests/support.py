@@ -543,3 +543,27 @@ def envelope_of(value: bytes | None) -> dict[str, Any] | None:
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
         return None
     return doc
+
+
+async def dead_letters(
+    bootstrap: str, topic: str, marker: bytes, count: int, *, timeout: float = 45.0
+) -> list[Any]:
+    """Records of a dead-letter topic (one partition) that contain ``marker``: at least
+    ``count`` of them, or what arrived before ``timeout``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(found) < count:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                found.extend(r for r in records if marker in r.value)
+        return found
+    finally:
+        await consumer.stop()

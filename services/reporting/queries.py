@@ -118,19 +118,7 @@ _BIND_TYPES: dict[KeyKind, sa.types.TypeEngine[Any]] = {
     "uuid": UUID(as_uuid=True),
 }
 
-_ROW = (
-    users.c.department_id,
-    users.c.account_id,
-    users.c.name,
-    users.c.sort_name,
-    users.c.email,
-    users.c.role,
-    users.c.status,
-    users.c.employee_id,
-    users.c.groups,
-    users.c.joined_at,
-    users.c.updated_at,
-)
+_ROW = store.USER_COLUMNS
 
 
 def sort_keys(sort: Sort) -> tuple[sa.ColumnElement[Any], ...]:

@@ -271,7 +271,8 @@ async def role_of(
     return role
 
 
-_USER_COLUMNS = (
+# What a users-table row (``UserRow``) is read from, here and in ``queries``.
+USER_COLUMNS = (
     users.c.department_id,
     users.c.account_id,
     users.c.name,
@@ -311,7 +312,7 @@ async def get_user(
     conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
 ) -> UserRow | None:
     """The person's record in the department, or None if not a member there (or removed)."""
-    stmt = sa.select(*_USER_COLUMNS).where(_member(department_id, account_id), _CURRENT)
+    stmt = sa.select(*USER_COLUMNS).where(_member(department_id, account_id), _CURRENT)
     row = (await conn.execute(stmt)).mappings().first()
     if row is None:
         return None

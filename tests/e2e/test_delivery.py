@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from prodigy_users.contracts.envelope import wrap
 from prodigy_users.contracts.identity import PasswordLinkIssued
 from prodigy_users.contracts.membership import MemberAdded
 from prodigy_users.contracts.topics import IDENTITY_CREDENTIALS, MEMBERSHIP_EVENTS
 from prodigy_users.runtime.keys import seal
-from tests.support import Admin, Api, Keys, random_email
+from tests.support import Admin, Api, Keys, dead_letters, random_email
 
 pytestmark = pytest.mark.e2e
 
@@ -103,24 +101,6 @@ async def test_a_redelivered_member_event_makes_one_report_row(
     assert sorted(r["email"] for r in rows) == sorted([admin_email, fence])
 
 
-async def _dead_letters(bootstrap: str, topic: str, marker: bytes, count: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        found: list[Any] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(found) < count:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                found.extend(r for r in records if marker in r.value)
-        return found
-    finally:
-        await consumer.stop()
-
-
 async def test_unreadable_messages_go_to_the_dead_letter_topic_and_consuming_goes_on(
     api: Api, keys: Keys, bootstrap: str
 ) -> None:
@@ -149,7 +129,7 @@ async def test_unreadable_messages_go_to_the_dead_letter_topic_and_consuming_goe
     admin = Admin(str(department), str(admin_id), admin_email, keys.token(admin_id))
     await api.wait_reported(admin, admin_email)
     # Both consumers of the topic (notifications and reporting) dead-letter both messages.
-    letters = await _dead_letters(bootstrap, MEMBERSHIP_EVENTS.dlq, marker, 4)
+    letters = await dead_letters(bootstrap, MEMBERSHIP_EVENTS.dlq, marker, 4)
     assert len(letters) == 4
     by_consumer: dict[str, list[str]] = {}
     for record in letters:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pypdf import PdfReader
 
 from prodigy_users.contracts.envelope import Payload, wrap
@@ -28,6 +27,7 @@ from tests.support import (
     Person,
     accept,
     added_person,
+    dead_letters,
     invitation_token,
     invite_ok,
     invited_person,
@@ -520,24 +520,6 @@ async def test_only_admins_and_officers_of_the_department_see_training(
         assert r.status_code == 401, (path, r.text)
 
 
-async def _dead_letters(bootstrap: str, topic: str, marker: bytes, count: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        found: list[Any] = []
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline and len(found) < count:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                found.extend(r for r in records if marker in r.value)
-        return found
-    finally:
-        await consumer.stop()
-
-
 async def test_a_malformed_training_event_is_dead_lettered_and_consuming_goes_on(
     api: Api, keys: Keys, bootstrap: str
 ) -> None:
@@ -575,7 +557,7 @@ async def test_a_malformed_training_event_is_dead_lettered_and_consuming_goes_on
         lambda r: f"after-{marker[:8]}" in _certificates(r),
         what="the valid event after the bad ones applied",
     )
-    letters = await _dead_letters(bootstrap, TRAINING_EVENTS.dlq, marker.encode(), 2)
+    letters = await dead_letters(bootstrap, TRAINING_EVENTS.dlq, marker.encode(), 2)
     assert len(letters) == 2
     reasons = []
     for record in letters:
