@@ -34,6 +34,18 @@ SERVICES = ("identity", "membership", "notifications", "reporting")
 TEST_SERVICE_ENV = {"PRODIGY_SEND_BACKOFF_BASE_S": "0.2", "PRODIGY_SEND_BACKOFF_MAX_S": "2"}
 
 
+# Modules whose tests stop or kill the broker. They run last: on the memory-only
+# broker every reset makes each relay republish its whole outbox and each consumer
+# read it again, which slows whatever runs next in the session by the size of the
+# session's history.
+RESETS_THE_BROKER = ("test_metrics.py", "test_resilience.py", "test_restart.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the broker-resetting modules to the end (a stable sort keeps the rest)."""
+    items.sort(key=lambda item: item.path.name in RESETS_THE_BROKER)
+
+
 def _containers(stack: ExitStack) -> dict[str, Any]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry.trace import Span
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
@@ -48,6 +48,25 @@ BatchHandler = Callable[[AsyncConnection, Sequence[tuple[RawEnvelope, Any]]], Aw
 
 # Errors that say "the database is away", not "this message is bad": retry for ever.
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError, KafkaError)
+# SQLSTATE classes about the connection or the moment, never about the message:
+# connection (08), transaction state (25, e.g. a connection left in a read-only
+# transaction), rollbacks: deadlock, serialization (40), resources (53), locks (55),
+# shutdown (57), system (58). Dead-lettering on these would drop good messages.
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "25", "40", "53", "55", "57", "58"})
+# Of those, the ones that say this connection must not go back to the pool.
+BROKEN_CONNECTION_CLASSES = frozenset({"08", "25"})
+
+
+def _sqlstate_class(exc: BaseException) -> str | None:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state[:2] if isinstance(state, str) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if ``exc`` says "try again later" rather than "this message is bad"."""
+    if isinstance(exc, TRANSIENT):
+        return True
+    return isinstance(exc, DBAPIError) and _sqlstate_class(exc) in TRANSIENT_SQLSTATE_CLASSES
 
 
 class ReplayFailed(Exception):
@@ -189,7 +208,9 @@ class Consumer:
             try:
                 await self._apply_once(items)
                 break
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 log.warning("consumer waiting for a dependency", error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -208,12 +229,24 @@ class Consumer:
     async def _apply_once(self, items: list[_Item]) -> None:
         try:
             await self._apply_fast(items)
-        except TRANSIENT:
-            raise
         except Exception as exc:
+            if is_transient(exc):
+                raise
             # Someone in the batch is bad (or unlucky): find out who, one by one.
             log.warning("batch failed, applying it message by message", error=repr(exc))
             await self._apply_each(items)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A batch's transaction; a connection found in a bad state is not pooled again."""
+        async with self.engine.connect() as conn:
+            try:
+                async with conn.begin():
+                    yield conn
+            except DBAPIError as exc:
+                if _sqlstate_class(exc) in BROKEN_CONNECTION_CLASSES:
+                    await conn.invalidate()
+                raise
 
     async def _apply_fast(self, items: list[_Item]) -> None:
         """Claim the batch in one statement, apply it without savepoints, commit once."""
@@ -222,7 +255,7 @@ class Consumer:
             return
         callbacks: list[Callable[[], None]] = []
         written = 0
-        async with self.engine.connect() as conn, conn.begin():
+        async with self._transaction() as conn:
             ids = [i.envelope.event_id for i in todo if i.envelope is not None]
             fresh = await claim_many(conn, self.service, ids)
             run: list[_Item] = []
@@ -276,7 +309,7 @@ class Consumer:
         """The careful path: every message under its own savepoint, bad ones set aside."""
         callbacks: list[Callable[[], None]] = []
         written = 0
-        async with self.engine.connect() as conn, conn.begin():
+        async with self._transaction() as conn:
             for item in items:
                 if item.handler is None or item.envelope is None:
                     continue
@@ -320,9 +353,9 @@ class Consumer:
                     await savepoint.rollback()
                     item.dead = str(exc)
                     return 0
-                except TRANSIENT:
-                    raise
                 except Exception as exc:
+                    if is_transient(exc):
+                        raise
                     await savepoint.rollback()
                     if self.metrics is not None:
                         self.metrics.handler_errors.labels(self.service, envelope.type).inc()

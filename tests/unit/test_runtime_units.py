@@ -396,3 +396,41 @@ def test_new_topics_configs() -> None:
 
 def test_new_topics_of_nothing() -> None:
     assert new_topics([]) == []
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "transient"),
+    [
+        ("25006", True),  # a connection left in a read-only transaction
+        ("25P02", True),  # in a failed transaction
+        ("40P01", True),  # deadlock
+        ("40001", True),  # serialization failure
+        ("08006", True),  # connection failure
+        ("57P01", True),  # admin shutdown
+        ("23505", False),  # unique violation: about the message
+        ("22001", False),  # value too long: about the message
+        ("42P01", False),  # undefined table: a bug, not a moment
+    ],
+)
+def test_database_errors_about_the_moment_are_retried_not_dead_lettered(
+    sqlstate: str, transient: bool
+) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from prodigy_users.runtime.consumer import is_transient
+
+    error = DBAPIError("INSERT ...", {}, _PgError(sqlstate))
+    assert is_transient(error) is transient
+
+
+def test_handler_bugs_are_not_transient() -> None:
+    from prodigy_users.runtime.consumer import is_transient
+
+    assert not is_transient(ValueError("a bad message"))
+    assert is_transient(ConnectionRefusedError())
