@@ -14,18 +14,6 @@ from prodigy_users.stack.deploy_gen import CLUSTER, kafka_user_name
 
 from .manifests import JOBS, OVERLAYS, Obj, containers, load, mounted_files, pod_labels, render
 
-#: Settings the manifests already set and the runtime does not read yet. Until
-#: it does, they are ignored (pydantic-settings ignores unknown PRODIGY_* names);
-#: each is described in deploy/README.md ("Settings the runtime must gain").
-PENDING = {
-    "PRODIGY_KAFKA_CREATE_TOPICS",
-    "PRODIGY_KAFKA_SECURITY_PROTOCOL",
-    "PRODIGY_KAFKA_SASL_MECHANISM",
-    "PRODIGY_KAFKA_SASL_USERNAME",
-    "PRODIGY_KAFKA_SASL_PASSWORD",
-    "PRODIGY_KAFKA_SSL_CA_PATH",
-}
-
 
 def _settings(service: str) -> Any:
     return importlib.import_module(f"prodigy_users.{service}.settings").Settings
@@ -67,14 +55,14 @@ def test_the_four_services_are_deployed(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_setting_the_manifests_set_exists(overlay: str) -> None:
     objects = render(overlay)
-    everyone = set().union(*(_env_names(s) for s in SERVICES)) | PENDING
+    everyone = set().union(*(_env_names(s) for s in SERVICES))
     for name, data in _config_maps(objects).items():
         unknown = {k for k in data if k.startswith("PRODIGY_")} - everyone
         assert not unknown, f"ConfigMap {name} sets settings no service has: {unknown}"
     for service, deployment in _deployments(objects).items():
         for var in _main(deployment).get("env", []):
             if var["name"].startswith("PRODIGY_"):
-                assert var["name"] in _env_names(service) | PENDING, (service, var["name"])
+                assert var["name"] in _env_names(service), (service, var["name"])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -101,7 +89,7 @@ def test_every_file_a_setting_names_is_mounted(overlay: str) -> None:
         pod = deployment["spec"]["template"]["spec"]
         main = _main(deployment)
         files = mounted_files(pod, main)
-        wanted = _env_names(name) | PENDING
+        wanted = _env_names(name)
         for key, value in _environment(objects, main).items():
             if key.endswith("_PATH") and key in wanted:
                 assert value in files, f"{name}: {key}={value} is not a mounted file"
@@ -211,7 +199,9 @@ def _all_containers() -> list[tuple[str, Obj, Obj]]:
                 out += [(overlay, obj, c) for _, c in containers(pod)]
     for job in JOBS:
         for obj in load(job):
-            out += [(job.name, obj, c) for _, c in containers(obj["spec"]["template"]["spec"])]
+            if obj["kind"] == "Job":
+                pod = obj["spec"]["template"]["spec"]
+                out += [(job.name, obj, c) for _, c in containers(pod)]
     return out
 
 
@@ -225,12 +215,16 @@ def test_every_container_runs_a_command_of_the_cli() -> None:
         seen.add(args.command)
         if args.command in ("serve", "migrate"):
             assert args.name == obj["metadata"]["name"], (where, c["name"])
-    assert seen == {"serve", "migrate", "create-department"}
+    assert seen == {"serve", "migrate", "create-department", "replay"}
 
 
-@pytest.mark.parametrize("job", JOBS, ids=lambda p: p.name)
-def test_the_create_department_job_has_its_key_and_reaches_its_services(job: Any) -> None:
-    (obj,) = load(job)
+def _job(name: str) -> Any:
+    (path,) = [j for j in JOBS if j.name == name]
+    return path
+
+
+def test_the_create_department_job_has_its_key_and_reaches_its_services() -> None:
+    (obj,) = load(_job("create-department.yaml"))
     pod = obj["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     args = _parse(c["args"])
@@ -245,3 +239,39 @@ def test_the_create_department_job_has_its_key_and_reaches_its_services(job: Any
     assert labels["prodigy-users/operator-tool"] == "true"
     tools = next(o for o in render("production") if o["metadata"]["name"] == "operator-tools")
     assert tools["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+def test_the_replay_job_runs_with_reportings_settings_and_its_own_network_policy() -> None:
+    objects = {o["kind"]: o for o in load(_job("replay-reporting.yaml"))}
+    job, network = objects["Job"], objects["NetworkPolicy"]
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert _parse(c["args"]).command == "replay" and c["args"][1:] == ["reporting"]
+    reporting = next(
+        o
+        for o in render("production")
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "reporting"
+    )
+    (serving,) = [
+        x for _, x in containers(reporting["spec"]["template"]["spec"]) if x["name"] == "reporting"
+    ]
+    wanted = {"PRODIGY_DATABASE_URL", "PRODIGY_KAFKA_SASL_USERNAME", "PRODIGY_KAFKA_SASL_PASSWORD"}
+    env = {v["name"]: v for v in c["env"]}
+    for name in wanted:
+        assert env[name] == next(v for v in serving["env"] if v["name"] == name), name
+    config = next(
+        o["data"]
+        for o in render("production")
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("prodigy-config")
+    )
+    for name, var in env.items():
+        if name in config:
+            assert var["value"] == config[name], name
+    assert {"PRODIGY_KAFKA_BOOTSTRAP_SERVERS", "PRODIGY_KAFKA_SECURITY_PROTOCOL"} <= env.keys()
+    assert set(env) <= _env_names("reporting") | {"DB_USERNAME", "DB_PASSWORD"}
+    assert "/etc/prodigy/kafka-ca/ca.crt" in mounted_files(pod, c)
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert network["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    # Not the reporting Service's pods: the Job must not receive its HTTP traffic.
+    assert labels["app.kubernetes.io/name"] != "reporting"
+    assert "Ingress" in network["spec"]["policyTypes"] and not network["spec"].get("ingress")
