@@ -23,12 +23,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.runtime.keys import load_private_key, unseal
 from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.metrics import Metrics
 from prodigy_users.runtime.service import Runtime
+from prodigy_users.runtime.tracing import continue_trace
 
 from . import service
 from .domain import (
@@ -42,6 +44,7 @@ from .domain import (
     link_kind,
     role_label,
     set_password_url,
+    trace_carrier,
 )
 from .mailer import Mailer, MailMessage, build_message, smtp_mailer
 from .settings import Settings
@@ -158,14 +161,18 @@ class Delivery:
                 outcomes[index] = Outcome(email, str(exc), permanent=True)
                 continue
             sent_as.append(index)
-        for index, error in zip(sent_as, await self._mailer(messages), strict=True):
-            email = run[index][0]
-            if error is None:
-                outcomes[index] = Outcome(email)
-            elif not error.tried:
-                outcomes[index] = Outcome(email, released=True)
-            else:
-                outcomes[index] = Outcome(email, error.reason, permanent=error.permanent)
+        with contextlib.ExitStack() as spans:
+            # Each email's send continues the trace of the event that asked for it.
+            span_of = {index: spans.enter_context(_send_span(run[index][0])) for index in sent_as}
+            for index, error in zip(sent_as, await self._mailer(messages), strict=True):
+                email = run[index][0]
+                if error is None:
+                    outcomes[index] = Outcome(email)
+                elif not error.tried:
+                    outcomes[index] = Outcome(email, released=True)
+                else:
+                    outcomes[index] = Outcome(email, error.reason, permanent=error.permanent)
+                span_of[index].set_attribute("email.outcome", _outcome_name(outcomes[index]))
         return [outcomes[index] for index in range(len(run))]
 
     def compose(
@@ -406,6 +413,26 @@ class Delivery:
         await asyncio.wait([recorder], timeout=1.0)
         if self._outcomes:
             log.warning("stopped before recording every outcome", left=len(self._outcomes))
+
+
+def _send_span(email: OutgoingEmail) -> contextlib.AbstractContextManager[Span]:
+    carrier = trace_carrier(email.details)
+    if not carrier:
+        return contextlib.nullcontext(INVALID_SPAN)
+    return continue_trace(
+        "send email",
+        carrier,
+        kind=SpanKind.CLIENT,
+        attributes={"email.template": email.template, "email.id": str(email.id)},
+    )
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    if outcome.released:
+        return "released"
+    if outcome.error is None:
+        return "sent"
+    return "refused" if outcome.permanent else "failed"
 
 
 def _settings(runtime: Runtime) -> Settings:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -117,6 +118,15 @@ def department_hold(department_known: bool, wait: timedelta) -> timedelta | None
     if department_known or wait <= timedelta(0):
         return None
     return wait
+
+
+# Keys of an email's ``details`` that carry the trace context of the event it answers.
+TRACE_PREFIX = "trace."
+
+
+def trace_carrier(details: Mapping[str, str]) -> dict[str, str]:
+    """The trace context saved in an email's details (empty if none)."""
+    return {k[len(TRACE_PREFIX) :]: v for k, v in details.items() if k.startswith(TRACE_PREFIX)}
 
 
 @dataclass(frozen=True)

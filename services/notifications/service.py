@@ -20,10 +20,12 @@ from prodigy_users.contracts.membership import (
     WelcomeRequested,
 )
 from prodigy_users.contracts.notifications import EmailDeadLettered, EmailFailed, EmailSent
+from prodigy_users.runtime.tracing import carrier_for
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store, store_delivery
 from .domain import (
+    TRACE_PREFIX,
     EmailLogEntry,
     EmailStatus,
     LogCursor,
@@ -130,6 +132,12 @@ async def queue_many(
     Each is queued once per (source event, template); those for a department whose
     name has not arrived yet wait for it a little.
     """
+    for row in rows:
+        # One multi-row INSERT: every row names the same columns (details included).
+        details = row.setdefault("details", {})
+        # The event's trace goes with the email, so its sending joins the same trace.
+        for key, value in (carrier_for(row["source_event_id"]) or {}).items():
+            details[TRACE_PREFIX + key] = value
     wanted = {r["department_id"] for r in rows if r["department_id"] is not None}
     known = await store.known_departments(conn, wanted)
     at_once: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,13 @@ from prodigy_users.contracts.topics import TOPICS, Topic
 from .logging import correlation_id, get_logger
 from .metrics import Metrics
 from .settings import ServiceSettings
-from .tracing import consume_span, record_dead_letter, record_outcome
+from .tracing import (
+    consume_span,
+    outbox_headers,
+    record_dead_letter,
+    record_outcome,
+    run_carriers,
+)
 from .uow import UnitOfWork, claim_many, notify_relay
 
 log = get_logger(__name__)
@@ -297,10 +304,17 @@ class Consumer:
         if run:
             assert self.batch_handler is not None
             with contextlib.ExitStack() as stack:
-                spans = [stack.enter_context(self._span(i)) for i in run]
-                await self.batch_handler(
-                    conn, [(i.envelope, i.payload) for i in run if i.envelope is not None]
-                )
+                spans = []
+                carriers: dict[uuid.UUID, dict[str, str]] = {}
+                for i in run:
+                    spans.append(stack.enter_context(self._span(i)))
+                    carrier = outbox_headers()  # this message's span, current just now
+                    if carrier and i.envelope is not None:
+                        carriers[i.envelope.event_id] = carrier
+                with run_carriers(carriers):
+                    await self.batch_handler(
+                        conn, [(i.envelope, i.payload) for i in run if i.envelope is not None]
+                    )
                 for span in spans:
                     record_outcome(span, "applied")
             run.clear()

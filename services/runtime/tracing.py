@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self
 
@@ -120,6 +122,30 @@ def context_from_headers(headers: Iterable[tuple[str, bytes | str | None]]) -> C
         elif value is not None:
             carrier[key.lower()] = value
     return propagate.extract(carrier)
+
+
+# The trace context of each message of a batch handler's run, by event id: a batch
+# handler that queues work for later (an email) saves each message's own context.
+_RUN_CARRIERS: ContextVar[Mapping[uuid.UUID, dict[str, str]] | None] = ContextVar(
+    "run_carriers", default=None
+)
+
+
+@contextlib.contextmanager
+def run_carriers(carriers: Mapping[uuid.UUID, dict[str, str]]) -> Iterator[None]:
+    """Make each message's context of a run available to ``carrier_for``."""
+    token = _RUN_CARRIERS.set(carriers)
+    try:
+        yield
+    finally:
+        _RUN_CARRIERS.reset(token)
+
+
+def carrier_for(event_id: uuid.UUID) -> dict[str, str] | None:
+    """The context to save for later work a message causes: its own span's inside a
+    batch handler's run, else the current one (None when there is no tracing)."""
+    saved = _RUN_CARRIERS.get()
+    return (saved.get(event_id) if saved else None) or outbox_headers()
 
 
 @contextlib.contextmanager

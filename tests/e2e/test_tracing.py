@@ -85,10 +85,15 @@ async def test_adding_a_user_is_one_trace_through_every_service(
         ("reporting", "membership.member_added"),
     ]
 
+    def mailed(spans: list[ReceivedSpan]) -> ReceivedSpan | None:
+        found = [s for s in spans if s.service == "notifications" and s.name == "send email"]
+        return found[0] if found else None
+
     async def complete() -> list[ReceivedSpan] | None:
         spans = otlp_receiver.spans(trace_id)
         ids = {s.span_id for s in spans} | {caller}
-        if all(consumed(spans, *w) for w in wanted) and all(s.parent_span_id in ids for s in spans):
+        done = all(consumed(spans, *w) for w in wanted) and mailed(spans) is not None
+        if done and all(s.parent_span_id in ids for s in spans):
             return spans
         return None
 
@@ -131,3 +136,13 @@ async def test_adding_a_user_is_one_trace_through_every_service(
         ("membership", "identity.events.v1"),
         ("identity", "identity.commands.v1"),
     ], tree
+
+    # ... and to the email: its send, later, in the delivery worker, continues the
+    # trace of the credentials event that asked for it.
+    send = mailed(spans)
+    assert send is not None and send.kind == "CLIENT", tree
+    assert send.attributes["email.outcome"] == "sent", tree
+    asked = by_id[str(send.parent_span_id)]
+    assert (asked.service, asked.kind) == ("notifications", "CONSUMER"), tree
+    assert asked.attributes["messaging.destination.name"] == "identity.credentials.v1", tree
+    assert chain(send, by_id)[-1] is request, tree
