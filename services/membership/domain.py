@@ -140,3 +140,8 @@ def domain_allowed(email: str, allowed: Sequence[str]) -> bool:
 def is_last_admin(role: str, admins_in_department: int) -> bool:
     """A department always keeps at least one admin."""
     return role == "admin" and admins_in_department <= 1
+
+
+def group_key(name: str) -> str:
+    """What makes two group names the same group: spaces collapsed, case folded."""
+    return " ".join(name.split()).casefold()

@@ -16,6 +16,7 @@ from prodigy_users.runtime.problems import Problem
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store, store_groups
+from .domain import group_key
 from .lifecycle import member_not_found
 from .service import Membership
 
@@ -36,10 +37,6 @@ def name_taken() -> Problem:
     )
 
 
-def _normalise(name: str) -> str:
-    return " ".join(name.split()).casefold()
-
-
 class Groups:
     """Group use cases."""
 
@@ -50,14 +47,14 @@ class Groups:
         """A new group."""
         group_id = uuid.uuid4()
         async with self.core.uow() as uow:
-            if await store_groups.name_taken(uow.conn, department_id, _normalise(name), None):
+            if await store_groups.name_taken(uow.conn, department_id, group_key(name), None):
                 raise name_taken()
             await uow.conn.execute(
                 store_groups.groups.insert().values(
                     id=group_id,
                     department_id=department_id,
                     name=name,
-                    name_normalised=_normalise(name),
+                    name_normalised=group_key(name),
                 )
             )
             uow.emit(
@@ -84,12 +81,12 @@ class Groups:
         async with self.core.uow() as uow:
             if await store_groups.group(uow.conn, department_id, group_id, lock=True) is None:
                 raise group_not_found()
-            if await store_groups.name_taken(uow.conn, department_id, _normalise(name), group_id):
+            if await store_groups.name_taken(uow.conn, department_id, group_key(name), group_id):
                 raise name_taken()
             await uow.conn.execute(
                 store_groups.groups.update()
                 .where(store_groups.groups.c.id == group_id)
-                .values(name=name, name_normalised=_normalise(name))
+                .values(name=name, name_normalised=group_key(name))
             )
             uow.emit(
                 GroupRenamed(department_id=department_id, group_id=group_id, name=name),

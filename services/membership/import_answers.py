@@ -19,8 +19,7 @@ from prodigy_users.contracts.membership import ImportFinished, MemberAdded, Memb
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store_imports
-from .domain import normalise_email
-from .groups import _normalise as group_key
+from .domain import group_key, normalise_email
 from .imports import OUTCOMES
 
 # The requester of an import started with an operator's token (no account of its own).

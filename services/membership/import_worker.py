@@ -24,9 +24,8 @@ from prodigy_users.runtime.problems import Problem
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store_imports
-from .domain import normalise_email
+from .domain import group_key, normalise_email
 from .groups import Groups
-from .groups import _normalise as group_key
 from .import_answers import Wakeup, finish_if_done
 from .imports import (
     Changes,

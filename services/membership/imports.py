@@ -19,8 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from prodigy_users.runtime.problems import Problem
 
-from .domain import normalise_email
-from .groups import _normalise as group_key
+from .domain import group_key, normalise_email
 
 Outcome = Literal["created", "invited", "already_member", "updated", "duplicate_in_file", "invalid"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
