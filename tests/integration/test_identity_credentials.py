@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import Payload, wrap
 from prodigy_users.contracts.identity import CreateAccount, IssuePasswordReset
@@ -27,13 +27,11 @@ from prodigy_users.identity.settings import Settings
 from prodigy_users.identity.store import credential_tokens
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.consumer import Consumer
-from prodigy_users.runtime.db import ensure_database, upgrade
 from prodigy_users.runtime.keys import generate_keys, load_private_key
 from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.runtime.passwords import hash_password
 from prodigy_users.runtime.problems import Problem
-from prodigy_users.stack.postgres import Postgres
-from prodigy_users.stack.supervisor import free_ports
+from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,18 +47,8 @@ def keys() -> Iterator[dict[str, Path]]:
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
     """A migrated identity database on a PostgreSQL of its own."""
-    with tempfile.TemporaryDirectory(prefix="identity-it-") as tmp:
-        pg = Postgres(Path(tmp) / "pg", free_ports(1)[0], log_path=Path(tmp) / "pg.log", fast=True)
-        await pg.start()
-        try:
-            url = pg.database_url("identity")
-            await ensure_database(url)
-            await asyncio.to_thread(upgrade, "identity", url)
-            eng = create_async_engine(url)
-            yield eng
-            await eng.dispose()
-        finally:
-            await pg.stop()
+    async with own_database("identity") as eng:
+        yield eng
 
 
 @pytest.fixture(scope="module")

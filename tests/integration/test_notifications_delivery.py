@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope, wrap
 from prodigy_users.contracts.identity import PasswordLinkIssued
@@ -34,12 +33,11 @@ from prodigy_users.notifications.mailer import SmtpPool
 from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.store import emails
 from prodigy_users.runtime.consumer import Consumer
-from prodigy_users.runtime.db import ensure_database, upgrade
 from prodigy_users.runtime.keys import seal
 from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.stack.mailcapture import MailCapture
-from prodigy_users.stack.postgres import Postgres
 from prodigy_users.stack.supervisor import HOST, free_ports
+from tests.integration.databases import own_database
 from tests.support import wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -48,18 +46,8 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
     """A migrated notifications database on a PostgreSQL of its own."""
-    with tempfile.TemporaryDirectory(prefix="notifications-delivery-") as tmp:
-        pg = Postgres(Path(tmp) / "pg", free_ports(1)[0], log_path=Path(tmp) / "pg.log", fast=True)
-        await pg.start()
-        try:
-            url = pg.database_url("notifications")
-            await ensure_database(url)
-            await asyncio.to_thread(upgrade, "notifications", url)
-            eng = create_async_engine(url)
-            yield eng
-            await eng.dispose()
-        finally:
-            await pg.stop()
+    async with own_database("notifications") as eng:
+        yield eng
 
 
 @pytest.fixture(scope="module")

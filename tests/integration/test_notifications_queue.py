@@ -3,13 +3,10 @@ sealed at rest, emails that wait for their department's name, and who reads the 
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +14,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import Payload, wrap
 from prodigy_users.contracts.membership import (
@@ -37,10 +34,8 @@ from prodigy_users.notifications.mailer import DeliveryError, MailMessage
 from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.store import emails
 from prodigy_users.runtime.consumer import Consumer, Handler
-from prodigy_users.runtime.db import ensure_database, upgrade
 from prodigy_users.runtime.keys import seal
-from prodigy_users.stack.postgres import Postgres
-from prodigy_users.stack.supervisor import free_ports
+from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,18 +46,8 @@ SETTINGS = Settings(app_base_url="http://app.test", department_name_wait_s=60)
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
     """A migrated notifications database on a PostgreSQL of its own."""
-    with tempfile.TemporaryDirectory(prefix="notifications-it-") as tmp:
-        pg = Postgres(Path(tmp) / "pg", free_ports(1)[0], log_path=Path(tmp) / "pg.log", fast=True)
-        await pg.start()
-        try:
-            url = pg.database_url("notifications")
-            await ensure_database(url)
-            await asyncio.to_thread(upgrade, "notifications", url)
-            eng = create_async_engine(url)
-            yield eng
-            await eng.dispose()
-        finally:
-            await pg.stop()
+    async with own_database("notifications") as eng:
+        yield eng
 
 
 @pytest.fixture(scope="module")

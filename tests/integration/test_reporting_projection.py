@@ -3,17 +3,14 @@ goes through the real consumer path (inbox, savepoint, handler) into a migrated 
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import Payload, wrap
 from prodigy_users.contracts.membership import (
@@ -36,9 +33,7 @@ from prodigy_users.reporting.consumers import HANDLERS
 from prodigy_users.reporting.domain import parse_view
 from prodigy_users.reporting.settings import Settings
 from prodigy_users.runtime.consumer import Consumer
-from prodigy_users.runtime.db import ensure_database, upgrade
-from prodigy_users.stack.postgres import Postgres
-from prodigy_users.stack.supervisor import free_ports
+from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,18 +41,8 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
     """A migrated reporting database on a PostgreSQL of its own."""
-    with tempfile.TemporaryDirectory(prefix="reporting-it-") as tmp:
-        pg = Postgres(Path(tmp) / "pg", free_ports(1)[0], log_path=Path(tmp) / "pg.log", fast=True)
-        await pg.start()
-        try:
-            url = pg.database_url("reporting")
-            await ensure_database(url)
-            await asyncio.to_thread(upgrade, "reporting", url)
-            eng = create_async_engine(url)
-            yield eng
-            await eng.dispose()
-        finally:
-            await pg.stop()
+    async with own_database("reporting") as eng:
+        yield eng
 
 
 class Bus:

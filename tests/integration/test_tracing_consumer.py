@@ -4,10 +4,8 @@ context in the outbox (spans in memory; the broker is never used)."""
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,19 +16,17 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import Payload, RawEnvelope, wrap
 from prodigy_users.contracts.membership import DepartmentCreated, GroupCreated
 from prodigy_users.contracts.topics import MEMBERSHIP_EVENTS
 from prodigy_users.runtime.consumer import Consumer, DeadLetter, Handler
-from prodigy_users.runtime.db import ensure_database
 from prodigy_users.runtime.messaging_tables import metadata, outbox
 from prodigy_users.runtime.settings import ServiceSettings
 from prodigy_users.runtime.tracing import kafka_headers, outbox_headers
 from prodigy_users.runtime.uow import UnitOfWork
-from prodigy_users.stack.postgres import Postgres
-from prodigy_users.stack.supervisor import free_ports
+from tests.integration.databases import own_database
 from tests.otel import memory_exporter
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,19 +37,10 @@ PROCESS = f"process {MEMBERSHIP_EVENTS.name}"
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
     """A database with the messaging tables, on a PostgreSQL of its own."""
-    with tempfile.TemporaryDirectory(prefix="tracing-it-") as tmp:
-        pg = Postgres(Path(tmp) / "pg", free_ports(1)[0], log_path=Path(tmp) / "pg.log", fast=True)
-        await pg.start()
-        try:
-            url = pg.database_url("tracing")
-            await ensure_database(url)
-            eng = create_async_engine(url)
-            async with eng.begin() as conn:
-                await conn.run_sync(metadata.create_all)
-            yield eng
-            await eng.dispose()
-        finally:
-            await pg.stop()
+    async with own_database("tracing", migrate=False) as eng:
+        async with eng.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        yield eng
 
 
 @pytest.fixture
