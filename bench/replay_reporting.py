@@ -155,9 +155,7 @@ async def main() -> None:
         done = await rebuild(settings, idle_s=1.0)
         wall = time.monotonic() - started
         print()
-        print(
-            "| events applied | reading s | events/s | whole rebuild s (with migrate, switch) |"
-        )
+        print("| events applied | reading s | events/s | whole rebuild s (with migrate, switch) |")
         print("|---|---|---|---|")
         print(f"| {done.events:,} | {done.seconds:.2f} | {done.per_second:,.0f} | {wall:.2f} |")
         target = "met" if done.per_second >= 5000 else "MISSED"

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from .email import Email
 from .envelope import Payload
 
 _ACCOUNT = Field(
@@ -34,7 +35,7 @@ class CreateAccount(Payload):
     TYPE: ClassVar[str] = "identity.create_account"
 
     request_id: uuid.UUID = _REQUEST
-    email: EmailStr = Field(description="Login email.", examples=["ana.lima@example.org"])
+    email: Email = Field(description="Login email.", examples=["ana.lima@example.org"])
     name: str = Field(min_length=1, description="Full name.", examples=["Ana Lima"])
     department_id: uuid.UUID = _DEPARTMENT
     password_hash: str | None = Field(
@@ -56,7 +57,7 @@ class AccountCreated(Payload):
     VERSION: ClassVar[int] = 2
 
     account_id: uuid.UUID = _ACCOUNT
-    email: EmailStr = Field(description="Login email (as typed; unique case-insensitively).")
+    email: Email = Field(description="Login email (as typed; unique case-insensitively).")
     name: str = Field(description="Full name.", examples=["Ana Lima"])
     request_id: uuid.UUID | None = Field(
         default=None, description="The `CreateAccount` request this answers, if any."
@@ -79,7 +80,7 @@ class AccountCreationRejected(Payload):
     TYPE: ClassVar[str] = "identity.account_creation_rejected"
 
     request_id: uuid.UUID = _REQUEST
-    email: EmailStr = Field(description="The email that was asked for.")
+    email: Email = Field(description="The email that was asked for.")
     reason: Literal["account_exists"] = Field(
         description="`account_exists`: some account, anywhere, already uses this email.",
         examples=["account_exists"],
@@ -115,7 +116,7 @@ class PasswordLinkIssued(Payload):
     TYPE: ClassVar[str] = "identity.password_link_issued"
 
     account_id: uuid.UUID = _ACCOUNT
-    email: EmailStr = Field(description="Where to send the link.")
+    email: Email = Field(description="Where to send the link.")
     name: str = Field(description="Whom to greet.")
     purpose: Literal["welcome", "reset"] = Field(
         description="`welcome`: a new account's credentials email; `reset`: a password reset.",
@@ -146,7 +147,7 @@ class AccountRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    email: EmailStr = Field(description="Login email.", examples=["ana.lima@example.org"])
+    email: Email = Field(description="Login email.", examples=["ana.lima@example.org"])
     name: str = Field(min_length=1, description="Full name.", examples=["Ana Lima"])
 
 
@@ -179,7 +180,7 @@ class BatchAccount(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    email: EmailStr = Field(description="The address as it was asked for.")
+    email: Email = Field(description="The address as it was asked for.")
     account_id: uuid.UUID = _ACCOUNT
 
 

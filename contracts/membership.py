@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import Field
 
+from .email import Email
 from .envelope import Payload
 
 Role = Literal["admin", "officer", "member"]
@@ -40,7 +41,7 @@ class MemberAdded(Payload):
     department_id: uuid.UUID = _DEPARTMENT
     account_id: uuid.UUID = _ACCOUNT
     name: str = Field(description="Full name.", examples=["Ana Lima"])
-    email: EmailStr = Field(description="The person's login email.")
+    email: Email = Field(description="The person's login email.")
     role: Role = Field(description="`admin`, `officer` or `member`.", examples=["member"])
     status: Status = Field(
         default="active",
@@ -70,7 +71,7 @@ class MemberInvited(Payload):
 
     department_id: uuid.UUID = _DEPARTMENT
     invitation_id: uuid.UUID = _INVITATION
-    email: EmailStr = Field(description="The invited address.")
+    email: Email = Field(description="The invited address.")
     role: Role = Field(description="The role they get when they accept.")
     expires_at: datetime = Field(description="When the invitation lapses (UTC).")
     invited_by: uuid.UUID | None = _BY
@@ -83,7 +84,7 @@ class InvitationReminded(Payload):
 
     department_id: uuid.UUID = _DEPARTMENT
     invitation_id: uuid.UUID = _INVITATION
-    email: EmailStr = Field(description="The invited address.")
+    email: Email = Field(description="The invited address.")
     reminded_by: uuid.UUID | None = _BY
 
 
@@ -94,7 +95,7 @@ class InvitationRevoked(Payload):
 
     department_id: uuid.UUID = _DEPARTMENT
     invitation_id: uuid.UUID = _INVITATION
-    email: EmailStr = Field(description="The invited address.")
+    email: Email = Field(description="The invited address.")
     revoked_by: uuid.UUID | None = _BY
 
 
@@ -105,7 +106,7 @@ class InvitationExpired(Payload):
 
     department_id: uuid.UUID = _DEPARTMENT
     invitation_id: uuid.UUID = _INVITATION
-    email: EmailStr = Field(description="The invited address.")
+    email: Email = Field(description="The invited address.")
 
 
 class InvitationAccepted(Payload):
@@ -116,7 +117,7 @@ class InvitationAccepted(Payload):
     department_id: uuid.UUID = _DEPARTMENT
     invitation_id: uuid.UUID = _INVITATION
     account_id: uuid.UUID = _ACCOUNT
-    email: EmailStr = Field(description="The invited address (the account may use another).")
+    email: Email = Field(description="The invited address (the account may use another).")
 
 
 class MemberRoleChanged(Payload):
@@ -220,7 +221,7 @@ class MemberRestored(Payload):
     department_id: uuid.UUID = _DEPARTMENT
     account_id: uuid.UUID = _ACCOUNT
     name: str = Field(description="Full name.")
-    email: EmailStr = Field(description="The person's login email.")
+    email: Email = Field(description="The person's login email.")
     role: Role = Field(description="Role on return.")
     status: Status = Field(description="Status on return.")
     employee_id: str | None = Field(default=None, description="Employee ID, kept from before.")
@@ -257,7 +258,7 @@ class InvitationLinkIssued(Payload):
 
     department_id: uuid.UUID = _DEPARTMENT
     invitation_id: uuid.UUID = _INVITATION
-    email: EmailStr = Field(description="Where to send it.")
+    email: Email = Field(description="Where to send it.")
     role: Role = Field(description="The role offered.")
     sealed_token: str = Field(description="The invitation token, sealed to notifications' key.")
     expires_at: datetime = Field(description="When the invitation lapses (UTC).")
@@ -272,7 +273,7 @@ class WelcomeRequested(Payload):
 
     department_id: uuid.UUID = _DEPARTMENT
     account_id: uuid.UUID = _ACCOUNT
-    email: EmailStr = Field(description="Where to send it.")
+    email: Email = Field(description="Where to send it.")
     name: str = Field(description="Whom to greet.")
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
+from prodigy_users.contracts.email import normalized_email
 from prodigy_users.contracts.membership import Role
 
 ROLES: tuple[str, ...] = get_args(Role)
@@ -90,7 +91,7 @@ def parse_pasted(raw: str | Sequence[str]) -> list[PastedAddress]:
     for item in items:
         for candidate in _chunks(item):
             try:
-                email = validate_email(candidate, check_deliverability=False).normalized
+                email = normalized_email(candidate)
             except EmailNotValidError as exc:
                 key, parsed = candidate.lower(), PastedAddress(candidate, str(exc))
             else:

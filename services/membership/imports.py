@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
+from prodigy_users.contracts.email import normalized_email
 from prodigy_users.runtime.problems import Problem
 
 from .domain import group_key, normalise_email
@@ -190,7 +191,7 @@ def _validate(cells: Sequence[str], columns: Columns) -> dict[str, Any]:
     if not raw_email:
         raise _Invalid("email is missing")
     try:
-        email = validate_email(raw_email, check_deliverability=False).normalized
+        email = normalized_email(raw_email)
     except EmailNotValidError as exc:
         raise _Invalid(f"not a valid email address: {exc}") from exc
     name = _name(cells, columns)

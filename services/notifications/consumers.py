@@ -33,18 +33,10 @@ async def department_created(
     await service.remember_department(uow, payload)
 
 
-async def member_role(
-    uow: UnitOfWork,
-    envelope: RawEnvelope,
-    payload: MemberAdded | MemberRoleChanged | MemberRestored,
-) -> None:
-    """Keep the member's current role (admins read the email log)."""
-    await service.remember_role(uow, payload)
-
-
-async def member_removed(uow: UnitOfWork, envelope: RawEnvelope, payload: MemberRemoved) -> None:
-    """A removed admin no longer reads the email log."""
-    await service.forget_member(uow, payload)
+async def member_role(uow: UnitOfWork, envelope: RawEnvelope, payload: service.RoleEvent) -> None:
+    """Keep the member's current role (admins read the email log); a removed admin
+    no longer reads it."""
+    await service.remember_roles(uow.conn, [payload])
 
 
 def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
@@ -75,7 +67,7 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
         MemberAdded: member_role,
         MemberRoleChanged: member_role,
         MemberRestored: member_role,
-        MemberRemoved: member_removed,
+        MemberRemoved: member_role,
         PasswordLinkIssued: password_link_issued,
         InvitationLinkIssued: invitation_link_issued,
         WelcomeRequested: welcome_requested,
@@ -88,16 +80,23 @@ EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], dict[str, Any]]] = 
     InvitationLinkIssued: service.invitation_email,
     WelcomeRequested: service.welcome_email,
 }
-BATCH_TYPES = frozenset(EMAIL_ROWS)
+ROLE_EVENTS: frozenset[type[Payload]] = frozenset(
+    {MemberAdded, MemberRoleChanged, MemberRestored, MemberRemoved}
+)
+BATCH_TYPES = frozenset(EMAIL_ROWS) | ROLE_EVENTS
 
 
 def batch_handler(settings: Settings) -> BatchHandler:
-    """Queue the emails of a run of events in one statement (a bulk import's thousands of
-    credentials events arrive together); the per-message handlers do the same one by one."""
+    """Apply a run of events in a few statements: a bulk import's thousands of
+    credentials and member-added events arrive together. The emails are queued in
+    one insert, the roles kept in one upsert (and one delete); the per-message
+    handlers do the same one by one. The two kinds touch different tables, so
+    neither's order relative to the other's matters."""
     name_wait = timedelta(seconds=settings.department_name_wait_s)
 
-    async def queue_emails(conn: AsyncConnection, run: Sequence[tuple[RawEnvelope, Any]]) -> None:
-        rows = [EMAIL_ROWS[type(payload)](envelope, payload) for envelope, payload in run]
+    async def apply_run(conn: AsyncConnection, run: Sequence[tuple[RawEnvelope, Any]]) -> None:
+        rows = [EMAIL_ROWS[type(p)](envelope, p) for envelope, p in run if type(p) in EMAIL_ROWS]
+        await service.remember_roles(conn, [p for _, p in run if type(p) in ROLE_EVENTS])
         await service.queue_many(conn, rows, name_wait=name_wait)
 
-    return queue_emails
+    return apply_run

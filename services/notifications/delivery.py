@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.runtime.keys import load_private_key, unseal
+from prodigy_users.runtime.keys import SealKey, load_seal_key, unseal
 from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.metrics import Metrics
 from prodigy_users.runtime.service import Runtime
@@ -81,7 +80,7 @@ class Delivery:
         engine: AsyncEngine,
         settings: Settings,
         mailer: Mailer,
-        seal_key: rsa.RSAPrivateKey | None,
+        seal_key: SealKey | None,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
@@ -269,8 +268,9 @@ class Delivery:
     async def _claim_and_open(self, limit: int) -> list[_Claimed]:
         claimed = await service.claim_due(self._engine, limit=limit, lease=self._lease)
         lease_ends = time.monotonic() + self._lease.total_seconds()
-        # RSA decryption is most of an email's CPU and releases the GIL: open the
-        # whole batch on a worker thread while the senders go on with the last one.
+        # Opening the tokens is a good part of an email's CPU (all of it with a
+        # legacy RSA key): open the whole batch on a worker thread while the
+        # senders go on with the last one.
         opened = await asyncio.to_thread(self._open_all, claimed) if claimed else []
         return [
             _Claimed(email, lease_ends, token) for email, token in zip(claimed, opened, strict=True)
@@ -441,11 +441,11 @@ def _settings(runtime: Runtime) -> Settings:
     return settings
 
 
-def _seal_key(settings: Settings) -> rsa.RSAPrivateKey | None:
+def _seal_key(settings: Settings) -> SealKey | None:
     if settings.seal_private_key_path is None:
         log.error("no PRODIGY_SEAL_PRIVATE_KEY_PATH: emails with a link will fail")
         return None
-    key: rsa.RSAPrivateKey = load_private_key(settings.seal_private_key_path)
+    key = load_seal_key(settings.seal_private_key_path)
     return key
 
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -38,6 +38,9 @@ _LINKS: dict[str, LinkKind] = {
     "invitation_reminder": "invitation",
 }
 
+# (department, account): whose role in which department.
+MemberKey = tuple[uuid.UUID, uuid.UUID]
+
 _ROLE_LABELS = {"admin": "an admin", "officer": "an officer", "member": "a member"}
 
 
@@ -64,6 +67,12 @@ def set_password_url(public_base_url: str, token: str) -> str:
 def invitation_url(app_base_url: str, token: str) -> str:
     """The link that opens an invitation: ``{app}/invitations/{token}``."""
     return f"{app_base_url.rstrip('/')}/invitations/{quote(token, safe='')}"
+
+
+def last_roles(changes: Iterable[tuple[MemberKey, str | None]]) -> dict[MemberKey, str | None]:
+    """What a run of membership events leaves: each person's last role in each
+    department, None if the last thing that happened was their removal."""
+    return dict(changes)
 
 
 def role_label(role: str) -> str:

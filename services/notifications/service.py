@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from .domain import (
     EmailLogEntry,
     EmailStatus,
     LogCursor,
+    MemberKey,
     Outcome,
     OutgoingEmail,
     RetryPolicy,
@@ -36,6 +38,7 @@ from .domain import (
     encode_cursor,
     event_key,
     invitation_template,
+    last_roles,
     short_error,
     template_for,
 )
@@ -52,16 +55,22 @@ async def remember_department(uow: UnitOfWork, payload: DepartmentCreated) -> No
     await store.release_held(uow.conn, payload.department_id)
 
 
-async def remember_role(
-    uow: UnitOfWork, payload: MemberAdded | MemberRoleChanged | MemberRestored
-) -> None:
-    """Keep the person's current role: admins of a department may read its email log."""
-    await store.upsert_membership(uow.conn, payload.department_id, payload.account_id, payload.role)
+RoleEvent = MemberAdded | MemberRoleChanged | MemberRestored | MemberRemoved
 
 
-async def forget_member(uow: UnitOfWork, payload: MemberRemoved) -> None:
-    """A removed person reads nothing of the department any more."""
-    await store.delete_membership(uow.conn, payload.department_id, payload.account_id)
+def role_change(payload: RoleEvent) -> tuple[MemberKey, str | None]:
+    """Whose role an event sets, and to what (None: they were removed)."""
+    role = None if isinstance(payload, MemberRemoved) else payload.role
+    return (payload.department_id, payload.account_id), role
+
+
+async def remember_roles(conn: AsyncConnection, events: Iterable[RoleEvent]) -> None:
+    """Keep people's current roles (admins of a department may read its email log);
+    a removed person reads nothing of the department any more. Only the last
+    change of each person counts, so a run of events is two statements at most."""
+    roles = last_roles(role_change(p) for p in events)
+    await store.upsert_memberships(conn, {k: r for k, r in roles.items() if r is not None})
+    await store.delete_memberships(conn, [k for k, r in roles.items() if r is None])
 
 
 def password_link_email(envelope: RawEnvelope, payload: PasswordLinkIssued) -> dict[str, Any]:

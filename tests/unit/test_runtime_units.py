@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 import uuid
@@ -12,7 +13,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -31,6 +33,7 @@ from prodigy_users.runtime.keys import (
     generate_keys,
     jwks_for,
     load_private_key,
+    load_seal_key,
     seal,
     unseal,
 )
@@ -304,16 +307,64 @@ def test_bearer_token(header: str | None, expected: str | None) -> None:
 def test_seal_unseal_round_trip(key_dir: Path) -> None:
     secret = "single-use-token-" + uuid.uuid4().hex
     sealed = seal((key_dir / "seal.pub.pem").read_bytes(), secret)
+    assert sealed.startswith("hpke1."), "new keys seal with HPKE"
     assert secret not in sealed
-    assert unseal(load_private_key(key_dir / "seal.pem"), sealed) == secret
-    # OAEP is randomised: the same secret never seals to the same text twice.
+    assert unseal(load_seal_key(key_dir / "seal.pem"), sealed) == secret
+    # HPKE is randomised: the same secret never seals to the same text twice.
     assert seal((key_dir / "seal.pub.pem").read_bytes(), secret) != sealed
 
 
-def test_unseal_with_the_wrong_key_fails(key_dir: Path, signing_key: rsa.RSAPrivateKey) -> None:
+def test_unseal_with_the_wrong_key_fails(key_dir: Path, tmp_path: Path) -> None:
     sealed = seal((key_dir / "seal.pub.pem").read_bytes(), "secret")
+    other = generate_keys(tmp_path / "other")
     with pytest.raises(ValueError):
-        unseal(signing_key, sealed)
+        unseal(load_seal_key(other["seal_private"]), sealed)
+
+
+def test_a_tampered_sealed_value_does_not_open(key_dir: Path) -> None:
+    sealed = seal((key_dir / "seal.pub.pem").read_bytes(), "secret")
+    body = bytearray(base64.b64decode(sealed.removeprefix("hpke1.")))
+    body[-1] ^= 1  # the AEAD tag
+    with pytest.raises(ValueError):
+        unseal(
+            load_seal_key(key_dir / "seal.pem"),
+            "hpke1." + base64.b64encode(bytes(body)).decode(),
+        )
+
+
+def test_legacy_rsa_seal_keys_still_seal_and_open(tmp_path: Path) -> None:
+    """Deployments whose sealing key predates HPKE keep working with it."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "seal.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    generate_keys(tmp_path / "new")
+    sealed = seal(pem, "legacy-secret")
+    assert not sealed.startswith("hpke1.")
+    key = load_seal_key(tmp_path / "seal.pem")
+    assert unseal(key, sealed) == "legacy-secret"
+    # A key of one kind never opens the other kind's format.
+    with pytest.raises(ValueError):
+        unseal(key, seal((tmp_path / "new" / "seal.pub.pem").read_bytes(), "x"))
+
+
+def test_a_key_of_another_kind_is_no_sealing_key(tmp_path: Path) -> None:
+    (tmp_path / "ec.pem").write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(ValueError, match="X25519 or RSA"):
+        load_seal_key(tmp_path / "ec.pem")
 
 
 def test_generate_keys_creates_everything_private_keys_owner_only(tmp_path: Path) -> None:
