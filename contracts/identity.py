@@ -108,7 +108,7 @@ class PasswordChanged(Payload):
 class PasswordLinkIssued(Payload):
     """Private event for notifications only: email this set-password link.
 
-    The single-use token travels sealed (RSA-OAEP) to notifications' public
+    The single-use token travels sealed (HPKE, RFC 9180) to notifications' public
     key: identity stores only its hash, and neither identity's outbox nor the
     topic holds it in the clear. The topic is readable by notifications alone.
     """
@@ -123,11 +123,56 @@ class PasswordLinkIssued(Payload):
         examples=["welcome"],
     )
     sealed_token: str = Field(
-        description="The single-use token, encrypted to notifications' sealing key (base64)."
+        description=(
+            "The single-use token, encrypted to notifications' sealing key: `hpke1.` and "
+            "base64 (keys made before HPKE: RSA-OAEP, bare base64)."
+        )
     )
     expires_at: datetime = Field(description="When the link stops working (UTC).")
     department_id: uuid.UUID | None = Field(
         default=None, description="Department on whose behalf the link was issued, if any."
+    )
+
+
+class PasswordLink(BaseModel):
+    """One set-password link of a ``PasswordLinksIssued`` batch."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(description="Where to send the link.")
+    name: str = Field(description="Whom to greet.")
+    sealed_token: str = Field(
+        description="The single-use token, sealed to notifications' key as in "
+        "``PasswordLinkIssued``."
+    )
+
+
+class PasswordLinksIssued(Payload):
+    """Private event for notifications only: email each of these set-password links.
+
+    The batch form of ``PasswordLinkIssued``, for the new accounts of one
+    ``CreateAccounts`` batch (a bulk upload): one message instead of one per person.
+    Each link is emailed exactly as its own ``PasswordLinkIssued`` would be, and its
+    token is sealed the same way.
+    """
+
+    TYPE: ClassVar[str] = "identity.password_links_issued"
+
+    request_id: uuid.UUID = Field(
+        description="The ``CreateAccounts`` batch whose new accounts these are.",
+        examples=["a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"],
+    )
+    department_id: uuid.UUID | None = Field(
+        default=None, description="Department on whose behalf the links were issued, if any."
+    )
+    purpose: Literal["welcome", "reset"] = Field(
+        description="`welcome`: new accounts' credentials emails; `reset`: password resets.",
+        examples=["welcome"],
+    )
+    expires_at: datetime = Field(description="When the links stop working (UTC).")
+    links: list[PasswordLink] = Field(
+        min_length=1, max_length=1000, description="One per account (distinct accounts)."
     )
 
 

@@ -20,6 +20,7 @@ from .identity import (
     IssuePasswordReset,
     PasswordChanged,
     PasswordLinkIssued,
+    PasswordLinksIssued,
 )
 from .membership import (
     DepartmentCreated,
@@ -116,10 +117,10 @@ IDENTITY_ACCOUNT_BATCHES = Topic(
 IDENTITY_CREDENTIALS = Topic(
     name="identity.credentials.v1",
     description="Private: set-password and reset links for notifications to email.",
-    key="account_id",
+    key="account_id (a batch of links: its request_id)",
     owner="identity",
     consumers=("notifications",),
-    payloads=(PasswordLinkIssued,),
+    payloads=(PasswordLinkIssued, PasswordLinksIssued),
     retention_ms=7 * DAY_MS,
     private=True,
 )

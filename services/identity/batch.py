@@ -2,7 +2,8 @@
 
 The rule is the one ``CreateAccount`` follows (one account per email, decided by
 the unique index), applied with one multi-row insert instead of one per person.
-Every new account is announced and emailed exactly as a single one is.
+Every new account is announced as a single one is; their credentials emails go to
+notifications in one ``PasswordLinksIssued`` and are sent as a single one's are.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from prodigy_users.contracts.identity import (
     AccountRequest,
     BatchAccount,
     CreateAccounts,
-    PasswordLinkIssued,
+    PasswordLink,
+    PasswordLinksIssued,
 )
 from prodigy_users.runtime.uow import UnitOfWork
 
@@ -93,19 +95,25 @@ class AccountBatches:
             ),
             key=cmd.request_id,
         )
-        for key, account_id in inserted.items():
-            request = wanted[key]
+        if inserted:
+            # One message for the batch's credentials emails, not one per person.
             uow.emit(
-                PasswordLinkIssued.model_construct(
-                    account_id=account_id,
-                    email=request.email,
-                    name=request.name,
-                    purpose="welcome",
-                    sealed_token=self.identity.sealed(tokens[key]),
-                    expires_at=expires_at,
+                PasswordLinksIssued.model_construct(
+                    request_id=cmd.request_id,
                     department_id=cmd.department_id,
+                    purpose="welcome",
+                    expires_at=expires_at,
+                    links=[
+                        PasswordLink.model_construct(
+                            account_id=account_id,
+                            email=wanted[key].email,
+                            name=wanted[key].name,
+                            sealed_token=self.identity.sealed(tokens[key]),
+                        )
+                        for key, account_id in inserted.items()
+                    ],
                 ),
-                key=account_id,
+                key=cmd.request_id,
             )
         for key, account_id in inserted.items():
             request = wanted[key]

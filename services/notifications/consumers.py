@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
-from prodigy_users.contracts.identity import PasswordLinkIssued
+from prodigy_users.contracts.identity import PasswordLinkIssued, PasswordLinksIssued
 from prodigy_users.contracts.membership import (
     DepartmentCreated,
     InvitationLinkIssued,
@@ -39,28 +39,24 @@ async def member_role(uow: UnitOfWork, envelope: RawEnvelope, payload: service.R
     await service.remember_roles(uow.conn, [payload])
 
 
+# Each event that asks for emails -> the queued rows that answer it.
+EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], list[dict[str, Any]]]] = {
+    PasswordLinkIssued: lambda envelope, p: [service.password_link_email(envelope, p)],
+    PasswordLinksIssued: service.password_links_emails,
+    InvitationLinkIssued: lambda envelope, p: [service.invitation_email(envelope, p)],
+    WelcomeRequested: lambda envelope, p: [service.welcome_email(envelope, p)],
+}
+
+
 def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
     """Payload type -> handler."""
     name_wait = timedelta(seconds=settings.department_name_wait_s)
 
-    async def password_link_issued(
-        uow: UnitOfWork, envelope: RawEnvelope, payload: PasswordLinkIssued
-    ) -> None:
-        """Queue the welcome or password-reset email."""
-        row = service.password_link_email(envelope, payload)
-        await service.queue(uow, row, name_wait=name_wait)
-
-    async def invitation_link_issued(
-        uow: UnitOfWork, envelope: RawEnvelope, payload: InvitationLinkIssued
-    ) -> None:
-        """Queue the invitation email, or its reminder (a new event: a new email)."""
-        await service.queue(uow, service.invitation_email(envelope, payload), name_wait=name_wait)
-
-    async def welcome_requested(
-        uow: UnitOfWork, envelope: RawEnvelope, payload: WelcomeRequested
-    ) -> None:
-        """Queue the "you joined" email."""
-        await service.queue(uow, service.welcome_email(envelope, payload), name_wait=name_wait)
+    async def emails_asked(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
+        """Queue the emails the event asks for: welcome or password-reset links (one or a
+        batch), an invitation or its reminder (a new event: a new email), "you joined"."""
+        rows = EMAIL_ROWS[type(payload)](envelope, payload)
+        await service.queue_many(uow.conn, rows, name_wait=name_wait)
 
     return {
         DepartmentCreated: department_created,
@@ -68,18 +64,10 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
         MemberRoleChanged: member_role,
         MemberRestored: member_role,
         MemberRemoved: member_role,
-        PasswordLinkIssued: password_link_issued,
-        InvitationLinkIssued: invitation_link_issued,
-        WelcomeRequested: welcome_requested,
+        **dict.fromkeys(EMAIL_ROWS, emails_asked),
     }
 
 
-# Each event that asks for an email -> the queued row that answers it.
-EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], dict[str, Any]]] = {
-    PasswordLinkIssued: service.password_link_email,
-    InvitationLinkIssued: service.invitation_email,
-    WelcomeRequested: service.welcome_email,
-}
 ROLE_EVENTS: frozenset[type[Payload]] = frozenset(
     {MemberAdded, MemberRoleChanged, MemberRestored, MemberRemoved}
 )
@@ -95,7 +83,12 @@ def batch_handler(settings: Settings) -> BatchHandler:
     name_wait = timedelta(seconds=settings.department_name_wait_s)
 
     async def apply_run(conn: AsyncConnection, run: Sequence[tuple[RawEnvelope, Any]]) -> None:
-        rows = [EMAIL_ROWS[type(p)](envelope, p) for envelope, p in run if type(p) in EMAIL_ROWS]
+        rows = [
+            row
+            for envelope, p in run
+            if type(p) in EMAIL_ROWS
+            for row in EMAIL_ROWS[type(p)](envelope, p)
+        ]
         await service.remember_roles(conn, [p for _, p in run if type(p) in ROLE_EVENTS])
         await service.queue_many(conn, rows, name_wait=name_wait)
 

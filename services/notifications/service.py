@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
-from prodigy_users.contracts.identity import PasswordLinkIssued
+from prodigy_users.contracts.identity import PasswordLink, PasswordLinkIssued, PasswordLinksIssued
 from prodigy_users.contracts.membership import (
     DepartmentCreated,
     InvitationLinkIssued,
@@ -33,6 +33,7 @@ from .domain import (
     MemberKey,
     Outcome,
     OutgoingEmail,
+    Purpose,
     RetryPolicy,
     department_hold,
     encode_cursor,
@@ -73,20 +74,41 @@ async def remember_roles(conn: AsyncConnection, events: Iterable[RoleEvent]) -> 
     await store.delete_memberships(conn, [k for k, r in roles.items() if r is None])
 
 
-def password_link_email(envelope: RawEnvelope, payload: PasswordLinkIssued) -> dict[str, Any]:
-    """The queued row for a set-password link: the token still sealed."""
+def _link_row(
+    envelope: RawEnvelope,
+    purpose: Purpose,
+    link: PasswordLinkIssued | PasswordLink,
+    department_id: uuid.UUID | None,
+    expires_at: datetime,
+) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
         "source_event_id": envelope.event_id,
-        "template": template_for(payload.purpose),
-        "recipient": str(payload.email),
-        "recipient_name": payload.name,
-        "department_id": payload.department_id,
-        "account_id": payload.account_id,
-        "sealed_token": payload.sealed_token,
-        "link_expires_at": payload.expires_at,
+        "template": template_for(purpose),
+        "recipient": str(link.email),
+        "recipient_name": link.name,
+        "department_id": department_id,
+        "account_id": link.account_id,
+        "sealed_token": link.sealed_token,
+        "link_expires_at": expires_at,
         "correlation_id": envelope.correlation_id,
     }
+
+
+def password_link_email(envelope: RawEnvelope, payload: PasswordLinkIssued) -> dict[str, Any]:
+    """The queued row for a set-password link: the token still sealed."""
+    return _link_row(envelope, payload.purpose, payload, payload.department_id, payload.expires_at)
+
+
+def password_links_emails(
+    envelope: RawEnvelope, payload: PasswordLinksIssued
+) -> list[dict[str, Any]]:
+    """The queued rows for a batch of set-password links, each as if it came alone; they
+    all answer the batch's event (one email per recipient of it)."""
+    return [
+        _link_row(envelope, payload.purpose, link, payload.department_id, payload.expires_at)
+        for link in payload.links
+    ]
 
 
 def invitation_email(envelope: RawEnvelope, payload: InvitationLinkIssued) -> dict[str, Any]:
@@ -125,20 +147,12 @@ def welcome_email(envelope: RawEnvelope, payload: WelcomeRequested) -> dict[str,
     }
 
 
-async def queue(uow: UnitOfWork, row: dict[str, Any], *, name_wait: timedelta) -> bool:
-    """Queue an email once per (source event, template); False if it already was.
-
-    An email for a department whose name has not arrived yet waits for it a little.
-    """
-    return await queue_many(uow.conn, [row], name_wait=name_wait) == 1
-
-
 async def queue_many(
     conn: AsyncConnection, rows: list[dict[str, Any]], *, name_wait: timedelta
 ) -> int:
     """Queue many emails at once (a consumer's batch); how many were new.
 
-    Each is queued once per (source event, template); those for a department whose
+    Each is queued once per (source event, template, recipient); those for a department whose
     name has not arrived yet wait for it a little.
     """
     for row in rows:

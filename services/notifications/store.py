@@ -73,7 +73,9 @@ emails = sa.Table(
     ),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("source_event_id", "template", name="emails_source_template"),
+    sa.UniqueConstraint(
+        "source_event_id", "template", "recipient", name="emails_source_template_recipient"
+    ),
     sa.CheckConstraint(
         "status IN ('pending', 'sending', 'retrying', 'sent', 'failed')", name="emails_status"
     ),
@@ -184,13 +186,13 @@ async def delete_memberships(conn: AsyncConnection, keys: Collection[MemberKey])
 async def insert_emails(
     conn: AsyncConnection, rows: list[dict[str, Any]], *, hold: timedelta | None = None
 ) -> int:
-    """Queue emails, skipping any whose (source event, template) is queued already;
+    """Queue emails, skipping any whose (source event, template, recipient) is queued already;
     how many were new. ``hold``: they are due only after this long (``release_held``
     ends the wait). One statement for the lot, and one wake-up for the workers.
     """
     if not rows:
         return 0
-    stmt = pg_insert(emails).on_conflict_do_nothing(constraint="emails_source_template")
+    stmt = pg_insert(emails).on_conflict_do_nothing(constraint="emails_source_template_recipient")
     if hold is not None:
         stmt = stmt.values(next_attempt_at=sa.func.now() + hold)
     # Every row names the same columns, so one multi-row INSERT carries them all.

@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope, wrap
-from prodigy_users.contracts.identity import PasswordLinkIssued
+from prodigy_users.contracts.identity import PasswordLink, PasswordLinkIssued, PasswordLinksIssued
 from prodigy_users.contracts.membership import DepartmentCreated, WelcomeRequested
 from prodigy_users.contracts.notifications import EmailDeadLettered, EmailFailed, EmailSent
 from prodigy_users.contracts.topics import IDENTITY_CREDENTIALS, MEMBERSHIP_MAIL, topic_of
@@ -207,6 +207,59 @@ async def test_a_batch_of_events_queues_each_email_once(
     for row in rows:
         # Known department: due at once; unknown: waits for its name.
         assert row.due is (row.department_id == known), row
+
+
+async def test_a_batch_of_links_in_one_event_queues_one_email_per_link_once(
+    engine: AsyncEngine, key: rsa.RSAPrivateKey
+) -> None:
+    """A bulk upload's credentials come as one ``PasswordLinksIssued`` per batch."""
+    settings = Settings(department_name_wait_s=60)
+    consumer = Consumer(
+        "notifications",
+        engine,
+        KafkaBroker("127.0.0.1:1"),
+        settings,
+        handlers(settings),
+        batch_handler=batch_handler(settings),
+        batch_types=BATCH_TYPES,
+    )
+    dept = uuid.uuid4()
+    links = [
+        PasswordLink(account_id=uuid.uuid4(), email=e, name=f"P {e}", sealed_token=sealed(key))
+        for e in addresses(3, "batch")
+    ]
+    payload = PasswordLinksIssued(
+        request_id=uuid.uuid4(),
+        department_id=dept,
+        purpose="welcome",
+        expires_at=datetime.now(UTC) + timedelta(days=3),
+        links=links,
+    )
+    envelope = wrap(payload, producer="identity", key=str(payload.request_id))
+    body = envelope.encode()
+
+    class Record:
+        def __init__(self, body: bytes) -> None:
+            self.value, self.key, self.partition, self.offset = body, b"k", 0, 0
+
+    # Alone (the careful path), then twice in one fetch (the batch path): once each.
+    await consumer.process(IDENTITY_CREDENTIALS, body, None, consumer.by_type())
+    batch = [(IDENTITY_CREDENTIALS, Record(body)), (IDENTITY_CREDENTIALS, Record(body))]
+    await consumer.process_batch(batch, consumer.by_type())
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(emails).where(emails.c.department_id == dept).order_by(emails.c.recipient)
+            )
+        ).all()
+    assert [r.recipient for r in rows] == sorted(link.email for link in links)
+    by_account = {link.account_id: link for link in links}
+    for row in rows:
+        link = by_account[row.account_id]
+        assert (row.recipient, row.recipient_name) == (link.email, link.name)
+        assert row.sealed_token == link.sealed_token and row.template == "welcome"
+        # Each answers the batch's event (EmailSent says so to subscribers).
+        assert row.source_event_id == envelope.event_id
 
 
 async def test_a_burst_goes_out_over_a_few_reused_sessions(

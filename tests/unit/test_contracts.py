@@ -70,6 +70,17 @@ SAMPLES: dict[str, Payload] = {
         sealed_token="c2VhbGVk",
         expires_at=NOW + timedelta(days=3),
     ),
+    "identity.password_links_issued": identity.PasswordLinksIssued(
+        request_id=uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"),
+        department_id=DEPT,
+        purpose="welcome",
+        expires_at=NOW + timedelta(days=3),
+        links=[
+            identity.PasswordLink(
+                account_id=ACCOUNT, email="ana.lima@example.org", name="Ana Lima", sealed_token="x"
+            )
+        ],
+    ),
     "membership.department_created": membership.DepartmentCreated(
         department_id=DEPT, name="Springfield EMS"
     ),
@@ -584,7 +595,12 @@ def test_credentials_topic_is_private() -> None:
     for topic in TOPICS:
         if topic.private:
             assert all(
-                "sealed_token" in p.model_fields or p.TYPE.endswith("welcome_requested")
+                "sealed_token" in p.model_fields
+                or p.TYPE.endswith("welcome_requested")
+                or (
+                    "sealed_token" in identity.PasswordLink.model_fields
+                    and p is identity.PasswordLinksIssued
+                )
                 for p in topic.payloads
             ), topic.name
 
