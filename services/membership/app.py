@@ -8,7 +8,7 @@ from .api import router
 from .api_groups import router as groups_router
 from .api_imports import router as imports_router
 from .api_invitations import router as invitations_router
-from .consumers import handlers
+from .consumers import IGNORED, handlers
 from .groups import Groups
 from .import_answers import ImportAnswers, Wakeup
 from .import_worker import ImportWorker
@@ -54,6 +54,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         description="Departments, their members and roles, and the requests that add people.",
         routers=[router, invitations_router, groups_router, imports_router],
         handlers=handlers(membership, ImportAnswers(wakeup)),
+        ignored=IGNORED,
         startup=[bind],
         background=[sweep_invitations, run_imports],
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from prodigy_users.contracts.envelope import Payload
 from prodigy_users.contracts.identity import (
@@ -23,3 +24,11 @@ def handlers(membership: Membership, imports: ImportAnswers) -> Mapping[type[Pay
         AccountCreationRejected: membership.on_account_rejected,
         AccountBatchAnswered: imports.on_batch_answered,
     }
+
+
+# An import's accounts are recorded from their batch's answer: their AccountCreated
+# would change nothing, so they are not even written to the inbox (ten thousand
+# rows for a big upload).
+IGNORED: Mapping[type[Payload], Callable[[Any], bool]] = {
+    AccountCreated: lambda event: event.batch_id is not None,
+}

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -115,6 +115,9 @@ class Consumer:
     batch_types: frozenset[type[Payload]] = frozenset()
     # A replay re-reads topics whose bad messages were dead-lettered already.
     dead_letter: bool = True
+    # Messages a service reads but knows its handler would do nothing with: skipped
+    # like unknown types, without an inbox row (applying them again changes nothing).
+    ignored: Mapping[type[Payload], Callable[[Any], bool]] = field(default_factory=dict)
 
     def _count(self, topic: Topic, type_: str, outcome: str) -> None:
         if self.metrics is not None:
@@ -207,6 +210,9 @@ class Consumer:
             return _Item(
                 topic, body, raw, dead=f"{envelope.type} v{envelope.version}: {_errors(exc)}"
             )
+        ignored = self.ignored.get(model)
+        if ignored is not None and ignored(payload):
+            return _Item(topic, body, raw, envelope=envelope, payload=payload)
         return _Item(topic, body, raw, envelope=envelope, payload=payload, handler=handler)
 
     async def _apply(self, items: list[_Item]) -> None:

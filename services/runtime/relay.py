@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Text, cast, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -190,7 +190,11 @@ class OutboxRelay:
                         outbox.c.id,
                         outbox.c.topic,
                         outbox.c.key,
-                        outbox.c.envelope,
+                        # The stored JSON as PostgreSQL writes it: published as it is,
+                        # not decoded into Python and encoded again for every event.
+                        cast(outbox.c.envelope, Text).label("body"),
+                        outbox.c.event_id,
+                        outbox.c.type,
                         outbox.c.headers,
                         outbox.c.created_at,
                     )
@@ -206,22 +210,21 @@ class OutboxRelay:
         now = datetime.now(UTC)
         with PublishSpans() as spans:
             for row in rows:
-                envelope: dict[str, Any] = row.envelope
                 # The trace context stored with the row, as a producer span's context.
                 trace_headers = spans.headers(
                     row.topic,
-                    envelope,
+                    {"event_id": str(row.event_id), "type": row.type, "key": row.key},
                     row.headers,
                     waited_s=(now - row.created_at).total_seconds(),
                 )
                 futures.append(
                     await producer.send(
                         row.topic,
-                        value=json.dumps(envelope, separators=(",", ":")).encode(),
+                        value=row.body.encode(),
                         key=row.key.encode(),
                         headers=[
-                            ("type", str(envelope["type"]).encode()),
-                            ("event_id", str(envelope["event_id"]).encode()),
+                            ("type", row.type.encode()),
+                            ("event_id", str(row.event_id).encode()),
                             ("content-type", b"application/json"),
                             *trace_headers,
                         ],
@@ -245,8 +248,8 @@ class OutboxRelay:
                 )
             self.published += len(done)
             if self._metrics is not None:
-                for row in rows[: len(done)]:
-                    self._metrics.produced.labels(self._settings.service_name, row.topic).inc()
+                for topic, count in Counter(row.topic for row in rows[: len(done)]).items():
+                    self._metrics.produced.labels(self._settings.service_name, topic).inc(count)
         if failure is not None:
             raise failure
         return len(done)

@@ -55,6 +55,8 @@ class ServiceSpec:
     # Optional fast path for runs of these payload types (see ``Consumer``).
     batch_handler: BatchHandler | None = None
     batch_types: frozenset[type[Payload]] = frozenset()
+    # Messages of these types the predicate picks are skipped (see ``Consumer``).
+    ignored: Mapping[type[Payload], Callable[[Any], bool]] = field(default_factory=dict)
     background: Sequence[Background] = ()
     # Run once the runtime exists, before consumers start (bind use cases to the engine).
     startup: Sequence[Background] = ()
@@ -183,6 +185,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             metrics,
             batch_handler=spec.batch_handler,
             batch_types=spec.batch_types,
+            ignored=spec.ignored,
         )
         consumer.register()
         runtime = Runtime(

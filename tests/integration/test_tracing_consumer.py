@@ -22,7 +22,7 @@ from prodigy_users.contracts.envelope import Payload, RawEnvelope, wrap
 from prodigy_users.contracts.membership import DepartmentCreated, GroupCreated
 from prodigy_users.contracts.topics import MEMBERSHIP_EVENTS
 from prodigy_users.runtime.consumer import Consumer, DeadLetter, Handler
-from prodigy_users.runtime.messaging_tables import metadata, outbox
+from prodigy_users.runtime.messaging_tables import inbox, metadata, outbox
 from prodigy_users.runtime.settings import ServiceSettings
 from prodigy_users.runtime.tracing import kafka_headers, outbox_headers
 from prodigy_users.runtime.uow import UnitOfWork
@@ -223,3 +223,35 @@ async def test_a_batch_handler_run_gets_one_span_per_message(
         assert span.parent.span_id == producer.context.span_id
         assert span.attributes is not None
         assert span.attributes["prodigy.outcome"] == "applied"
+
+
+async def test_an_ignored_message_is_skipped_without_an_inbox_row(
+    engine: AsyncEngine, spans: InMemorySpanExporter
+) -> None:
+    """``ignored``: messages the service knows it has nothing to do with."""
+    handled: list[str] = []
+
+    async def remember(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
+        handled.append(str(payload.department_id))
+
+    _, skipped = sent(40)
+    _, kept = sent(41)
+    c = consumer(
+        engine,
+        {DepartmentCreated: remember},
+        ignored={DepartmentCreated: lambda p: str(p.department_id) == department_of(skipped)},
+    )
+    await process(c, skipped, kept)
+    assert handled == [department_of(kept)]
+    ids = [RawEnvelope.model_validate_json(r.value).event_id for r in (skipped, kept)]
+    async with engine.connect() as conn:
+        claimed = set(
+            (
+                await conn.execute(
+                    sa.select(inbox.c.event_id).where(
+                        inbox.c.consumer == "tracing-test", inbox.c.event_id.in_(ids)
+                    )
+                )
+            ).scalars()
+        )
+    assert claimed == {ids[1]}
