@@ -5,7 +5,7 @@ from __future__ import annotations
 from prodigy_users.runtime.service import ServiceSpec
 
 from .api import router
-from .consumers import BATCH_TYPES, batch_handler, handlers
+from .consumers import BATCH_TYPES, IGNORED, batch_handler, handlers
 from .delivery import deliver
 from .settings import Settings
 
@@ -22,5 +22,6 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         handlers=handlers(settings),
         batch_handler=batch_handler(settings),
         batch_types=BATCH_TYPES,
+        ignored=IGNORED,
         background=[deliver],
     )

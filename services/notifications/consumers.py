@@ -68,6 +68,13 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
     }
 
 
+# A member who is no admin joining or coming back: nothing to keep, and nothing to
+# write in the inbox (most of a bulk upload's MemberAdded).
+IGNORED: Mapping[type[Payload], Callable[[Any], bool]] = {
+    MemberAdded: service.is_not_admin,
+    MemberRestored: service.is_not_admin,
+}
+
 ROLE_EVENTS: frozenset[type[Payload]] = frozenset(
     {MemberAdded, MemberRoleChanged, MemberRestored, MemberRemoved}
 )

@@ -12,7 +12,6 @@ from prodigy_users.runtime.auth import CurrentPrincipal, Principal
 from prodigy_users.runtime.problems import Problem
 
 from . import service
-from .domain import ADMIN
 
 
 def get_engine(request: Request) -> AsyncEngine:
@@ -28,7 +27,7 @@ async def require_department_admin(
     dept: uuid.UUID, principal: CurrentPrincipal, engine: Engine
 ) -> Principal:
     """The caller, if they administer ``dept`` (per notifications' own memberships)."""
-    if await service.role_of(engine, dept, principal.account_id) != ADMIN:
+    if not await service.is_admin(engine, dept, principal.account_id):
         raise Problem(
             403, "forbidden", "Forbidden", "Only an admin of this department may do this."
         )

@@ -26,6 +26,7 @@ from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store, store_delivery
 from .domain import (
+    ADMIN,
     TRACE_PREFIX,
     EmailLogEntry,
     EmailStatus,
@@ -66,12 +67,21 @@ def role_change(payload: RoleEvent) -> tuple[MemberKey, str | None]:
 
 
 async def remember_roles(conn: AsyncConnection, events: Iterable[RoleEvent]) -> None:
-    """Keep people's current roles (admins of a department may read its email log);
-    a removed person reads nothing of the department any more. Only the last
-    change of each person counts, so a run of events is two statements at most."""
+    """Keep who administers which department: its admins may read its email log.
+
+    Only admins are kept (a bulk upload's members cost nothing here); someone who
+    stops being one, or is removed, is forgotten. Only the last change of each
+    person counts, so a run of events is two statements at most.
+    """
     roles = last_roles(role_change(p) for p in events)
-    await store.upsert_memberships(conn, {k: r for k, r in roles.items() if r is not None})
-    await store.delete_memberships(conn, [k for k, r in roles.items() if r is None])
+    await store.upsert_memberships(conn, {k: r for k, r in roles.items() if r == ADMIN})
+    await store.delete_memberships(conn, [k for k, r in roles.items() if r != ADMIN])
+
+
+def is_not_admin(payload: MemberAdded | MemberRestored) -> bool:
+    """A person joining, or coming back, as anything but an admin: nothing to keep
+    (a removed person's role was forgotten, so there is nothing to forget either)."""
+    return payload.role != ADMIN
 
 
 def _link_row(
@@ -297,12 +307,10 @@ async def seconds_until_next_due(engine: AsyncEngine) -> float | None:
         return await store_delivery.seconds_until_next_due(conn)
 
 
-async def role_of(
-    engine: AsyncEngine, department_id: uuid.UUID, account_id: uuid.UUID
-) -> str | None:
-    """The caller's role in the department, as far as notifications has heard."""
+async def is_admin(engine: AsyncEngine, department_id: uuid.UUID, account_id: uuid.UUID) -> bool:
+    """Whether the caller administers the department, as far as notifications has heard."""
     async with engine.connect() as conn:
-        return await store.role_of(conn, department_id, account_id)
+        return await store.role_of(conn, department_id, account_id) == ADMIN
 
 
 async def email_log(

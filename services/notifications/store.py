@@ -122,7 +122,7 @@ async def upsert_memberships(conn: AsyncConnection, roles: Mapping[MemberKey, st
 async def role_of(
     conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
 ) -> str | None:
-    """The person's role in the department, or None if not a member."""
+    """The person's role in the department as kept (admins only), or None."""
     row = await conn.execute(
         sa.select(memberships.c.role).where(
             memberships.c.department_id == department_id,
