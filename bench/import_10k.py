@@ -93,25 +93,35 @@ async def until_finished(api: Api, admin: Admin, import_url: str, n: int) -> flo
         await asyncio.sleep(0.5)
 
 
-async def until_mailed(api: Api, expected: set[str], started: float, timeout: float) -> float:
-    """(b): when the last credentials email to an expected address was captured."""
-    last_id: str | None = None
+async def until_mailed(
+    api: Api, stack: Any, expected: set[str], started: float, timeout: float
+) -> float:
+    """(b): when the last credentials email to an expected address was captured.
+
+    With our own stack the capture runs in this process: its messages are read where
+    they are, not fetched as 30 MB of JSON over HTTP (that would be the benchmark's
+    own work, on the same two cores as the import it measures)."""
     seen: set[str] = set()
     latest = started
     deadline = time.monotonic() + timeout
+    read = 0
+    last_id: str | None = None
     while not expected <= seen:
         if time.monotonic() > deadline:
             raise SystemExit(f"{len(expected - seen)} of {len(expected)} emails not captured")
-        params = {"after": last_id} if last_id else None
-        r = await api.http.get(api.url("mail", "/messages"), params=params)
-        mails = r.json()
+        if stack is not None and stack.mail is not None:
+            messages = stack.mail.store.messages
+            mails, read = messages[read:], len(messages)
+        else:
+            params = {"after": last_id} if last_id else None
+            mails = (await api.http.get(api.url("mail", "/messages"), params=params)).json()
+            if mails:
+                last_id = mails[-1]["id"]
         for mail in mails:
             for to in mail["to"]:
                 if to in expected and to not in seen:
                     seen.add(to)
                     latest = max(latest, datetime.fromisoformat(mail["received_at"]).timestamp())
-        if mails:
-            last_id = mails[-1]["id"]
         # The figure is each message's received_at: polling often buys no precision.
         await asyncio.sleep(0.5)
     return latest
@@ -253,7 +263,7 @@ async def run(args: argparse.Namespace) -> None:
         warm_rows = people(20, uuid.uuid4().hex[:8])
         body = await upload(api, warm, as_csv(warm_rows))
         await until_finished(api, warm, body["import_url"], 20)
-        await until_mailed(api, {r[1] for r in warm_rows[1:]}, time.time(), args.timeout)
+        await until_mailed(api, stack, {r[1] for r in warm_rows[1:]}, time.time(), args.timeout)
 
         admin = await api.create_department()
         tag = uuid.uuid4().hex[:8]
@@ -268,7 +278,7 @@ async def run(args: argparse.Namespace) -> None:
         response = time.perf_counter() - t0
         done_a, done_b, done_c = await asyncio.gather(
             until_finished(api, admin, body["import_url"], args.n),
-            until_mailed(api, set(emails), started, args.timeout),
+            until_mailed(api, stack, set(emails), started, args.timeout),
             until_reported(api, admin, stack, args.n, args.timeout),
         )
         a, b, c = done_a - started, done_b - started, done_c - started

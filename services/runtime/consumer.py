@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from prodigy_users.contracts.email import READING
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.topics import TOPICS, Topic
 
@@ -205,7 +206,8 @@ class Consumer:
             return _Item(topic, body, raw)  # not ours: producers may add types at any time
         model, handler = entry
         try:
-            payload = model.model_validate(envelope.data)
+            # Read, not taken in: see ``contracts.email`` for what that changes.
+            payload = model.model_validate(envelope.data, context=READING)
         except ValidationError as exc:
             return _Item(
                 topic, body, raw, dead=f"{envelope.type} v{envelope.version}: {_errors(exc)}"

@@ -20,7 +20,7 @@ from prodigy_users.contracts.asyncapi import (
     write_asyncapi,
 )
 from prodigy_users.contracts.compat import breaking_changes
-from prodigy_users.contracts.email import normalized_email
+from prodigy_users.contracts.email import READING
 from prodigy_users.contracts.envelope import Envelope, EnvelopeBase, Payload, RawEnvelope, wrap
 from prodigy_users.contracts.schema_export import (
     INDEX,
@@ -763,11 +763,27 @@ def test_a_bad_email_in_an_event_fails_with_the_reason(bad: str) -> None:
     assert error["msg"].startswith("value is not a valid email address: ")
 
 
-def test_a_repeated_email_is_checked_once() -> None:
-    address = f"repeat-{uuid.uuid4().hex}@example.org"
-    before = normalized_email.cache_info()
-    for _ in range(3):
-        membership.MemberAdded.model_validate(_added(address))
-    after = normalized_email.cache_info()
-    assert after.misses - before.misses == 1
-    assert after.hits - before.hits == 2
+@pytest.mark.parametrize(
+    "address", ["ana@example.test", "Ana.Lima@EXAMPLE.org", "ñandú@ejemplo.es"]
+)
+def test_a_consumer_checks_an_events_email_for_its_shape_only(address: str) -> None:
+    """The owner checked it in full; a consumer must not reject (dead-letter) a good
+    event because its own email-validator disagrees, nor spend 0.1 ms on each."""
+    event = membership.MemberAdded.model_validate(_added(address), context=READING)
+    assert event.email == address  # as produced: not normalized again
+
+
+@pytest.mark.parametrize(
+    "garbage", ["not-an-email", "ana@", "@example.org", "a b@example.org", "a@b@c.org", "a@b\nc"]
+)
+def test_a_consumer_still_rejects_what_is_no_address(garbage: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        membership.MemberAdded.model_validate(_added(garbage), context=READING)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("email",)
+    assert "not a valid email address" in error["msg"]
+
+
+def test_a_consumer_rejects_an_overlong_address() -> None:
+    with pytest.raises(ValidationError):
+        membership.MemberAdded.model_validate(_added("a" * 250 + "@x.org"), context=READING)
