@@ -419,20 +419,42 @@ class Consumer:
                 log.warning("dead-letter publish failed, retrying", error=repr(exc))
                 await asyncio.sleep(1.0)
 
-    async def start_over(self) -> None:
+    async def start_over(self, *, timeout: float = 60.0) -> None:
         """After a broker reset, read every topic again from the beginning.
 
         The fresh broker has no committed offsets and the relays refill it from
-        their outboxes; the inbox makes the repeats harmless.
+        their outboxes; the inbox makes the repeats harmless. A consumer that kept
+        its partitions through the reset would otherwise go on from its old
+        positions, and the refilled log is not the old one (messages no outbox
+        holds are gone, so offsets shift): it could skip new events. So each
+        consumer is sought to the beginning as soon as it has partitions again
+        (a rebalance in between is fine: it starts from the beginning anyway).
         """
-        for subscriber in self.broker.subscribers:
-            consumer = getattr(subscriber, "consumer", None)
-            if consumer is None:
-                continue
-            with contextlib.suppress(Exception):
-                assigned = consumer.assignment()
-                if assigned:
+        pending = [
+            consumer
+            for subscriber in self.broker.subscribers
+            if (consumer := getattr(subscriber, "consumer", None)) is not None
+        ]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while pending:
+            waiting = []
+            for consumer in pending:
+                try:
+                    assigned = consumer.assignment()
+                    if not assigned:
+                        waiting.append(consumer)
+                        continue
                     await consumer.seek_to_beginning(*assigned)
+                    log.info("reading again from the beginning", partitions=len(assigned))
+                except Exception as exc:  # mid-rebalance: try again in a moment
+                    log.info("cannot seek yet", error=repr(exc))
+                    waiting.append(consumer)
+            pending = waiting
+            if pending:
+                if asyncio.get_running_loop().time() > deadline:
+                    log.warning("no partitions to read again from the beginning")
+                    return
+                await asyncio.sleep(0.2)
 
 
 async def _undecoded(message: Any) -> None:
