@@ -143,8 +143,9 @@ class PasswordLink(BaseModel):
     email: Email = Field(description="Where to send the link.")
     name: str = Field(description="Whom to greet.")
     sealed_token: str = Field(
-        description="The single-use token, sealed to notifications' key as in "
-        "``PasswordLinkIssued``."
+        description="The single-use token, sealed to notifications' key: a batch's tokens "
+        "share one HPKE-sealed data key (`hpke1k.<sealed data key>.<AES-GCM ciphertext>`), "
+        "or, with a legacy RSA key, each is sealed as in ``PasswordLinkIssued``."
     )
 
 

@@ -97,6 +97,7 @@ class AccountBatches:
         )
         if inserted:
             # One message for the batch's credentials emails, not one per person.
+            sealed = self.identity.sealed_many([tokens[key] for key in inserted])
             uow.emit(
                 PasswordLinksIssued.model_construct(
                     request_id=cmd.request_id,
@@ -108,9 +109,11 @@ class AccountBatches:
                             account_id=account_id,
                             email=wanted[key].email,
                             name=wanted[key].name,
-                            sealed_token=self.identity.sealed(tokens[key]),
+                            sealed_token=sealed_token,
                         )
-                        for key, account_id in inserted.items()
+                        for (key, account_id), sealed_token in zip(
+                            inserted.items(), sealed, strict=True
+                        )
                     ],
                 ),
                 key=cmd.request_id,

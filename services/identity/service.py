@@ -21,7 +21,7 @@ from prodigy_users.contracts.identity import (
     PasswordLinkIssued,
 )
 from prodigy_users.runtime.auth import TokenIssuer
-from prodigy_users.runtime.keys import seal
+from prodigy_users.runtime.keys import seal, seal_many
 from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.passwords import (
     DUMMY_HASH,
@@ -92,6 +92,12 @@ class Identity:
         if self._seal_key is None:
             raise RuntimeError("PRODIGY_SEAL_PUBLIC_KEY_PATH is not set")
         return seal(self._seal_key, token)
+
+    def sealed_many(self, tokens: list[str]) -> list[str]:
+        """Tokens sealed to notifications' key together (a batch's: one HPKE operation)."""
+        if self._seal_key is None:
+            raise RuntimeError("PRODIGY_SEAL_PUBLIC_KEY_PATH is not set")
+        return seal_many(self._seal_key, tokens)
 
     def link_ttl(self, purpose: Purpose) -> timedelta:
         """How long a set-password link of this purpose works."""

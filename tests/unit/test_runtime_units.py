@@ -35,6 +35,7 @@ from prodigy_users.runtime.keys import (
     load_private_key,
     load_seal_key,
     seal,
+    seal_many,
     unseal,
 )
 from prodigy_users.runtime.problems import PROBLEM_BASE, Problem, field_errors
@@ -332,6 +333,33 @@ def test_a_tampered_sealed_value_does_not_open(key_dir: Path) -> None:
         )
 
 
+def test_seal_many_gives_tokens_that_each_open_alone(key_dir: Path, tmp_path: Path) -> None:
+    secrets = [f"token-{i}-{uuid.uuid4().hex}" for i in range(5)]
+    sealed = seal_many((key_dir / "seal.pub.pem").read_bytes(), secrets)
+    assert len(set(sealed)) == 5 and all(s.startswith("hpke1k.") for s in sealed)
+    assert not any(secret in s for secret, s in zip(secrets, sealed, strict=True))
+    key = load_seal_key(key_dir / "seal.pem")
+    assert [unseal(key, s) for s in reversed(sealed)] == list(reversed(secrets))
+    with pytest.raises(ValueError):  # another key opens none of them
+        unseal(load_seal_key(generate_keys(tmp_path / "other")["seal_private"]), sealed[0])
+
+
+def test_a_batch_token_does_not_open_once_tampered_with(key_dir: Path) -> None:
+    first, second = (
+        seal_many((key_dir / "seal.pub.pem").read_bytes(), ["a-secret", "b-secret"])
+        for _ in range(2)
+    )
+    key = load_seal_key(key_dir / "seal.pem")
+    wrapped, _, body = first[0].removeprefix("hpke1k.").partition(".")
+    other_wrapped = second[0].removeprefix("hpke1k.").partition(".")[0]
+    with pytest.raises(ValueError):  # a token moved under another batch's data key
+        unseal(key, f"hpke1k.{other_wrapped}.{body}")
+    raw = bytearray(base64.b64decode(body))
+    raw[-1] ^= 1
+    with pytest.raises(ValueError):
+        unseal(key, f"hpke1k.{wrapped}.{base64.b64encode(bytes(raw)).decode()}")
+
+
 def test_legacy_rsa_seal_keys_still_seal_and_open(tmp_path: Path) -> None:
     """Deployments whose sealing key predates HPKE keep working with it."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -350,6 +378,7 @@ def test_legacy_rsa_seal_keys_still_seal_and_open(tmp_path: Path) -> None:
     assert not sealed.startswith("hpke1.")
     key = load_seal_key(tmp_path / "seal.pem")
     assert unseal(key, sealed) == "legacy-secret"
+    assert [unseal(key, s) for s in seal_many(pem, ["one", "two"])] == ["one", "two"]
     # A key of one kind never opens the other kind's format.
     with pytest.raises(ValueError):
         unseal(key, seal((tmp_path / "new" / "seal.pub.pem").read_bytes(), "x"))
