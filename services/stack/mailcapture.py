@@ -4,21 +4,25 @@ message, and an HTTP view of them (``GET /messages``, ``DELETE /messages``).
 It runs on the caller's event loop. Messages are also appended to a JSON-lines
 file, so what was captured survives a restart of ``prodigy-users up``.
 
-Built to keep up with bulk sends (thousands of emails a second): each message is
-parsed once with the fast ``compat32`` parser, serialised to JSON once (that line
-goes to the file and, joined with the others, is the HTTP answer), and indexed by
-id and recipient, so ``GET /messages?to=`` and ``?after=`` never scan or re-encode.
+Built to keep up with bulk sends (thousands of emails a second): a message is
+kept as it arrived (its SMTP envelope and raw bytes, which is also what the file
+holds) and parsed only when someone first reads it, once, with the fast
+``compat32`` parser; its JSON is encoded once too. Messages are indexed by id and
+recipient, so ``GET /messages?to=`` and ``?after=`` never scan or re-encode, and
+a burst nobody reads costs no parsing at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import re
 import uuid
 from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
@@ -41,7 +45,14 @@ DEFAULT_REJECTION = "550 5.1.1 Mailbox unavailable (rejected by the mail capture
 _PARSER = BytesParser(policy=compat32)
 
 
-def parse_message(raw: bytes, mail_from: str | None, rcpt_tos: list[str]) -> dict[str, Any]:
+def parse_message(
+    raw: bytes,
+    mail_from: str | None,
+    rcpt_tos: list[str],
+    *,
+    id: str | None = None,
+    received_at: str | None = None,
+) -> dict[str, Any]:
     """A captured message as the HTTP view shows it."""
     msg = _PARSER.parsebytes(raw)
     header_from = [addr for _, addr in getaddresses([_header(msg, "From")]) if addr]
@@ -56,14 +67,14 @@ def parse_message(raw: bytes, mail_from: str | None, rcpt_tos: list[str]) -> dic
         elif kind == "text/html" and html is None:
             html = _content(part)
     return {
-        "id": uuid.uuid4().hex,
+        "id": id or uuid.uuid4().hex,
         "from": header_from[0] if header_from else (mail_from or ""),
         "to": list(rcpt_tos),
         "subject": _header(msg, "Subject"),
         "message_id": _header(msg, "Message-ID").strip() or None,
         "text": text,
         "html": html,
-        "received_at": datetime.now(UTC).isoformat(),
+        "received_at": received_at or datetime.now(UTC).isoformat(),
     }
 
 
@@ -105,20 +116,103 @@ def _plain_address(arg: str, local_part_limit: int) -> tuple[str, str] | None:
     return f"{match[1]}@{match[2]}", arg.strip()[match.end() :]
 
 
+@dataclass
+class Captured:
+    """One message as it arrived: its SMTP envelope and raw bytes; parsed (and its
+    JSON encoded) when it is first read."""
+
+    id: str
+    received_at: str
+    mail_from: str | None
+    to: list[str]
+    raw: bytes | None = None
+    message: dict[str, Any] | None = None
+    line: bytes | None = None
+
+    def parsed(self) -> dict[str, Any]:
+        """The message as the HTTP view shows it."""
+        if self.message is None:
+            try:
+                self.message = parse_message(
+                    self.raw or b"",
+                    self.mail_from,
+                    self.to,
+                    id=self.id,
+                    received_at=self.received_at,
+                )
+            except Exception as exc:  # a broken message is the sender's bug: show that
+                self.message = {
+                    "id": self.id,
+                    "from": self.mail_from or "",
+                    "to": list(self.to),
+                    "subject": "",
+                    "message_id": None,
+                    "text": None,
+                    "html": None,
+                    "received_at": self.received_at,
+                    "error": f"could not be parsed: {exc!r}",
+                }
+            self.raw = None
+        return self.message
+
+    def json(self) -> bytes:
+        """``parsed`` as JSON, encoded once."""
+        if self.line is None:
+            self.line = json.dumps(self.parsed()).encode()
+        return self.line
+
+    def stored(self) -> str:
+        """The file's line: the envelope and the raw bytes (or, once parsed, the parse)."""
+        if self.raw is None:
+            return json.dumps(self.parsed())
+        return json.dumps(
+            {
+                "id": self.id,
+                "received_at": self.received_at,
+                "mail_from": self.mail_from,
+                "to": self.to,
+                "raw": base64.b64encode(self.raw).decode(),
+            }
+        )
+
+    @classmethod
+    def from_stored(cls, item: dict[str, Any]) -> Captured:
+        """A line of the file: raw (as received) or parsed (as an older capture wrote)."""
+        if "raw" in item:
+            return cls(
+                str(item["id"]),
+                str(item["received_at"]),
+                item.get("mail_from"),
+                [str(a) for a in item.get("to", [])],
+                raw=base64.b64decode(item["raw"]),
+            )
+        return cls(
+            str(item.get("id")),
+            str(item.get("received_at")),
+            item.get("from"),
+            [str(a) for a in item.get("to", [])],
+            message=item,
+        )
+
+
 class MailStore:
     """The captured messages, oldest first, mirrored to a JSON-lines file."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.messages: list[dict[str, Any]] = []
+        self.captured: list[Captured] = []
         self.changed = asyncio.Event()
         # Recipient (lowercase) -> the SMTP reply that refuses it (for failure tests).
         self.rejected: dict[str, str] = {}
-        self._lines: list[bytes] = []  # each message's JSON, encoded once
         self._position: dict[str, int] = {}
         self._by_to: dict[str, list[int]] = {}
         self._file: IO[str] | None = None
         self._flush: asyncio.TimerHandle | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Every captured message, parsed, oldest first."""
+        return self.select()
 
     def load(self) -> None:
         """Read what an earlier run captured (unreadable lines are skipped).
@@ -132,20 +226,28 @@ class MailStore:
             return
         with self.path.open(encoding="utf-8") as f:
             for line in f:
-                with contextlib.suppress(ValueError):
+                with contextlib.suppress(ValueError, KeyError, TypeError):
                     item = json.loads(line)
                     if isinstance(item, dict):
-                        self._index(item, line.strip().encode())
+                        self._index(Captured.from_stored(item))
+
+    def add_raw(self, raw: bytes, mail_from: str | None, to: list[str]) -> Captured:
+        """Keep a message as it arrived (and append it to the file); parsed when read."""
+        captured = Captured(uuid.uuid4().hex, datetime.now(UTC).isoformat(), mail_from, to, raw)
+        self._keep(captured)
+        return captured
 
     def add(self, message: dict[str, Any]) -> None:
-        """Keep ``message`` (and append it to the file)."""
-        line = json.dumps(message)
-        self._index(message, line.encode())
+        """Keep an already parsed ``message`` (and append it to the file)."""
+        self._keep(Captured.from_stored(message))
+
+    def _keep(self, captured: Captured) -> None:
+        self._index(captured)
         if self.path is not None:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(line + "\n")
+            self._file.write(captured.stored() + "\n")
             self._flush_soon()
         self.changed.set()
 
@@ -184,11 +286,11 @@ class MailStore:
     def select(self, to: str | None = None, after: str | None = None) -> list[dict[str, Any]]:
         """The messages (to one recipient if ``to`` is given; only those captured after
         the message with id ``after``, if given), newest last."""
-        return [self.messages[i] for i in self._chosen(to, after)]
+        return [self.captured[i].parsed() for i in self._chosen(to, after)]
 
     def select_json(self, to: str | None = None, after: str | None = None) -> bytes:
-        """``select`` as a JSON array, from the lines encoded when each message came in."""
-        return b"[" + b",".join(self._lines[i] for i in self._chosen(to, after)) + b"]"
+        """``select`` as a JSON array, from each message's JSON, encoded once."""
+        return b"[" + b",".join(self.captured[i].json() for i in self._chosen(to, after)) + b"]"
 
     def reject(self, address: str, reply: str = DEFAULT_REJECTION) -> None:
         """Refuse ``address`` at ``RCPT TO`` with ``reply``: a 5xx is a permanent failure,
@@ -205,26 +307,24 @@ class MailStore:
             # An unknown id (e.g. cleared since) means: everything there is.
             start = self._position.get(after, -1) + 1
         if to is None:
-            return range(start, len(self.messages))
+            return range(start, len(self.captured))
         return [i for i in self._by_to.get(to.strip().lower(), []) if i >= start]
 
-    def _index(self, message: dict[str, Any], line: bytes) -> None:
-        position = len(self.messages)
-        self.messages.append(message)
-        self._lines.append(line)
-        self._position[str(message.get("id"))] = position
-        for address in {str(a).lower() for a in message.get("to", [])}:
+    def _index(self, captured: Captured) -> None:
+        position = len(self.captured)
+        self.captured.append(captured)
+        self._position[captured.id] = position
+        for address in {a.lower() for a in captured.to}:
             self._by_to.setdefault(address, []).append(position)
 
     def _reset(self) -> None:
-        self.messages = []
-        self._lines = []
+        self.captured = []
         self._position = {}
         self._by_to = {}
 
 
 class _Handler:
-    """aiosmtpd handler: every message accepted is parsed and stored."""
+    """aiosmtpd handler: every message accepted is stored (and parsed when read)."""
 
     def __init__(self, store: MailStore) -> None:
         self.store = store
@@ -265,13 +365,8 @@ class _Handler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
-        try:
-            message = parse_message(raw, envelope.mail_from, list(envelope.rcpt_tos))
-        except Exception as exc:  # a broken message is the sender's bug: say so, keep going
-            log.warning("mail capture: could not parse a message: %r", exc)
-            return "554 Message could not be parsed"
-        self.store.add(message)
-        log.debug("mail capture: %s -> %s: %s", message["from"], message["to"], message["subject"])
+        captured = self.store.add_raw(raw, envelope.mail_from, list(envelope.rcpt_tos))
+        log.debug("mail capture: %s -> %s", captured.mail_from, captured.to)
         return "250 Message accepted for delivery"
 
 
@@ -435,7 +530,7 @@ class MailCapture:
             self.host,
             self.smtp_port,
             self.url,
-            len(self.store.messages),
+            len(self.store.captured),
         )
 
     async def _serve_http(self) -> None:
@@ -472,13 +567,14 @@ class MailCapture:
         seen = 0
         async with asyncio.timeout(within):
             while True:
-                messages = self.store.messages
-                if len(messages) < seen:  # cleared meanwhile: start over
+                captured = self.store.captured
+                if len(captured) < seen:  # cleared meanwhile: start over
                     found, seen = [], 0
                 # Only the messages that are new since the last look: a burst of
                 # thousands must not make every wake-up rescan them all.
-                found += [m for m in messages[seen:] if predicate is None or predicate(m)]
-                seen = len(messages)
+                new = [c.parsed() for c in captured[seen:]]
+                found += [m for m in new if predicate is None or predicate(m)]
+                seen = len(captured)
                 if len(found) >= count:
                     return found
                 self.store.changed.clear()

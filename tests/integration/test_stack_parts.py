@@ -191,6 +191,40 @@ async def test_mail_capture_over_smtp_and_http_and_across_restarts(tmp_path: Pat
         await capture.stop()
 
 
+async def test_mail_capture_parses_a_message_only_when_it_is_read(tmp_path: Path) -> None:
+    """A burst nobody reads costs no parsing; unread messages survive a restart as
+    they arrived, and a file an older capture wrote (parsed lines) still loads."""
+    smtp_port, http_port = free_ports(2)
+    store = tmp_path / "mail.jsonl"
+    old_line = (
+        '{"id": "old1", "from": "a@p.test", "to": ["old@example.org"], "subject": "Old", '
+        '"message_id": null, "text": "t", "html": null, "received_at": "2026-11-01T00:00:00+00:00"}'
+    )
+    store.write_text(old_line + "\n")
+    capture = MailCapture(HOST, smtp_port, http_port, store)
+    await capture.start()
+    try:
+        await asyncio.to_thread(send_mail, smtp_port, ["dee@example.org"], "Unread")
+        [old, new] = capture.store.captured
+        assert new.to == ["dee@example.org"] and new.message is None  # kept, not parsed
+        assert old.message is not None and old.message["subject"] == "Old"
+    finally:
+        await capture.stop()
+
+    capture = MailCapture(HOST, smtp_port, http_port, store)
+    await capture.start()
+    try:
+        assert [c.message is None for c in capture.store.captured] == [False, True]
+        async with httpx.AsyncClient(base_url=capture.url) as http:
+            messages = (await http.get("/messages")).json()
+        assert [m["subject"] for m in messages] == ["Old", "Unread"]
+        assert messages[1]["to"] == ["dee@example.org"]
+        assert messages[1]["id"] == capture.store.captured[1].id
+        assert capture.store.captured[1].message is not None  # parsed once, now kept
+    finally:
+        await capture.stop()
+
+
 # ---- broker and supervisor ----------------------------------------------------------
 
 
