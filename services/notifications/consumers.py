@@ -34,8 +34,8 @@ async def department_created(
 
 
 async def member_role(uow: UnitOfWork, envelope: RawEnvelope, payload: service.RoleEvent) -> None:
-    """Keep the member's current role (admins read the email log); a removed admin
-    no longer reads it."""
+    """Keep who administers the department (they read its email log); someone who
+    stops being an admin, or is removed, no longer reads it."""
     await service.remember_roles(uow.conn, [payload])
 
 

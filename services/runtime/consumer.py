@@ -5,7 +5,9 @@ applied in its own unit of work whose inbox row commits with the effect, so a
 redelivered message changes nothing. Messages nobody can read (not JSON, not an
 envelope, a payload that fails its schema, or one that keeps failing) go to the
 topic's ``.dlq`` with the reason in headers, and the consumer moves on.
-Unknown ``type``s are skipped: producers may add event types at any time.
+Unknown ``type``s are skipped: producers may add event types at any time. So are
+the messages a service declares it has nothing to do with (``ignored``), without
+an inbox row. Payloads are validated as *read* (``contracts.email.READING``).
 
 A fetched batch is applied in one transaction. The fast path claims every
 ``event_id`` in one statement and applies the messages without savepoints (and a
