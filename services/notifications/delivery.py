@@ -445,8 +445,7 @@ def _seal_key(settings: Settings) -> SealKey | None:
     if settings.seal_private_key_path is None:
         log.error("no PRODIGY_SEAL_PRIVATE_KEY_PATH: emails with a link will fail")
         return None
-    key = load_seal_key(settings.seal_private_key_path)
-    return key
+    return load_seal_key(settings.seal_private_key_path)
 
 
 async def deliver(runtime: Runtime) -> None:

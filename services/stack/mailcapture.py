@@ -234,14 +234,6 @@ class MailStore:
     def add_raw(self, raw: bytes, mail_from: str | None, to: list[str]) -> Captured:
         """Keep a message as it arrived (and append it to the file); parsed when read."""
         captured = Captured(uuid.uuid4().hex, datetime.now(UTC).isoformat(), mail_from, to, raw)
-        self._keep(captured)
-        return captured
-
-    def add(self, message: dict[str, Any]) -> None:
-        """Keep an already parsed ``message`` (and append it to the file)."""
-        self._keep(Captured.from_stored(message))
-
-    def _keep(self, captured: Captured) -> None:
         self._index(captured)
         if self.path is not None:
             if self._file is None:
@@ -250,6 +242,7 @@ class MailStore:
             self._file.write(captured.stored() + "\n")
             self._flush_soon()
         self.changed.set()
+        return captured
 
     def _flush_soon(self) -> None:
         # One write for a burst of messages rather than one each; on disk (for other
@@ -275,7 +268,7 @@ class MailStore:
             self.path.write_text("")
 
     def close(self) -> None:
-        """Close the file (reopened by the next ``add``)."""
+        """Close the file (reopened by the next ``add_raw``)."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None

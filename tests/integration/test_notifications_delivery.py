@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope, wrap
@@ -26,17 +25,17 @@ from prodigy_users.contracts.membership import DepartmentCreated, WelcomeRequest
 from prodigy_users.contracts.notifications import EmailDeadLettered, EmailFailed, EmailSent
 from prodigy_users.contracts.topics import IDENTITY_CREDENTIALS, MEMBERSHIP_MAIL, topic_of
 from prodigy_users.notifications import service
-from prodigy_users.notifications.consumers import BATCH_TYPES, batch_handler, handlers
+from prodigy_users.notifications.app import spec
 from prodigy_users.notifications.delivery import Delivery
 from prodigy_users.notifications.domain import Outcome, RetryPolicy
 from prodigy_users.notifications.mailer import SmtpPool
 from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.store import emails
-from prodigy_users.runtime.consumer import Consumer
 from prodigy_users.runtime.keys import seal
 from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.stack.mailcapture import MailCapture
 from prodigy_users.stack.supervisor import HOST, free_ports
+from tests.integration.consumers import Record, consumer_of
 from tests.integration.databases import own_database
 from tests.support import wait_for
 
@@ -160,15 +159,7 @@ async def test_a_batch_of_events_queues_each_email_once(
     engine: AsyncEngine, key: rsa.RSAPrivateKey
 ) -> None:
     settings = Settings(department_name_wait_s=60)
-    consumer = Consumer(
-        "notifications",
-        engine,
-        KafkaBroker("127.0.0.1:1"),
-        settings,
-        handlers(settings),
-        batch_handler=batch_handler(settings),
-        batch_types=BATCH_TYPES,
-    )
+    consumer = consumer_of(spec(settings), engine)
     known, unknown = uuid.uuid4(), uuid.uuid4()
     await consumer.process(
         topic_of(DepartmentCreated),
@@ -176,10 +167,6 @@ async def test_a_batch_of_events_queues_each_email_once(
         None,
         consumer.by_type(),
     )
-
-    class Record:
-        def __init__(self, body: bytes) -> None:
-            self.value, self.key, self.partition, self.offset = body, b"k", 0, 0
 
     payloads: list[Any] = [credentials(key, known, e) for e in addresses(3)]
     payloads.append(
@@ -214,15 +201,7 @@ async def test_a_batch_of_links_in_one_event_queues_one_email_per_link_once(
 ) -> None:
     """A bulk upload's credentials come as one ``PasswordLinksIssued`` per batch."""
     settings = Settings(department_name_wait_s=60)
-    consumer = Consumer(
-        "notifications",
-        engine,
-        KafkaBroker("127.0.0.1:1"),
-        settings,
-        handlers(settings),
-        batch_handler=batch_handler(settings),
-        batch_types=BATCH_TYPES,
-    )
+    consumer = consumer_of(spec(settings), engine)
     dept = uuid.uuid4()
     links = [
         PasswordLink(account_id=uuid.uuid4(), email=e, name=f"P {e}", sealed_token=sealed(key))
@@ -237,10 +216,6 @@ async def test_a_batch_of_links_in_one_event_queues_one_email_per_link_once(
     )
     envelope = wrap(payload, producer="identity", key=str(payload.request_id))
     body = envelope.encode()
-
-    class Record:
-        def __init__(self, body: bytes) -> None:
-            self.value, self.key, self.partition, self.offset = body, b"k", 0, 0
 
     # Alone (the careful path), then twice in one fetch (the batch path): once each.
     await consumer.process(IDENTITY_CREDENTIALS, body, None, consumer.by_type())

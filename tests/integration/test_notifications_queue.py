@@ -29,13 +29,15 @@ from prodigy_users.contracts.membership import (
 )
 from prodigy_users.contracts.topics import topic_of
 from prodigy_users.notifications import service
-from prodigy_users.notifications.consumers import BATCH_TYPES, IGNORED, batch_handler, handlers
+from prodigy_users.notifications.app import spec
+from prodigy_users.notifications.consumers import IGNORED, handlers
 from prodigy_users.notifications.delivery import Delivery
 from prodigy_users.notifications.mailer import DeliveryError, MailMessage
 from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.store import emails, memberships
 from prodigy_users.runtime.consumer import Consumer, Handler
 from prodigy_users.runtime.keys import seal
+from tests.integration.consumers import Record, consumer_of
 from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
@@ -212,16 +214,7 @@ async def test_the_email_log_follows_who_is_admin(engine: AsyncEngine) -> None:
 async def test_a_batch_of_member_events_leaves_each_persons_last_role(engine: AsyncEngine) -> None:
     """An import's member events arrive in batches and are kept in two statements:
     the order inside the batch still decides."""
-    consumer = Consumer(
-        "notifications",
-        engine,
-        KafkaBroker("127.0.0.1:1"),
-        SETTINGS,
-        handlers(SETTINGS),
-        batch_handler=batch_handler(SETTINGS),
-        batch_types=BATCH_TYPES,
-        ignored=IGNORED,
-    )
+    consumer = consumer_of(spec(SETTINGS), engine)
     dept = uuid.uuid4()
     ada, nia, ola, mia = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
@@ -234,10 +227,6 @@ async def test_a_batch_of_member_events_leaves_each_persons_last_role(engine: As
             role=role,
             joined_at=datetime.now(UTC),
         )
-
-    class Record:
-        def __init__(self, body: bytes) -> None:
-            self.value, self.key, self.partition, self.offset = body, b"k", 0, 0
 
     await Bus(engine).send(added(nia, "admin"))  # known before the batch
     run: list[Payload] = [
