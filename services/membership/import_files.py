@@ -13,6 +13,7 @@ import csv
 import io
 import unicodedata
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
@@ -133,6 +134,25 @@ def _delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+def _header_and_rows(
+    numbered: Iterable[tuple[int, list[str]]], max_rows: int
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The first non-blank row is the header; the non-blank rows after it, with their
+    line numbers, are the rows (at most ``max_rows``, else a 422 saying the limit)."""
+    headers: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    for line, cells in numbered:
+        if not any(cells):
+            continue
+        if headers is None:
+            headers = cells
+            continue
+        if len(rows) >= max_rows:
+            raise too_many_rows(max_rows)
+        rows.append((line, cells))
+    return headers or [], rows
+
+
 def read_csv(text: str, *, encoding: str | None = None, max_rows: int) -> Table:
     """Rows of a CSV text; the first non-blank line is the header."""
     lines = text.splitlines(keepends=True)
@@ -151,22 +171,17 @@ def read_csv(text: str, *, encoding: str | None = None, max_rows: int) -> Table:
         raise empty_file()
     delimiter = delimiter or _delimiter(lines[first])
     reader = csv.reader(io.StringIO("".join(lines[first:])), delimiter=delimiter)
-    headers: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
     consumed = 0
-    try:
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        nonlocal consumed
         for record in reader:
             line = first + consumed + 1
             consumed = reader.line_num
-            cells = [c.strip() for c in record]
-            if not any(cells):
-                continue
-            if headers is None:
-                headers = cells
-                continue
-            if len(rows) >= max_rows:
-                raise too_many_rows(max_rows)
-            rows.append((line, cells))
+            yield line, [c.strip() for c in record]
+
+    try:
+        headers, rows = _header_and_rows(records(), max_rows)
     except csv.Error as exc:
         raise refused(
             422,
@@ -175,7 +190,7 @@ def read_csv(text: str, *, encoding: str | None = None, max_rows: int) -> Table:
             f"The CSV file cannot be read near line {first + consumed + 1}: {exc}.",
             "not a readable CSV file",
         ) from exc
-    return Table("csv", headers or [], rows, encoding)
+    return Table("csv", headers, rows, encoding)
 
 
 def _cell(value: Any) -> str:
@@ -220,19 +235,10 @@ def read_xlsx(data: bytes, *, max_rows: int) -> Table:
     try:
         if not workbook.worksheets:
             raise empty_file()
-        sheet = workbook.worksheets[0]
-        headers: list[str] | None = None
-        rows: list[tuple[int, list[str]]] = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_cell(v) for v in values]
-            if not any(cells):
-                continue
-            if headers is None:
-                headers = cells
-                continue
-            if len(rows) >= max_rows:
-                raise too_many_rows(max_rows)
-            rows.append((number, cells))
+        numbered = enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1)
+        headers, rows = _header_and_rows(
+            ((number, [_cell(v) for v in values]) for number, values in numbered), max_rows
+        )
     except Problem:
         raise
     except Exception as exc:
@@ -247,7 +253,7 @@ def read_xlsx(data: bytes, *, max_rows: int) -> Table:
         workbook.close()
     while headers and not headers[-1]:
         headers.pop()
-    return Table("xlsx", headers or [], rows)
+    return Table("xlsx", headers, rows)
 
 
 TEMPLATE_HELP = (

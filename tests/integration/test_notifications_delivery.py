@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +33,6 @@ from prodigy_users.notifications.store import emails
 from prodigy_users.runtime.keys import seal
 from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.stack.mailcapture import MailCapture
-from prodigy_users.stack.supervisor import HOST, free_ports
 from tests.integration.consumers import Record, consumer_of
 from tests.integration.databases import own_database
 from tests.support import wait_for
@@ -52,17 +50,6 @@ async def engine() -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-async def capture(tmp_path: Path) -> AsyncIterator[MailCapture]:
-    smtp_port, http_port = free_ports(2)
-    mail = MailCapture(HOST, smtp_port, http_port, tmp_path / "mail.jsonl")
-    await mail.start()
-    try:
-        yield mail
-    finally:
-        await mail.stop()
 
 
 def settings_for(capture: MailCapture, **overrides: Any) -> Settings:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,20 +18,9 @@ from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.smtp_session import Broken, Refused, SmtpSession
 from prodigy_users.notifications.templates import Rendered
 from prodigy_users.stack.mailcapture import MailCapture, parse_message
-from prodigy_users.stack.supervisor import HOST, free_ports
+from prodigy_users.stack.supervisor import free_ports
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def capture(tmp_path: Path) -> AsyncIterator[MailCapture]:
-    smtp_port, http_port = free_ports(2)
-    mail = MailCapture(HOST, smtp_port, http_port, tmp_path / "mail.jsonl")
-    await mail.start()
-    try:
-        yield mail
-    finally:
-        await mail.stop()
 
 
 def settings(capture: MailCapture) -> Settings:
