@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.runtime.keys import SealKey, load_seal_key, unseal
 from prodigy_users.runtime.logging import get_logger
+from prodigy_users.runtime.loops import keep_running
 from prodigy_users.runtime.metrics import Metrics
 from prodigy_users.runtime.service import Runtime
 from prodigy_users.runtime.tracing import continue_trace
@@ -113,21 +114,14 @@ class Delivery:
             for n in range(self._settings.send_concurrency)
         ]
         recorder = asyncio.create_task(self._recorder(), name="email-recorder")
-        backoff = 0.2
         try:
-            while True:
-                try:
-                    async with self._listening():
-                        backoff = 0.2
-                        await self._serve()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("delivery interrupted", error=repr(exc), retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+            await keep_running(self._listen_and_serve, what="email delivery")
         finally:
             await self._drain(senders, recorder)
+
+    async def _listen_and_serve(self) -> None:
+        async with self._listening():
+            await self._serve()
 
     async def attempt(
         self, email: OutgoingEmail, lease_left: timedelta, opened: str | None = None

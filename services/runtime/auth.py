@@ -13,9 +13,14 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 
-from .problems import Problem
+from .errors import Unauthenticated
 
 OPERATOR_SCOPE = "platform:operator"
+# Operators act with the signing key, not with an account: their tokens name this
+# subject. No account has it (accounts get random version-4 ids), and it is not the
+# "nobody signed in" of a registration, so nothing an operator asked for is ever
+# mistaken for something anyone may read.
+OPERATOR_SUBJECT = uuid.UUID("00000000-0000-0000-0000-00000000000f")
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class TokenVerifier:
         return cls(json.loads(path.read_text()), issuer=issuer, audience=audience)
 
     def verify(self, token: str) -> Principal:
-        """The principal in a valid token; ``Problem`` 401 otherwise."""
+        """The principal in a valid token; ``Unauthenticated`` otherwise."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid) if isinstance(kid, str) else None
@@ -92,14 +97,7 @@ class TokenVerifier:
                 scopes=frozenset(str(claims.get("scope", "")).split()),
             )
         except (jwt.InvalidTokenError, ValueError) as exc:
-            raise unauthorized("The access token is invalid or expired.") from exc
-
-
-def unauthorized(detail: str) -> Problem:
-    """401 with the challenge header."""
-    return Problem(
-        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
-    )
+            raise Unauthenticated("The access token is invalid or expired.") from exc
 
 
 def bearer_token(request: Request) -> str | None:
@@ -124,7 +122,7 @@ def require_principal(request: Request) -> Principal:
     """The caller; 401 without a valid token."""
     principal = optional_principal(request)
     if principal is None:
-        raise unauthorized("This call needs `Authorization: Bearer <access token>`.")
+        raise Unauthenticated()
     return principal
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .problems import Problem
+from .errors import WeakPassword
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
@@ -63,15 +63,11 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
 
 
 def require_strong(password: str, email: str | None = None) -> None:
-    """422 ``weak-password`` problem naming every reason, if the password is too weak."""
+    """``WeakPassword`` naming every reason, if the password is too weak."""
     problems = password_problems(password, email)
     if problems:
-        raise Problem(
-            422,
-            "weak-password",
-            "Password too weak",
-            "Choose a stronger password.",
-            errors=[{"field": "password", "message": f"Password {p}."} for p in problems],
+        raise WeakPassword(
+            errors=[{"field": "password", "message": f"Password {p}."} for p in problems]
         )
 
 

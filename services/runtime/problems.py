@@ -1,4 +1,9 @@
-"""RFC 9457 problem details for every error a service answers."""
+"""RFC 9457 problem details for every error a service answers.
+
+Use cases raise domain errors (``runtime.errors``); ``install`` maps them through
+the service's table, and also renders request-validation errors, HTTP errors of
+the framework and anything unexpected, so every error answer has one shape.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .errors import SHARED_PROBLEMS, DomainError, ProblemTable, problem_type
+from .logging import get_logger
+
 PROBLEM_BASE = "https://prodigy-users.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
+log = get_logger(__name__)
+
 
 class Problem(Exception):
-    """An error answer: ``raise Problem(409, "account-exists", "Account exists", "...")``."""
+    """One problem-details document, before it is sent.
+
+    Still raisable while the services move to domain errors (``runtime.errors``).
+    """
 
     def __init__(
         self,
@@ -52,6 +65,42 @@ class Problem(Exception):
         return doc
 
 
+def problem_of(error: DomainError, table: ProblemTable) -> Problem:
+    """The problem a domain error is answered with (its row in ``table``, or shared ones).
+
+    An error with no row is a programming mistake: it is answered as a 500, and a
+    test per service checks that every one of its errors has a row.
+    """
+    found = problem_type(error, table) or problem_type(error, SHARED_PROBLEMS)
+    if found is None:
+        log.error("domain error without a problem type", error=type(error).__name__)
+        return internal_error()
+    headers: dict[str, str] = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if found.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Problem(
+        found.status,
+        found.slug,
+        found.title,
+        error.detail,
+        errors=error.errors,
+        headers=headers or None,
+        extra=error.extra,
+    )
+
+
+def internal_error() -> Problem:
+    """500: something unexpected; the log has the rest."""
+    return Problem(
+        500,
+        "internal-error",
+        "Internal error",
+        "Something went wrong on our side; try again, and tell us if it keeps happening.",
+    )
+
+
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
     """Render a problem."""
     return JSONResponse(
@@ -71,12 +120,14 @@ def field_errors(errors: Any) -> list[dict[str, str]]:
     return out
 
 
-def install(app: FastAPI) -> None:
-    """Make every error of ``app`` a problem-details answer."""
+def install(app: FastAPI, table: ProblemTable | None = None) -> None:
+    """Make every error of ``app`` a problem-details answer; ``table`` maps the
+    service's domain errors (the shared ones are always mapped)."""
+    mapped = dict(table or {})
 
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Problem)
-        return problem_response(exc, request.url.path)
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return problem_response(problem_of(exc, mapped), request.url.path)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -108,6 +159,11 @@ def install(app: FastAPI) -> None:
         )
         return problem_response(problem, request.url.path)
 
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc, request.url.path)
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .kafka_admin import ensure_topics
 from .kafka_security import client_options
 from .logging import get_logger
+from .loops import keep_running
 from .messaging_tables import outbox, relay_state
 from .metrics import Metrics
 from .settings import ServiceSettings
@@ -94,27 +95,21 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Elect, publish, repeat; survives database and broker outages."""
-        backoff = 0.2
-        while True:
-            try:
-                async with self._leadership():
-                    backoff = 0.2
-                    await self._serve()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox relay interrupted", error=repr(exc), retry_in=backoff)
-                await self._close_producer()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                if self._settings.kafka_create_topics:
-                    # A broker that came back empty would otherwise auto-create the
-                    # topics on our first send, with its default partition count.
-                    with contextlib.suppress(Exception):
-                        await ensure_topics(
-                            self._settings.kafka_bootstrap_servers,
-                            **client_options(self._settings),
-                        )
+        await keep_running(self._lead, what="outbox relay", recover=self._recover)
+
+    async def _lead(self) -> None:
+        async with self._leadership():
+            await self._serve()
+
+    async def _recover(self) -> None:
+        await self._close_producer()
+        if self._settings.kafka_create_topics:
+            # A broker that came back empty would otherwise auto-create the
+            # topics on our first send, with its default partition count.
+            with contextlib.suppress(Exception):
+                await ensure_topics(
+                    self._settings.kafka_bootstrap_servers, **client_options(self._settings)
+                )
 
     async def stop(self) -> None:
         """Close the producer (the task itself is cancelled by its owner)."""

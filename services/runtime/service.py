@@ -29,6 +29,7 @@ from . import problems
 from .auth import TokenVerifier
 from .consumer import BatchHandler, Consumer, Handler
 from .db import ensure_database, make_engine, migrate
+from .errors import ProblemTable
 from .kafka_admin import ensure_topics
 from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
@@ -51,6 +52,8 @@ class ServiceSpec:
     title: str
     description: str
     routers: Sequence[APIRouter] = ()
+    # The service's domain errors and the problem each is answered with.
+    problems: ProblemTable = field(default_factory=dict)
     handlers: Mapping[type[Payload], Handler] = field(default_factory=dict)
     # Optional fast path for runs of these payload types (see ``Consumer``).
     batch_handler: BatchHandler | None = None
@@ -168,8 +171,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=spec.name,
-            # Not shortened: a consumer's JoinGroup legitimately waits up to the
-            # rebalance timeout, and Tansu's first join takes a few seconds.
+            # Idempotent producers need InitProducerId, which the embedded broker
+            # (Tansu, memory storage) refuses; duplicates are the inbox's job anyway.
             enable_idempotence=False,
             # Through the root handler, so FastStream's lines are JSON like ours.
             logger=logging.getLogger(f"prodigy.{spec.name}.broker"),
@@ -227,7 +230,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         # records the route template instead. Metrics are Prometheus' (/metrics).
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
-    problems.install(app)
+    problems.install(app, spec.problems)
     app.state.metrics = Metrics(spec.name)
     app.add_middleware(CorrelationMiddleware)
     # Added last, so outermost: the request's span covers everything else.

@@ -28,6 +28,7 @@ from prodigy_users.runtime.auth import (
     TokenVerifier,
     bearer_token,
 )
+from prodigy_users.runtime.errors import Unauthenticated
 from prodigy_users.runtime.kafka_admin import new_topics
 from prodigy_users.runtime.keys import (
     generate_keys,
@@ -38,7 +39,7 @@ from prodigy_users.runtime.keys import (
     seal_many,
     unseal,
 )
-from prodigy_users.runtime.problems import PROBLEM_BASE, Problem, field_errors
+from prodigy_users.runtime.problems import PROBLEM_BASE, Problem, field_errors, problem_of
 
 ISSUER = "prodigy-users/identity"
 AUDIENCE = "prodigy-users"
@@ -176,11 +177,12 @@ def _issuer(
 
 
 def _assert_unauthorized(verifier: TokenVerifier, token: str) -> None:
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(Unauthenticated) as caught:
         verifier.verify(token)
-    assert caught.value.status == 401
-    assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
-    assert caught.value.body()["type"] == PROBLEM_BASE + "unauthorized"
+    problem = problem_of(caught.value, {})
+    assert problem.status == 401
+    assert problem.headers == {"WWW-Authenticate": "Bearer"}
+    assert problem.body()["type"] == PROBLEM_BASE + "unauthorized"
 
 
 def test_a_valid_token_gives_its_principal(
