@@ -30,12 +30,23 @@ MAX_LENGTH = 254  # RFC 5321's limit on a forward path, less its angle brackets
 _SHAPE = re.compile(r"[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+")
 
 
-def normalized_email(value: str) -> str:
-    """``value``'s normalized form (email-validator, no DNS lookup).
+def validated_email(value: str) -> str:
+    """``value`` checked in full as an address, in its normalized form (email-validator,
+    no DNS lookup).
 
     Raises ``EmailNotValidError`` with the reason if it is not an address.
     """
     return validate_email(value, check_deliverability=False).normalized
+
+
+def email_key(email: str) -> str:
+    """The form under which two addresses are the same account: trimmed, lower-cased.
+
+    Lower-casing the local part too is deliberate: people type their address with
+    varying case, and two accounts differing only by case are always a mistake.
+    Identity's one-account-per-email index and every lookup by address use it.
+    """
+    return email.strip().lower()
 
 
 def _invalid(reason: str) -> PydanticCustomError:
@@ -50,7 +61,7 @@ def _valid(value: str, info: ValidationInfo) -> str:
             raise _invalid("not of the form local-part@domain")
         return value
     try:
-        return normalized_email(value.strip())
+        return validated_email(value.strip())
     except EmailNotValidError as exc:
         raise _invalid(str(exc)) from None
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from prodigy_users.runtime.auth import OPERATOR_SCOPE, TokenIssuer
+from prodigy_users.runtime.auth import OPERATOR_SCOPE, OPERATOR_SUBJECT, TokenIssuer
 from prodigy_users.runtime.keys import load_private_key
 
 T = TypeVar("T")
@@ -72,7 +72,7 @@ class Keys:
 
     def operator_token(self) -> str:
         """A platform operator's token."""
-        return self.token(uuid.UUID(int=0), scopes=(OPERATOR_SCOPE,))
+        return self.token(OPERATOR_SUBJECT, scopes=(OPERATOR_SCOPE,))
 
 
 def bearer(token: str) -> dict[str, str]:

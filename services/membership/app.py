@@ -1,60 +1,87 @@
-"""Membership's wiring root."""
+"""Membership's wiring root: its features, their use cases, handlers and workers."""
 
 from __future__ import annotations
 
 from prodigy_users.runtime.service import Runtime, ServiceSpec
 
-from .api import router
-from .api_groups import router as groups_router
-from .api_imports import router as imports_router
-from .api_invitations import router as invitations_router
 from .consumers import IGNORED, handlers
-from .groups import Groups
-from .import_answers import ImportAnswers, Wakeup
-from .import_worker import ImportWorker
-from .importing import Imports
-from .invitations import Invitations
-from .lifecycle import Lifecycle
-from .service import Membership
+from .container import UseCases
+from .departments.api import router as departments_router
+from .departments.service import Departments
+from .errors import PROBLEMS
+from .groups.api import router as groups_router
+from .groups.service import Groups
+from .imports.answers import ImportAnswers
+from .imports.api import router as imports_router
+from .imports.service import Imports
+from .imports.wakeup import Wakeup
+from .imports.worker import ImportWorker
+from .invitations.api import router as invitations_router
+from .invitations.entry import Entry, complete_registration
+from .invitations.links import RegistrationLinks
+from .invitations.service import Invitations
+from .invitations.tokens import LinkTokens
+from .members.api import router as members_router
+from .members.lifecycle import Lifecycle
+from .members.requests import IdentityAnswers, Operations
+from .members.service import Members, completions
+from .members.waiters import Waiters
 from .settings import Settings
 
 
 def spec(settings: Settings | None = None) -> ServiceSpec:
     """Membership as a ServiceSpec for ``runtime.service.build_app``."""
     settings = settings or Settings()
-    membership = Membership(settings)
-    # Bulk imports: answers (consumer) and uploads wake the worker instead of its poll.
+    # Shared by the consumer's answers and the use cases of this process: an answer
+    # wakes the request waiting for it, and the import worker, at once.
+    waiters = Waiters()
     wakeup = Wakeup()
 
-    async def bind(runtime: Runtime) -> None:
-        membership.engine = runtime.engine
-        runtime.state["membership"] = membership
-        runtime.state["invitations"] = Invitations(membership)
-        runtime.state["lifecycle"] = Lifecycle(membership)
-        runtime.state["groups"] = Groups(membership)
-        runtime.state["imports"] = Imports(membership, wakeup)
-        runtime.state["import_worker"] = ImportWorker(
-            membership,
-            runtime.state["invitations"],
-            runtime.state["lifecycle"],
-            runtime.state["groups"],
-            wakeup,
+    def use_cases(runtime: Runtime) -> UseCases:
+        engine = runtime.engine
+        tokens = LinkTokens(
+            settings.link_secret_path, settings.seal_public_key_path, settings.app_base_url
+        )
+        operations = Operations(engine, waiters, settings.sync_wait_s)
+        lifecycle = Lifecycle(engine)
+        groups = Groups(engine)
+        invitations = Invitations(engine, settings, tokens)
+        return UseCases(
+            departments=Departments(engine, operations, settings.invitation_ttl_s),
+            members=Members(engine, operations),
+            lifecycle=lifecycle,
+            operations=operations,
+            invitations=invitations,
+            links=RegistrationLinks(engine, tokens),
+            entry=Entry(engine, operations),
+            groups=groups,
+            imports=Imports(engine, settings, wakeup),
+            import_worker=ImportWorker(engine, settings, invitations, lifecycle, groups, wakeup),
         )
 
     async def sweep_invitations(runtime: Runtime) -> None:
-        await runtime.state["invitations"].sweep_forever()
+        await runtime.use_cases_as(UseCases).invitations.sweep_forever()
 
     async def run_imports(runtime: Runtime) -> None:
-        await runtime.state["import_worker"].run_forever()
+        await runtime.use_cases_as(UseCases).import_worker.run_forever()
 
     return ServiceSpec(
         name="membership",
         settings=settings,
         title="Prodigy membership",
         description="Departments, their members and roles, and the requests that add people.",
-        routers=[router, invitations_router, groups_router, imports_router],
-        handlers=handlers(membership, ImportAnswers(wakeup)),
+        routers=[
+            departments_router,
+            members_router,
+            invitations_router,
+            groups_router,
+            imports_router,
+        ],
+        problems=PROBLEMS,
+        handlers=handlers(
+            IdentityAnswers(waiters, completions(complete_registration)), ImportAnswers(wakeup)
+        ),
         ignored=IGNORED,
-        startup=[bind],
+        use_cases=use_cases,
         background=[sweep_invitations, run_imports],
     )

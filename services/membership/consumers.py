@@ -13,15 +13,15 @@ from prodigy_users.contracts.identity import (
 )
 from prodigy_users.runtime.consumer import Handler
 
-from .import_answers import ImportAnswers
-from .service import Membership
+from .imports.answers import ImportAnswers
+from .members.requests import IdentityAnswers
 
 
-def handlers(membership: Membership, imports: ImportAnswers) -> Mapping[type[Payload], Handler]:
+def handlers(requests: IdentityAnswers, imports: ImportAnswers) -> Mapping[type[Payload], Handler]:
     """Payload type -> handler."""
     return {
-        AccountCreated: membership.on_account_created,
-        AccountCreationRejected: membership.on_account_rejected,
+        AccountCreated: requests.on_account_created,
+        AccountCreationRejected: requests.on_account_rejected,
         AccountBatchAnswered: imports.on_batch_answered,
     }
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies for membership's routes."""
+"""FastAPI dependencies of membership's routes: its use cases (typed) and who may call."""
 
 from __future__ import annotations
 
@@ -8,65 +8,117 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.problems import Problem
+from prodigy_users.runtime.errors import OperatorsOnly
+from prodigy_users.runtime.service import use_cases_of
 
-from . import store
-from .domain import can_manage_members
-from .groups import Groups
-from .invitations import Invitations
-from .lifecycle import Lifecycle
-from .service import Membership
+from .container import UseCases
+from .departments.service import Departments
+from .errors import DepartmentNotFound
+from .groups.service import Groups
+from .imports.service import Imports
+from .invitations.entry import Entry
+from .invitations.links import RegistrationLinks
+from .invitations.service import Invitations
+from .members.lifecycle import Lifecycle
+from .members.requests import Operations
+from .members.service import Members
 
 
-def get_membership(request: Request) -> Membership:
+def get_use_cases(request: Request) -> UseCases:
     """The process's use cases."""
-    membership: Membership = request.app.state.runtime.state["membership"]
-    return membership
+    return use_cases_of(request, UseCases)
 
 
-def get_invitations(request: Request) -> Invitations:
-    """Invitation and link use cases."""
-    invitations: Invitations = request.app.state.runtime.state["invitations"]
-    return invitations
+AllUseCases = Annotated[UseCases, Depends(get_use_cases)]
 
 
-def get_lifecycle(request: Request) -> Lifecycle:
+def get_departments(use_cases: AllUseCases) -> Departments:
+    """Department use cases."""
+    return use_cases.departments
+
+
+def get_members(use_cases: AllUseCases) -> Members:
+    """Adding and reading members."""
+    return use_cases.members
+
+
+def get_lifecycle(use_cases: AllUseCases) -> Lifecycle:
     """Member lifecycle use cases."""
-    lifecycle: Lifecycle = request.app.state.runtime.state["lifecycle"]
-    return lifecycle
+    return use_cases.lifecycle
 
 
-def get_groups(request: Request) -> Groups:
+def get_operations(use_cases: AllUseCases) -> Operations:
+    """Requests waiting for identity."""
+    return use_cases.operations
+
+
+def get_invitations(use_cases: AllUseCases) -> Invitations:
+    """Invitation use cases."""
+    return use_cases.invitations
+
+
+def get_links(use_cases: AllUseCases) -> RegistrationLinks:
+    """Registration-link use cases."""
+    return use_cases.links
+
+
+def get_entry(use_cases: AllUseCases) -> Entry:
+    """Accepting invitations and joining through links."""
+    return use_cases.entry
+
+
+def get_groups(use_cases: AllUseCases) -> Groups:
     """Group use cases."""
-    groups: Groups = request.app.state.runtime.state["groups"]
-    return groups
+    return use_cases.groups
 
 
-MembershipService = Annotated[Membership, Depends(get_membership)]
-InvitationsService = Annotated[Invitations, Depends(get_invitations)]
+def get_imports(use_cases: AllUseCases) -> Imports:
+    """Bulk-upload use cases."""
+    return use_cases.imports
+
+
+DepartmentsService = Annotated[Departments, Depends(get_departments)]
+MembersService = Annotated[Members, Depends(get_members)]
 LifecycleService = Annotated[Lifecycle, Depends(get_lifecycle)]
+OperationsService = Annotated[Operations, Depends(get_operations)]
+InvitationsService = Annotated[Invitations, Depends(get_invitations)]
+RegistrationLinksService = Annotated[RegistrationLinks, Depends(get_links)]
+EntryService = Annotated[Entry, Depends(get_entry)]
 GroupsService = Annotated[Groups, Depends(get_groups)]
+ImportsService = Annotated[Imports, Depends(get_imports)]
 
 
 async def require_admin(
-    dept: uuid.UUID, principal: CurrentPrincipal, membership: MembershipService
+    dept: uuid.UUID, principal: CurrentPrincipal, members: MembersService
 ) -> Principal:
-    """The caller administers department ``dept`` (404 if it does not exist, 403 if not theirs)."""
-    async with membership.engine.connect() as conn:
-        if await store.department(conn, dept) is None:
-            raise Problem(404, "department-not-found", "Unknown department", "No such department.")
-        role = await store.role_of(conn, dept, principal.account_id)
-    if not can_manage_members(role):
-        raise Problem(403, "forbidden", "Forbidden", "You do not administer this department.")
+    """The caller administers department ``dept`` (``DepartmentNotFound`` if it does not
+    exist, ``NotAdministrator`` if it is not theirs)."""
+    await members.check_admin(dept, principal.account_id)
     return principal
 
 
 def require_operator(principal: CurrentPrincipal) -> Principal:
     """Platform operators only."""
     if not principal.is_operator:
-        raise Problem(403, "forbidden", "Forbidden", "Only platform operators may do this.")
+        raise OperatorsOnly()
+    return principal
+
+
+async def require_import_admin(
+    dept: uuid.UUID,
+    principal: CurrentPrincipal,
+    members: MembersService,
+    departments: DepartmentsService,
+) -> Principal:
+    """The department's admins; and platform operators, who load people for departments
+    (``prodigy-users import``) and already hold the key that signs every token."""
+    if not principal.is_operator:
+        return await require_admin(dept, principal, members)
+    if not await departments.exists(dept):
+        raise DepartmentNotFound()
     return principal
 
 
 DepartmentAdmin = Annotated[Principal, Depends(require_admin)]
 Operator = Annotated[Principal, Depends(require_operator)]
+ImportAdmin = Annotated[Principal, Depends(require_import_admin)]

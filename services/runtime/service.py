@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -41,6 +41,7 @@ from .tracing import TracingMiddleware, configure_tracing, flush_tracing
 log = get_logger(__name__)
 
 Background = Callable[["Runtime"], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,7 +62,10 @@ class ServiceSpec:
     # Messages of these types the predicate picks are skipped (see ``Consumer``).
     ignored: Mapping[type[Payload], Callable[[Any], bool]] = field(default_factory=dict)
     background: Sequence[Background] = ()
-    # Run once the runtime exists, before consumers start (bind use cases to the engine).
+    # Builds the service's use cases once the runtime (its engine) exists; routes reach
+    # them through ``use_cases_of``, background workers through ``Runtime.use_cases_as``.
+    use_cases: Callable[[Runtime], object] | None = None
+    # Run once the runtime exists, before consumers start.
     startup: Sequence[Background] = ()
     migrate_on_start: bool = True
 
@@ -79,11 +83,18 @@ class Runtime:
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    use_cases: object | None = None
 
     @property
     def settings(self) -> ServiceSettings:
         """The service's settings."""
         return self.spec.settings
+
+    def use_cases_as(self, kind: type[T]) -> T:
+        """The service's use cases (``ServiceSpec.use_cases``), as the type they are."""
+        if not isinstance(self.use_cases, kind):
+            raise TypeError(f"{self.spec.name}'s use cases are not a {kind.__name__}")
+        return self.use_cases
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         """Run a background coroutine for the life of the service."""
@@ -195,6 +206,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             spec, engine, broker, consumer, OutboxRelay(engine, settings, metrics), metrics
         )
         app.state.runtime = runtime
+        if spec.use_cases is not None:
+            runtime.use_cases = spec.use_cases(runtime)
         if settings.jwks_path is not None:
             app.state.verifier = TokenVerifier.from_file(
                 settings.jwks_path, issuer=settings.token_issuer, audience=settings.token_audience
@@ -293,6 +306,12 @@ async def _refresh_gauges(runtime: Runtime) -> None:
                     metrics.consumer_lag.labels(name, tp.topic, str(tp.partition)).set(
                         max(high - position, 0)
                     )
+
+
+def use_cases_of(request: Request, kind: type[T]) -> T:
+    """The use cases of the service answering ``request`` (for ``deps.py``)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.use_cases_as(kind)
 
 
 def serve(spec: ServiceSpec) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,11 +17,10 @@ from typing import Any
 
 import httpx
 
-from prodigy_users.runtime.auth import OPERATOR_SCOPE, TokenIssuer
+from prodigy_users.runtime.auth import OPERATOR_SCOPE, OPERATOR_SUBJECT, TokenIssuer
 from prodigy_users.runtime.keys import load_private_key
 from prodigy_users.runtime.settings import ServiceSettings
 
-OPERATOR_SUBJECT = uuid.UUID(int=0)
 OPERATOR_TTL = timedelta(minutes=5)
 
 

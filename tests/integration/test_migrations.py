@@ -33,15 +33,30 @@ def server_url(stack: Any) -> str:
     return url
 
 
-def _combined(service: str) -> sa.MetaData:
+def _service_metadata(service: str) -> sa.MetaData:
+    try:
+        tables = importlib.import_module(f"prodigy_users.{service}.tables")
+    except ModuleNotFoundError:
+        pass
+    else:
+        metadata: sa.MetaData = tables.metadata
+        return metadata
     package = importlib.import_module(f"prodigy_users.{service}")
     # Tables may be spread over store.py and store_<topic>.py; all share one MetaData.
     for module in pkgutil.iter_modules(package.__path__):
         if module.name.startswith("store"):
             importlib.import_module(f"prodigy_users.{service}.{module.name}")
     store = importlib.import_module(f"prodigy_users.{service}.store")
+    metadata = store.metadata
+    return metadata
+
+
+def _combined(service: str) -> sa.MetaData:
     combined = sa.MetaData()
-    for table in (*store.metadata.tables.values(), *messaging_metadata.tables.values()):
+    for table in (
+        *_service_metadata(service).tables.values(),
+        *messaging_metadata.tables.values(),
+    ):
         table.to_metadata(combined)
     return combined
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from prodigy_users.runtime.auth import TokenVerifier
+from prodigy_users.runtime.auth import OPERATOR_SUBJECT, TokenVerifier
 from prodigy_users.runtime.keys import generate_keys
 from prodigy_users.stack import cli
 from prodigy_users.stack.departments import (
@@ -45,7 +45,7 @@ class FakeServices:
     def _operator(self, request: httpx.Request) -> None:
         token = request.headers["authorization"].removeprefix("Bearer ")
         principal = self.verifier.verify(token)
-        assert principal.is_operator and principal.account_id == uuid.UUID(int=0)
+        assert principal.is_operator and principal.account_id == OPERATOR_SUBJECT
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None

@@ -1,0 +1,300 @@
+"""HTTP surface of invitations and the self-registration link."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, EmailStr, Field
+
+from prodigy_users.contracts.membership import Role
+from prodigy_users.runtime.auth import MaybePrincipal
+
+from ..deps import (
+    DepartmentAdmin,
+    EntryService,
+    InvitationsService,
+    RegistrationLinksService,
+)
+from ..members.api import accepted, failed
+from ..members.joining import Joined
+from ..members.requests import Operation
+from ..schemas import Named
+from .entry import Registration
+
+router = APIRouter()
+
+
+class InvitationsCreate(BaseModel):
+    """Addresses to invite: a list, or one pasted string (commas, semicolons, spaces, lines)."""
+
+    emails: list[str] | str = Field(
+        examples=[["ana@example.org", "Bo Lee <bo@example.org>"], "ana@example.org; bo@example.org"]
+    )
+    role: Role | None = Field(
+        default=None,
+        description="Role on joining; absent: `member`, or a returning person's old role.",
+    )
+
+
+class InviteOutcome(BaseModel):
+    """What happened to one address."""
+
+    email: str
+    outcome: Literal["invited", "already_member", "already_invited", "invalid"]
+    invitation_id: uuid.UUID | None = None
+    reason: str | None = None
+
+
+class InviteResults(BaseModel):
+    """One outcome per distinct address, in the order pasted."""
+
+    results: list[InviteOutcome]
+
+
+class InvitationPublic(BaseModel):
+    """An invitation as admins see it."""
+
+    invitation_id: uuid.UUID
+    email: str
+    role: str | None
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    created_at: datetime
+    expires_at: datetime
+    last_sent_at: datetime
+    accepted_at: datetime | None
+    account_id: uuid.UUID | None
+
+
+class InvitationsPage(BaseModel):
+    """The department's invitations, newest first."""
+
+    items: list[InvitationPublic]
+
+
+class RegistrationBody(Named):
+    """Register while accepting: who you are and the password you choose."""
+
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class JoinedPublic(BaseModel):
+    """The outcome of accepting or joining."""
+
+    department_id: uuid.UUID
+    account_id: uuid.UUID
+    role: str
+    status: Literal["joined", "restored"]
+
+
+class LinkPublic(BaseModel):
+    """The department's self-registration link."""
+
+    url: str | None
+    enabled: bool
+    role: str | None
+    expires_at: datetime | None
+    allowed_domains: list[str]
+
+
+class LinkCreate(BaseModel):
+    """Options for a new self-registration link."""
+
+    role: Role = "member"
+    expires_at: datetime | None = None
+    allowed_domains: list[str] = Field(default_factory=list, max_length=50)
+
+
+def _joined(outcome: Joined | Operation, *, registered: bool) -> Any:
+    if isinstance(outcome, Joined):
+        body = JoinedPublic(
+            department_id=outcome.department_id,
+            account_id=outcome.account_id,
+            role=outcome.role,
+            status=outcome.status,
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=201 if registered else 200)
+    if outcome.status == "pending":
+        return accepted(outcome)
+    if outcome.status == "failed":
+        return failed(outcome)
+    assert outcome.result is not None
+    body = JoinedPublic(
+        department_id=outcome.department_id,
+        account_id=uuid.UUID(outcome.result["account_id"]),
+        role=outcome.result.get("role") or "member",
+        status=outcome.result.get("status", "joined"),
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=201)
+
+
+def _registration(body: RegistrationBody | None) -> Registration | None:
+    if body is None:
+        return None
+    return Registration(name=body.name, email=str(body.email), password=body.password)
+
+
+@router.post("/v1/departments/{dept}/invitations", operation_id="invite", tags=["invitations"])
+async def invite(
+    dept: uuid.UUID,
+    body: InvitationsCreate,
+    admin: DepartmentAdmin,
+    invitations: InvitationsService,
+) -> InviteResults:
+    """Invite many addresses at once; each gets its own email and outcome."""
+    results = await invitations.invite(dept, body.emails, body.role, admin)
+    return InviteResults(
+        results=[
+            InviteOutcome(
+                email=r.email,
+                outcome=r.outcome,
+                invitation_id=r.invitation_id,
+                reason=r.reason,
+            )
+            for r in results
+        ]
+    )
+
+
+@router.get(
+    "/v1/departments/{dept}/invitations", operation_id="list_invitations", tags=["invitations"]
+)
+async def list_invitations(
+    dept: uuid.UUID,
+    _: DepartmentAdmin,
+    invitations: InvitationsService,
+    status: Literal["pending", "accepted", "revoked", "expired"] | None = None,
+) -> InvitationsPage:
+    """The department's invitations, optionally of one status."""
+    rows = await invitations.listing(dept, status)
+    return InvitationsPage(
+        items=[
+            InvitationPublic(
+                invitation_id=r.id,
+                email=r.email,
+                role=r.role,
+                status=r.effective_status,
+                created_at=r.created_at,
+                expires_at=r.expires_at,
+                last_sent_at=r.last_sent_at,
+                accepted_at=r.accepted_at,
+                account_id=r.account_id,
+            )
+            for r in rows
+        ]
+    )
+
+
+@router.post(
+    "/v1/departments/{dept}/invitations/{invitation}/reminders",
+    status_code=202,
+    operation_id="remind_invitation",
+    tags=["invitations"],
+)
+async def remind(
+    dept: uuid.UUID, invitation: uuid.UUID, admin: DepartmentAdmin, invitations: InvitationsService
+) -> Response:
+    """Send the invitation again (at most once an hour)."""
+    await invitations.remind(dept, invitation, admin)
+    return Response(status_code=202)
+
+
+@router.delete(
+    "/v1/departments/{dept}/invitations/{invitation}",
+    status_code=204,
+    operation_id="revoke_invitation",
+    tags=["invitations"],
+)
+async def revoke(
+    dept: uuid.UUID, invitation: uuid.UUID, admin: DepartmentAdmin, invitations: InvitationsService
+) -> Response:
+    """Withdraw an invitation: its link stops working."""
+    await invitations.revoke(dept, invitation, admin)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/invitations/{token}/accept", operation_id="accept_invitation", tags=["invitations"]
+)
+async def accept(
+    token: str,
+    principal: MaybePrincipal,
+    entry: EntryService,
+    body: RegistrationBody | None = None,
+) -> Any:
+    """Accept: signed in, your account joins; otherwise register with name, email, password."""
+    outcome = await entry.accept(
+        token, principal, _registration(body if principal is None else None)
+    )
+    return _joined(outcome, registered=principal is None)
+
+
+def _link(row: Any, url: str | None) -> LinkPublic:
+    if row is None:
+        return LinkPublic(url=None, enabled=False, role=None, expires_at=None, allowed_domains=[])
+    return LinkPublic(
+        url=url if row.enabled else None,
+        enabled=row.enabled,
+        role=row.role,
+        expires_at=row.expires_at,
+        allowed_domains=list(row.allowed_domains),
+    )
+
+
+@router.get(
+    "/v1/departments/{dept}/registration-link",
+    operation_id="get_registration_link",
+    tags=["registration link"],
+)
+async def get_link(
+    dept: uuid.UUID, _: DepartmentAdmin, links: RegistrationLinksService
+) -> LinkPublic:
+    """The department's self-registration link (to copy and share)."""
+    row = await links.link(dept)
+    return _link(row, links.url(row.link_id) if row is not None else None)
+
+
+@router.post(
+    "/v1/departments/{dept}/registration-link",
+    status_code=201,
+    operation_id="rotate_registration_link",
+    tags=["registration link"],
+)
+async def rotate_link(
+    dept: uuid.UUID, body: LinkCreate, _: DepartmentAdmin, links: RegistrationLinksService
+) -> LinkPublic:
+    """A new link; the old one stops working at once."""
+    row = await links.rotate(dept, body.role, body.expires_at, body.allowed_domains)
+    return _link(row, links.url(row.link_id))
+
+
+@router.delete(
+    "/v1/departments/{dept}/registration-link",
+    status_code=204,
+    operation_id="disable_registration_link",
+    tags=["registration link"],
+)
+async def disable_link(
+    dept: uuid.UUID, _: DepartmentAdmin, links: RegistrationLinksService
+) -> Response:
+    """Switch self-registration off."""
+    await links.disable(dept)
+    return Response(status_code=204)
+
+
+@router.post("/v1/join/{token}", operation_id="join", tags=["registration link"])
+async def join(
+    token: str,
+    principal: MaybePrincipal,
+    entry: EntryService,
+    body: RegistrationBody | None = None,
+) -> Any:
+    """Join through the department's link: signed in, or registering."""
+    outcome = await entry.join_link(
+        token, principal, _registration(body if principal is None else None)
+    )
+    return _joined(outcome, registered=principal is None)

@@ -1,0 +1,121 @@
+"""Invitation and registration-link rules: pasted addresses, link tokens, why a link
+cannot be used. No I/O."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from email_validator import EmailNotValidError
+
+from prodigy_users.contracts.email import email_key, validated_email
+
+InvitationStatus = Literal["pending", "accepted", "revoked", "expired"]
+InvitationRefusal = Literal["used", "revoked", "expired"]
+LinkRefusal = Literal["invalid", "expired", "domain"]
+
+_LINES = re.compile(r"[;\r\n\t]+")
+_PLAIN = re.compile(r"[,\s]+")
+_NAMED = re.compile(r'(?:"[^"]*"|[^,<>"]*?)\s*<\s*([^<>\s]*)\s*>')
+
+
+@dataclass(frozen=True)
+class PastedAddress:
+    """One distinct address from a paste: normalised, or why it is not an address."""
+
+    email: str
+    error: str | None = None
+
+
+def _chunks(raw: str) -> list[str]:
+    out: list[str] = []
+    for piece in _LINES.split(raw):
+        # 'Ana Lima <ana@x.org>' and '"Lee, Bo" <bo@x.org>': the address in the angle
+        # brackets, whatever commas or spaces the name has; the rest are plain tokens.
+        rest = _NAMED.sub(lambda m: f",{m.group(1)},", piece)
+        out.extend(c for c in _PLAIN.split(rest) if c)
+    return out
+
+
+def parse_pasted(raw: str | Sequence[str]) -> list[PastedAddress]:
+    """The distinct addresses in what an admin pasted, in order of first appearance.
+
+    Accepts a list or one string separated by commas, semicolons, spaces or new
+    lines, with ``Name <email>`` forms, as people copy from spreadsheets and mail.
+    """
+    items = [raw] if isinstance(raw, str) else list(raw)
+    seen: set[str] = set()
+    out: list[PastedAddress] = []
+    for item in items:
+        for candidate in _chunks(item):
+            try:
+                email = validated_email(candidate)
+            except EmailNotValidError as exc:
+                key, parsed = candidate.lower(), PastedAddress(candidate, str(exc))
+            else:
+                key, parsed = email_key(email), PastedAddress(email)
+            if key not in seen:
+                seen.add(key)
+                out.append(parsed)
+    return out
+
+
+def derive_token(secret: bytes, kind: str, ident: uuid.UUID) -> str:
+    """The link token of an invitation or registration link.
+
+    Derived (HMAC) rather than stored: the database keeps only its hash, and the
+    same link can still be shown again or resent in a reminder.
+    """
+    digest = hmac.new(secret, kind.encode() + b":" + ident.bytes, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    """What the database stores for a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_refusal(
+    status: str, expires_at: datetime, now: datetime
+) -> InvitationRefusal | None:
+    """Why an invitation cannot be accepted now (None: it can)."""
+    if status == "accepted":
+        return "used"
+    if status == "revoked":
+        return "revoked"
+    if status == "expired" or expires_at <= now:
+        return "expired"
+    return None
+
+
+def domain_allowed(email: str, allowed: Sequence[str]) -> bool:
+    """Whether a registration-link email is in the allowed domains (empty: any)."""
+    if not allowed:
+        return True
+    domain = email.rsplit("@", 1)[-1].lower()
+    return domain in {d.lower().lstrip("@") for d in allowed}
+
+
+def link_refusal(
+    *,
+    enabled: bool,
+    expires_at: datetime | None,
+    allowed_domains: Sequence[str],
+    email: str | None,
+    now: datetime,
+) -> LinkRefusal | None:
+    """Why a registration link cannot be used now, by ``email`` if known (None: it can)."""
+    if not enabled:
+        return "invalid"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    if email is not None and not domain_allowed(email, allowed_domains):
+        return "domain"
+    return None

@@ -1,0 +1,206 @@
+"""Requests that wait for identity: a new account is asked for, and what needed it
+(a membership, a department's first admin, a registration) follows its answer.
+
+The request is an ``operations`` row written with the ``CreateAccount`` command in
+one unit of work; identity answers on its topic (``AccountCreated`` or
+``AccountCreationRejected``), and the answer completes the row in the consumer's
+transaction. The HTTP call that made the request waits for that briefly
+(``sync_wait_s``), then answers 202 with the operation to poll.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prodigy_users.contracts.email import email_key
+from prodigy_users.contracts.envelope import RawEnvelope
+from prodigy_users.contracts.identity import (
+    AccountCreated,
+    AccountCreationRejected,
+    CreateAccount,
+)
+from prodigy_users.runtime.errors import DomainError
+from prodigy_users.runtime.problems import problem_of
+from prodigy_users.runtime.uow import UnitOfWork
+
+from ..errors import PROBLEMS, AccountExists
+from . import store
+from .joining import Joined
+from .waiters import Waiters
+
+OperationKind = Literal["add_member", "create_department", "register"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A request whose outcome may take longer than the HTTP call.
+
+    ``requested_by`` is None for a registration: nobody was signed in, and the
+    operation's unguessable id is what lets its page be read.
+    """
+
+    id: uuid.UUID
+    kind: str
+    status: str
+    department_id: uuid.UUID
+    requested_by: uuid.UUID | None
+    result: dict[str, Any] | None
+    problem: dict[str, Any] | None
+
+
+def _operation(row: Any) -> Operation:
+    return Operation(
+        row.id, row.kind, row.status, row.department_id, row.requested_by, row.result, row.problem
+    )
+
+
+async def request_account(
+    uow: UnitOfWork,
+    *,
+    operation_id: uuid.UUID,
+    kind: OperationKind,
+    department_id: uuid.UUID,
+    requested_by: uuid.UUID | None,
+    name: str,
+    email: str,
+    role: str | None,
+    password_hash: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Record the request and ask identity for the account, in the caller's unit of work."""
+    await store.insert_operation(
+        uow.conn,
+        operation_id=operation_id,
+        kind=kind,
+        department_id=department_id,
+        requested_by=requested_by,
+        request={"name": name, "email": email, "role": role, **(extra or {})},
+    )
+    uow.emit(
+        CreateAccount(
+            request_id=operation_id,
+            email=email,
+            name=name,
+            department_id=department_id,
+            password_hash=password_hash,
+        ),
+        key=email_key(email),
+    )
+
+
+class Operations:
+    """Reading requests and waiting for their outcome."""
+
+    def __init__(self, engine: AsyncEngine, waiters: Waiters, sync_wait_s: float) -> None:
+        self.engine = engine
+        self.waiters = waiters
+        self.sync_wait_s = sync_wait_s
+
+    async def wait_for(self, operation_id: uuid.UUID) -> Operation:
+        """The operation once it completes, or as it stands after ``sync_wait_s``."""
+
+        async def done() -> bool:
+            op = await self.get(operation_id)
+            return op is not None and op.status != "pending"
+
+        await self.waiters.wait(operation_id, done, self.sync_wait_s)
+        op = await self.get(operation_id)
+        assert op is not None
+        return op
+
+    async def get(self, operation_id: uuid.UUID) -> Operation | None:
+        """An operation by id."""
+        async with self.engine.connect() as conn:
+            row = await store.operation(conn, operation_id)
+        return _operation(row) if row else None
+
+
+Join = Callable[[UnitOfWork, Any, uuid.UUID], Awaitable[Joined]]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What finishes a request of one kind once its account exists.
+
+    ``join`` makes the account a member (it gets the operation row and the account);
+    ``existing_joins``: an address that already has an account joins with it instead
+    of failing (a department's first admin); ``exists_detail`` is what the person is
+    told when the address has an account and that is a failure.
+    """
+
+    join: Join
+    existing_joins: bool = False
+    exists_detail: str | None = None
+
+
+class IdentityAnswers:
+    """Applies identity's answers to account requests (in the consumer's transaction)."""
+
+    def __init__(self, waiters: Waiters, completions: Mapping[str, Completion]) -> None:
+        self.waiters = waiters
+        self.completions = completions
+
+    async def on_account_created(
+        self, uow: UnitOfWork, env: RawEnvelope, event: AccountCreated
+    ) -> None:
+        """Identity made the account: remember it; a membership it was asked for follows."""
+        if event.batch_id is not None:
+            return  # an import's account: the batch's answer records it, with the rest
+        await store.upsert_account(uow.conn, event.account_id, event.email, event.name)
+        if event.request_id is None:
+            return
+        await self._complete(uow, event.request_id, event.account_id)
+
+    async def on_account_rejected(
+        self, uow: UnitOfWork, env: RawEnvelope, event: AccountCreationRejected
+    ) -> None:
+        """Identity refused: the request fails, unless an existing account may join."""
+        row = await store.operation(uow.conn, event.request_id, lock=True)
+        if row is None or row.status != "pending":
+            return
+        completion = self.completions[row.kind]
+        if completion.existing_joins and event.existing_account_id is not None:
+            await self._complete(uow, event.request_id, event.existing_account_id)
+            return
+        await self._finish(uow, row.id, failed=AccountExists(completion.exists_detail))
+
+    async def _complete(
+        self, uow: UnitOfWork, operation_id: uuid.UUID, account_id: uuid.UUID
+    ) -> None:
+        row = await store.operation(uow.conn, operation_id, lock=True)
+        if row is None or row.status != "pending":
+            return
+        try:
+            joined = await self.completions[row.kind].join(uow, row, account_id)
+        except DomainError as error:
+            await self._finish(uow, row.id, failed=error)
+            return
+        await self._finish(
+            uow,
+            row.id,
+            result={"account_id": str(account_id), "status": joined.status, "role": joined.role},
+        )
+
+    async def _finish(
+        self,
+        uow: UnitOfWork,
+        operation_id: uuid.UUID,
+        *,
+        result: dict[str, Any] | None = None,
+        failed: DomainError | None = None,
+    ) -> None:
+        await store.complete_operation(
+            uow.conn,
+            operation_id,
+            status="failed" if failed is not None else "succeeded",
+            result=result,
+            problem=problem_of(failed, PROBLEMS).body() if failed is not None else None,
+            now=datetime.now(UTC),
+        )
+        uow.after_commit(lambda: self.waiters.notify(operation_id))

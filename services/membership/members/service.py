@@ -1,0 +1,123 @@
+"""Adding people: an admin's add, and the joins that follow identity's answers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prodigy_users.contracts.membership import Role
+from prodigy_users.runtime.uow import UnitOfWork
+
+from ..departments import store as department_store
+from ..errors import (
+    ACCOUNT_EXISTS_REGISTERING,
+    DepartmentNotFound,
+    MemberNotFound,
+    NotAdministrator,
+)
+from ..groups import store as group_store
+from ..rules import can_manage_members
+from ..units import unit_of_work
+from . import store
+from .joining import Joined, Via, join
+from .requests import Completion, Join, Operation, Operations, request_account
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """A current member and their groups."""
+
+    row: Any
+    groups: list[uuid.UUID]
+
+
+class Members:
+    """Adding a person and reading members."""
+
+    def __init__(self, engine: AsyncEngine, operations: Operations) -> None:
+        self.engine = engine
+        self.operations = operations
+
+    async def add(
+        self,
+        *,
+        department_id: uuid.UUID,
+        name: str,
+        email: str,
+        role: Role,
+        requested_by: uuid.UUID,
+    ) -> Operation:
+        """Ask identity for a new account; the membership follows when it exists."""
+        operation_id = uuid.uuid4()
+        async with unit_of_work(self.engine) as uow:
+            await request_account(
+                uow,
+                operation_id=operation_id,
+                kind="add_member",
+                department_id=department_id,
+                requested_by=requested_by,
+                name=name,
+                email=email,
+                role=role,
+            )
+            await uow.commit()
+        return await self.operations.wait_for(operation_id)
+
+    async def check_admin(self, department_id: uuid.UUID, account_id: uuid.UUID) -> None:
+        """``DepartmentNotFound`` or ``NotAdministrator`` unless the account administers
+        the department."""
+        async with self.engine.connect() as conn:
+            if await department_store.department(conn, department_id) is None:
+                raise DepartmentNotFound()
+            role = await store.role_of(conn, department_id, account_id)
+        if not can_manage_members(role):
+            raise NotAdministrator()
+
+    async def current(self, department_id: uuid.UUID, account_id: uuid.UUID) -> Any:
+        """A current member's row, if any."""
+        async with self.engine.connect() as conn:
+            return await store.membership(conn, department_id, account_id)
+
+    async def view(self, department_id: uuid.UUID, account_id: uuid.UUID) -> MemberView:
+        """A current member with their groups (``MemberNotFound`` otherwise)."""
+        async with self.engine.connect() as conn:
+            row = await store.membership(conn, department_id, account_id)
+            if row is None:
+                raise MemberNotFound()
+            groups = await group_store.groups_of(conn, department_id, account_id)
+        return MemberView(row, groups)
+
+
+def _join_as_requested(via: Via, *, attributed: bool) -> Join:
+    """Join the account with the name, email and role the request carried."""
+
+    async def complete(uow: UnitOfWork, operation: Any, account_id: uuid.UUID) -> Joined:
+        request = operation.request
+        return await join(
+            uow,
+            department_id=operation.department_id,
+            account_id=account_id,
+            name=request["name"],
+            email=request["email"],
+            role=request["role"],
+            via=via,
+            added_by=operation.requested_by if attributed else None,
+        )
+
+    return complete
+
+
+def completions(complete_registration: Join) -> dict[str, Completion]:
+    """How each kind of request ends once identity has answered (registrations are
+    finished by the invitations feature, which knows links and invitations)."""
+    return {
+        "add_member": Completion(_join_as_requested("admin_add", attributed=True)),
+        # A department's first admin who already has an account joins with it.
+        "create_department": Completion(
+            _join_as_requested("operator", attributed=False), existing_joins=True
+        ),
+        "register": Completion(complete_registration, exists_detail=ACCOUNT_EXISTS_REGISTERING),
+    }

@@ -1,0 +1,295 @@
+"""Members, the accounts membership has heard of, and the requests waiting for identity:
+queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from prodigy_users.contracts.email import email_key
+
+from ..tables import accounts, memberships, operations
+
+
+async def role_of(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
+) -> str | None:
+    """The account's current role in the department (None if not a member)."""
+    return (
+        await conn.execute(
+            sa.select(memberships.c.role).where(
+                memberships.c.department_id == department_id,
+                memberships.c.account_id == account_id,
+                memberships.c.removed_at.is_(None),
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def insert_membership(
+    conn: AsyncConnection,
+    *,
+    department_id: uuid.UUID,
+    account_id: uuid.UUID,
+    name: str,
+    email: str,
+    role: str,
+    joined_at: datetime,
+    invited_email: str | None = None,
+) -> bool:
+    """Add the membership unless it exists; True if added."""
+    stmt = (
+        pg_insert(memberships)
+        .values(
+            department_id=department_id,
+            account_id=account_id,
+            name=name,
+            email=email,
+            role=role,
+            joined_at=joined_at,
+            invited_email=invited_email,
+        )
+        .on_conflict_do_nothing()
+        .returning(memberships.c.account_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def membership(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
+) -> sa.Row[Any] | None:
+    """The membership row (current members only)."""
+    return (
+        await conn.execute(
+            sa.select(memberships).where(
+                memberships.c.department_id == department_id,
+                memberships.c.account_id == account_id,
+                memberships.c.removed_at.is_(None),
+            )
+        )
+    ).first()
+
+
+async def insert_operation(
+    conn: AsyncConnection,
+    *,
+    operation_id: uuid.UUID,
+    kind: str,
+    department_id: uuid.UUID,
+    requested_by: uuid.UUID | None,
+    request: dict[str, Any],
+) -> None:
+    """A pending operation."""
+    await conn.execute(
+        sa.insert(operations).values(
+            id=operation_id,
+            kind=kind,
+            status="pending",
+            department_id=department_id,
+            requested_by=requested_by,
+            request=request,
+        )
+    )
+
+
+async def operation(
+    conn: AsyncConnection, operation_id: uuid.UUID, *, lock: bool = False
+) -> sa.Row[Any] | None:
+    """An operation (row-locked when completing it)."""
+    stmt = sa.select(operations).where(operations.c.id == operation_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).first()
+
+
+async def complete_operation(
+    conn: AsyncConnection,
+    operation_id: uuid.UUID,
+    *,
+    status: str,
+    result: dict[str, Any] | None = None,
+    problem: dict[str, Any] | None = None,
+    now: datetime,
+) -> None:
+    """Record an operation's outcome."""
+    await conn.execute(
+        sa.update(operations)
+        .where(operations.c.id == operation_id)
+        .values(status=status, result=result, problem=problem, completed_at=now)
+    )
+
+
+async def upsert_account(
+    conn: AsyncConnection, account_id: uuid.UUID, email: str, name: str
+) -> None:
+    """Remember an account identity told us about."""
+    await upsert_accounts(conn, [{"account_id": account_id, "email": email, "name": name}])
+
+
+async def account(conn: AsyncConnection, account_id: uuid.UUID) -> sa.Row[Any] | None:
+    """A known account."""
+    return (
+        await conn.execute(sa.select(accounts).where(accounts.c.account_id == account_id))
+    ).first()
+
+
+async def any_membership(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID, *, lock: bool = False
+) -> sa.Row[Any] | None:
+    """The membership row, current or removed."""
+    stmt = sa.select(memberships).where(
+        memberships.c.department_id == department_id, memberships.c.account_id == account_id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).first()
+
+
+async def count_admins(conn: AsyncConnection, department_id: uuid.UUID) -> int:
+    """Current admins of the department."""
+    return int(
+        (
+            await conn.execute(
+                sa.select(sa.func.count()).where(
+                    memberships.c.department_id == department_id,
+                    memberships.c.role == "admin",
+                    memberships.c.removed_at.is_(None),
+                )
+            )
+        ).scalar_one()
+    )
+
+
+async def update_membership(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID, **values: Any
+) -> None:
+    """Change a membership row."""
+    await conn.execute(
+        sa.update(memberships)
+        .where(memberships.c.department_id == department_id, memberships.c.account_id == account_id)
+        .values(updated_at=sa.func.now(), **values)
+    )
+
+
+async def mark_removed(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
+) -> None:
+    """The person left the department, now by the database's clock (one for every replica)."""
+    await update_membership(conn, department_id, account_id, removed_at=sa.func.now())
+
+
+# -- many people at once (a bulk import meets thousands) --------------------------------------
+
+
+async def current_members_by_email(
+    conn: AsyncConnection, department_id: uuid.UUID, normalised: list[str]
+) -> dict[str, sa.Row[Any]]:
+    """Current members whose membership or account email is one of these, by that email."""
+    if not normalised:
+        return {}
+    current = sa.and_(
+        memberships.c.department_id == department_id, memberships.c.removed_at.is_(None)
+    )
+    by_membership = sa.select(
+        sa.func.lower(memberships.c.email).label("key"),
+        memberships.c.account_id,
+        memberships.c.role,
+        memberships.c.employee_id,
+    ).where(current, sa.func.lower(memberships.c.email).in_(normalised))
+    by_account = (
+        sa.select(
+            accounts.c.email_normalised.label("key"),
+            memberships.c.account_id,
+            memberships.c.role,
+            memberships.c.employee_id,
+        )
+        .join(memberships, memberships.c.account_id == accounts.c.account_id)
+        .where(current, accounts.c.email_normalised.in_(normalised))
+    )
+    return {r.key: r for r in await conn.execute(sa.union(by_membership, by_account))}
+
+
+async def known_accounts(conn: AsyncConnection, normalised: list[str]) -> dict[str, uuid.UUID]:
+    """Accounts membership has heard of from identity, by normalised email."""
+    if not normalised:
+        return {}
+    rows = await conn.execute(
+        sa.select(accounts.c.email_normalised, accounts.c.account_id).where(
+            accounts.c.email_normalised.in_(normalised)
+        )
+    )
+    return {r.email_normalised: r.account_id for r in rows}
+
+
+async def employee_ids_in_use(
+    conn: AsyncConnection, department_id: uuid.UUID, employee_ids: list[str]
+) -> dict[str, uuid.UUID]:
+    """Which of these employee IDs someone of the department has (removed people keep theirs)."""
+    if not employee_ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(memberships.c.employee_id, memberships.c.account_id).where(
+            memberships.c.department_id == department_id,
+            memberships.c.employee_id.in_(employee_ids),
+        )
+    )
+    return {r.employee_id: r.account_id for r in rows}
+
+
+async def upsert_accounts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Remember many accounts identity made (``account_id, email, name``), in one statement."""
+    if not rows:
+        return
+    values = [{**r, "email_normalised": email_key(str(r["email"]))} for r in rows]
+    stmt = pg_insert(accounts)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id"],
+            set_={
+                "email": stmt.excluded.email,
+                "email_normalised": stmt.excluded.email_normalised,
+                "name": stmt.excluded.name,
+            },
+        ),
+        values,
+    )
+
+
+async def insert_memberships(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """New memberships in one statement; the accounts that were not members yet.
+
+    The conflict target is the key alone: an employee ID someone took meanwhile is
+    an error (the caller retries and sees it), not a silently skipped member.
+    """
+    if not rows:
+        return set()
+    result = await conn.execute(
+        pg_insert(memberships)
+        .on_conflict_do_nothing(index_elements=["department_id", "account_id"])
+        .returning(memberships.c.account_id),
+        rows,
+    )
+    return {r[0] for r in result}
+
+
+async def pending_requests(
+    conn: AsyncConnection, department_id: uuid.UUID, normalised: list[str]
+) -> set[str]:
+    """Addresses someone is being added to the department by right now (by hand, or by
+    registering): their request waits for identity."""
+    if not normalised:
+        return set()
+    email = sa.func.lower(operations.c.request["email"].astext)
+    rows = await conn.execute(
+        sa.select(email).where(
+            operations.c.department_id == department_id,
+            operations.c.status == "pending",
+            email.in_(normalised),
+        )
+    )
+    return {r[0] for r in rows}
