@@ -5,26 +5,18 @@ from __future__ import annotations
 from prodigy_users.runtime.service import Runtime, ServiceSpec
 
 from .consumers import IGNORED, handlers
-from .container import UseCases
+from .container import UseCases, build_use_cases
 from .departments.api import router as departments_router
-from .departments.service import Departments
 from .errors import PROBLEMS
 from .groups.api import router as groups_router
-from .groups.service import Groups
 from .imports.answers import ImportAnswers
 from .imports.api import router as imports_router
-from .imports.service import Imports
 from .imports.wakeup import Wakeup
-from .imports.worker import ImportWorker
 from .invitations.api import router as invitations_router
-from .invitations.entry import Entry, complete_registration
-from .invitations.links import RegistrationLinks
-from .invitations.service import Invitations
-from .invitations.tokens import LinkTokens
+from .invitations.entry import complete_registration
 from .members.api import router as members_router
-from .members.lifecycle import Lifecycle
-from .members.requests import IdentityAnswers, Operations
-from .members.service import Members, completions
+from .members.requests import IdentityAnswers
+from .members.service import completions
 from .members.waiters import Waiters
 from .settings import Settings
 
@@ -38,26 +30,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     wakeup = Wakeup()
 
     def use_cases(runtime: Runtime) -> UseCases:
-        engine = runtime.engine
-        tokens = LinkTokens(
-            settings.link_secret_path, settings.seal_public_key_path, settings.app_base_url
-        )
-        operations = Operations(engine, waiters, settings.sync_wait_s)
-        lifecycle = Lifecycle(engine)
-        groups = Groups(engine)
-        invitations = Invitations(engine, settings, tokens)
-        return UseCases(
-            departments=Departments(engine, operations, settings.invitation_ttl_s),
-            members=Members(engine, operations),
-            lifecycle=lifecycle,
-            operations=operations,
-            invitations=invitations,
-            links=RegistrationLinks(engine, tokens),
-            entry=Entry(engine, operations),
-            groups=groups,
-            imports=Imports(engine, settings, wakeup),
-            import_worker=ImportWorker(engine, settings, invitations, lifecycle, groups, wakeup),
-        )
+        return build_use_cases(runtime.engine, settings, waiters, wakeup)
 
     async def sweep_invitations(runtime: Runtime) -> None:
         await runtime.use_cases_as(UseCases).invitations.sweep_forever()
