@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -141,3 +142,17 @@ async def test_groups_and_their_members(api: Api) -> None:
     stranger = await added_person(api, elsewhere.admin)
     r = await groups.put(day["group_id"], stranger.account_id)
     assert r.status_code == 404 and problem_type(r) == "member-not-found", r.text
+
+
+async def test_two_admins_creating_one_name_at_once_get_one_group_and_a_clear_409(
+    api: Api,
+) -> None:
+    admin = await api.create_department()
+    groups = Groups(api, admin)
+    answers = await asyncio.gather(*(groups.create(name) for name in ("Day shift", "day  SHIFT")))
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code == 409)
+    assert problem_type(refused) == "group-name-taken", refused.text
+    assert [g["name"] for g in (await groups.listing()).values()] == [
+        next(r for r in answers if r.status_code == 201).json()["name"]
+    ]

@@ -3,9 +3,11 @@ protection, remove and restore with history, and password resets."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support import (
@@ -24,6 +26,7 @@ from tests.support import (
     problem_type,
     random_email,
     report_row,
+    second_admin,
     subject_has,
     wait_for,
     wait_mail_matching,
@@ -183,6 +186,31 @@ async def test_a_department_always_keeps_an_admin(api: Api) -> None:
         lambda row: row is not None and row["role"] == "admin",
         what="the other one shown as admin",
     )
+
+
+async def test_two_admins_demoting_and_removing_each_other_at_once_leave_one(api: Api) -> None:
+    """Each change counts the admins; without serialising them, both counted two."""
+
+    async def act(action: str, who: Admin, whom: Admin) -> httpx.Response:
+        if action == "demote":
+            return await patch_member(api, who, whom.account_id, {"role": "member"})
+        return await api.http.delete(
+            api.url("membership", _members(who, whom.account_id)), headers=who.headers
+        )
+
+    for action in ("demote", "remove"):
+        first = await api.create_department()
+        second = await second_admin(api, first)
+        answers = await asyncio.gather(act(action, first, second), act(action, second, first))
+        codes = sorted(r.status_code for r in answers)
+        assert codes in ([200, 409], [204, 409]), [r.text for r in answers]
+        refused = next(r for r in answers if r.status_code == 409)
+        assert problem_type(refused) == "last-admin", refused.text
+        r = await api.http.get(
+            api.url("membership", f"/v1/departments/{first.department_id}"),
+            headers=(first if answers[1].status_code == 409 else second).headers,
+        )
+        assert r.status_code == 200, r.text  # whoever won still administers it
 
 
 async def test_removed_person_disappears_and_comes_back_with_their_history(api: Api) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.membership import (
@@ -23,6 +25,18 @@ from . import store
 from .rules import group_key
 
 
+async def _unique_name(write: Awaitable[None], uow: UnitOfWork) -> None:
+    """Run ``write`` (a new or changed name) under a savepoint: another admin taking the
+    same name a moment ago trips the unique index, which is ``GroupNameTaken`` too."""
+    savepoint = await uow.conn.begin_nested()
+    try:
+        await write
+    except IntegrityError as exc:
+        await savepoint.rollback()
+        raise GroupNameTaken() from exc
+    await savepoint.commit()
+
+
 class Groups:
     """Group use cases."""
 
@@ -35,7 +49,7 @@ class Groups:
         async with unit_of_work(self.engine) as uow:
             if await store.name_taken(uow.conn, department_id, group_key(name), None):
                 raise GroupNameTaken()
-            await store.insert_group(uow.conn, department_id, group_id, name)
+            await _unique_name(store.insert_group(uow.conn, department_id, group_id, name), uow)
             uow.emit(
                 GroupCreated(department_id=department_id, group_id=group_id, name=name),
                 key=department_id,
@@ -62,7 +76,7 @@ class Groups:
                 raise GroupNotFound()
             if await store.name_taken(uow.conn, department_id, group_key(name), group_id):
                 raise GroupNameTaken()
-            await store.rename_group(uow.conn, group_id, name)
+            await _unique_name(store.rename_group(uow.conn, group_id, name), uow)
             uow.emit(
                 GroupRenamed(department_id=department_id, group_id=group_id, name=name),
                 key=department_id,

@@ -300,13 +300,9 @@ class Invitations:
         keys: list[str] | None,
         now: datetime,
     ) -> int:
-        rows = await store.lapsed(uow.conn, now)
-        count = 0
+        """Mark lapsed invitations expired (all, or a department's addresses); how many."""
+        rows = await store.lapsed(uow.conn, now, department_id=department_id, normalised=keys)
         for row in rows:
-            if department_id is not None and (
-                row.department_id != department_id or (keys and row.email_normalised not in keys)
-            ):
-                continue
             await store.set_fields(uow.conn, row.id, status="expired", closed_at=now)
             uow.emit(
                 InvitationExpired(
@@ -314,8 +310,7 @@ class Invitations:
                 ),
                 key=row.department_id,
             )
-            count += 1
-        return count
+        return len(rows)
 
     async def sweep(self) -> bool:
         """Mark lapsed invitations expired and say so on the bus; True if any were."""

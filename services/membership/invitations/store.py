@@ -100,16 +100,31 @@ async def listing(
     return list(await conn.execute(stmt))
 
 
-async def lapsed(conn: AsyncConnection, now: datetime, limit: int = 500) -> list[sa.Row[Any]]:
-    """Pending invitations past their expiry (locked, skipping ones others hold)."""
-    return list(
-        await conn.execute(
-            sa.select(invitations)
-            .where(invitations.c.status == "pending", invitations.c.expires_at <= now)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+async def lapsed(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    department_id: uuid.UUID | None = None,
+    normalised: list[str] | None = None,
+    limit: int = 500,
+) -> list[sa.Row[Any]]:
+    """Pending invitations past their expiry, locked.
+
+    For the sweep (no department): up to ``limit`` of them, skipping rows others hold.
+    For one department's addresses: all of them, waiting for their locks, so none is
+    still pending (and answered as invited, with a dead link) once this returns.
+    """
+    stmt = sa.select(invitations).where(
+        invitations.c.status == "pending", invitations.c.expires_at <= now
     )
+    if department_id is None:
+        stmt = stmt.limit(limit).with_for_update(skip_locked=True)
+    else:
+        stmt = stmt.where(invitations.c.department_id == department_id)
+        if normalised is not None:
+            stmt = stmt.where(invitations.c.email_normalised.in_(normalised))
+        stmt = stmt.order_by(invitations.c.email_normalised).with_for_update()
+    return list(await conn.execute(stmt))
 
 
 async def link(conn: AsyncConnection, department_id: uuid.UUID) -> sa.Row[Any] | None:

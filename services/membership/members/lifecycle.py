@@ -19,6 +19,7 @@ from prodigy_users.contracts.membership import (
 )
 from prodigy_users.runtime.uow import UnitOfWork
 
+from ..departments import store as department_store
 from ..errors import EmployeeIdTaken, LastAdmin, MemberNotFound
 from ..rules import is_last_admin
 from ..units import unit_of_work
@@ -53,6 +54,8 @@ class Lifecycle:
     ) -> None:
         """Change what was given; each change is its own event."""
         async with unit_of_work(self.engine) as uow:
+            if role is not None:
+                await department_store.hold_admin_changes(uow.conn, department_id)
             row = await self._current(uow, department_id, account_id)
             key = department_id
             if role is not None and role != row.role:
@@ -116,6 +119,7 @@ class Lifecycle:
     async def remove(self, department_id: uuid.UUID, account_id: uuid.UUID, by: uuid.UUID) -> None:
         """The person leaves the department; their account and history stay."""
         async with unit_of_work(self.engine) as uow:
+            await department_store.hold_admin_changes(uow.conn, department_id)
             row = await self._current(uow, department_id, account_id)
             if is_last_admin(row.role, await store.count_admins(uow.conn, department_id)):
                 raise LastAdmin()
