@@ -106,8 +106,8 @@ def documentation_broker() -> KafkaBroker:
                 title=f"{service}:{topic.name}",
                 description=(
                     f"{service} reads {topic.name} (consumer group "
-                    f"{CONSUMER_GROUP_PREFIX}.{service}); it handles {_types(topic)} "
-                    "and skips any other type."
+                    f"{CONSUMER_GROUP_PREFIX}.{service}); it applies the types it has a "
+                    "use for and skips the others."
                 ),
             )
             name = f"{service}_{topic.name.replace('.', '_')}"

@@ -2,7 +2,11 @@
 
 Topic names carry the major version of their contract (``.v1``): a breaking
 change gets a new topic and both run side by side while subscribers move.
-Deploy manifests (Strimzi ``KafkaTopic``) are generated from this table.
+Deploy manifests (Strimzi ``KafkaTopic``, and ``KafkaUser`` grants) are generated
+from this table. Contracts import no service, so ``owner`` and ``consumers`` are
+written here and checked against the services' code: tests/deploy fails unless a
+topic's ``consumers`` are exactly the services whose handler tables subscribe to
+it, and its ``owner`` (for our topics) the one service that emits its events.
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ IDENTITY_EVENTS = Topic(
     description="What happened to global accounts.",
     key="account_id (request_id for rejections)",
     owner="identity",
-    consumers=("membership", "reporting"),
+    consumers=("membership",),
     payloads=(AccountCreated, AccountCreationRejected, PasswordChanged),
 )
 # Apart from identity.events.v1 so that an upload's members are made as soon as each

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,15 @@ class _Item:
     failed: bool = False  # a readable message its handler could not apply
 
 
+def subscribed_topics(handled: Collection[type[Payload]]) -> list[Topic]:
+    """The topics a handler table subscribes to: those carrying one of its payload types.
+
+    The registry's ``consumers`` must name the same (tests/deploy checks it): they
+    decide the Kafka grants.
+    """
+    return [t for t in TOPICS if any(p in handled for p in t.payloads)]
+
+
 @dataclass
 class Consumer:
     """Subscribes one service's handlers to the topics that carry their payloads."""
@@ -133,7 +142,7 @@ class Consumer:
 
     def topics(self) -> list[Topic]:
         """The topics carrying at least one handled payload type."""
-        return [t for t in TOPICS if any(p in self.handlers for p in t.payloads)]
+        return subscribed_topics(self.handlers)
 
     def by_type(self) -> dict[str, tuple[type[Payload], Handler]]:
         """Event type name -> (payload model, handler)."""

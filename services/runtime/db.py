@@ -60,17 +60,27 @@ async def ensure_database(url: str) -> None:
         await conn.close()
 
 
-def alembic_config(service: str, url: str, schema: str | None = None) -> Config:
-    """Alembic configuration for one service's migrations, built in code (no ini file).
+def migrations_dir(service: str) -> Path:
+    """The directory of a service's migrations (``env.py``, ``versions/``).
 
-    With ``schema``, the tables (and Alembic's version table) go into that schema.
+    Resolved: a strict editable install reaches each file through a link of its own,
+    and Alembic must list (and ``migrations new`` write) the real ``versions``
+    directory, where a new revision is seen without installing again.
     """
     import importlib
 
     package = importlib.import_module(f"prodigy_users.{service}.migrations")
     assert package.__file__ is not None
+    return Path(package.__file__).resolve().parent
+
+
+def alembic_config(service: str, url: str, schema: str | None = None) -> Config:
+    """Alembic configuration for one service's migrations, built in code (no ini file).
+
+    With ``schema``, the tables (and Alembic's version table) go into that schema.
+    """
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(package.__file__).parent))
+    cfg.set_main_option("script_location", str(migrations_dir(service)))
     cfg.set_main_option("sqlalchemy.url", url)
     cfg.attributes["service"] = service
     if schema is not None:

@@ -1,18 +1,50 @@
-"""The body of every service's Alembic ``env.py``: online migrations over asyncpg."""
+"""The body of every service's Alembic ``env.py`` (online migrations over asyncpg), and
+how Alembic compares a service's models with its database.
+
+The comparison is the same for ``prodigy-users migrations new`` (autogenerate, through
+``env.py``) and for ``migrations check`` and the tests (``differences``), so a revision
+the command writes is exactly what the check reports as missing.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from .messaging_tables import metadata as messaging_metadata
+
 MIGRATION_LOCK = 0x0B0B_0002
 
+# Server defaults are compared too (``now()`` on ``created_at`` and the like): a
+# default the model declares and no migration made would otherwise go unnoticed,
+# and rows written by raw SQL (COPY) rely on them.
+COMPARISON: dict[str, Any] = {"compare_type": True, "compare_server_default": True}
 
-def run(target_metadata: MetaData | None = None) -> None:
+
+def targets(metadata: MetaData) -> list[MetaData]:
+    """What a service's database must hold: the service's tables (its ``tables.metadata``)
+    and the outbox, inbox and relay-state tables that every service's first revision
+    creates (``runtime.messaging_tables``). Both are compared: leaving the messaging
+    tables out would make autogenerate propose dropping them."""
+    return [metadata, messaging_metadata]
+
+
+def differences(connection: Connection, metadata: MetaData) -> list[Any]:
+    """What autogenerate would put in a new revision for this database: ``[]`` when the
+    models (``metadata`` and the messaging tables) and the migrated schema agree."""
+    migration = MigrationContext.configure(connection, opts=COMPARISON)
+    diff: list[Any] = compare_metadata(migration, targets(metadata))  # type: ignore[arg-type]
+    return diff
+
+
+def run(target_metadata: MetaData) -> None:
     """Run the migrations Alembic asked for against the configured URL."""
     url = context.config.get_main_option("sqlalchemy.url")
     assert url, "sqlalchemy.url is not set"
@@ -21,7 +53,10 @@ def run(target_metadata: MetaData | None = None) -> None:
 
     def do_run(connection: Connection) -> None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, version_table_schema=schema
+            connection=connection,
+            target_metadata=targets(target_metadata),
+            version_table_schema=schema,
+            **COMPARISON,
         )
         with context.begin_transaction():
             if schema is not None:

@@ -231,6 +231,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         _service_argument,
         _migrate,
     ),
+    "migrations": Subcommand(
+        "write a service's next migration from its models (new SERVICE -m MESSAGE), or "
+        "check that every service's models and migrations agree (check)",
+        lambda p: importlib.import_module("prodigy_users.stack.revisions").add_arguments(p),
+        lambda args: int(importlib.import_module("prodigy_users.stack.revisions").run(args)),
+    ),
     "create-department": Subcommand(
         "create a department and its first admin on a running stack",
         _create_department_arguments,

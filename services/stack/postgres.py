@@ -12,8 +12,11 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import time
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 
@@ -255,6 +258,21 @@ class Postgres:
         if self._proc is not None:
             await self._proc.kill()
         self._proc = None
+
+
+@asynccontextmanager
+async def scratch_postgres(prefix: str = "prodigy-pg-") -> AsyncIterator[Postgres]:
+    """A throwaway embedded PostgreSQL: a new cluster in a temporary directory, on a free
+    port, without fsync; stopped and removed on exit (tests, ``migrations new|check``)."""
+    from .supervisor import free_ports  # the supervisor imports this module
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        pg = Postgres(Path(tmp) / "pg", free_ports(1)[0], log_path=Path(tmp) / "pg.log", fast=True)
+        await pg.start()
+        try:
+            yield pg
+        finally:
+            await pg.stop()
 
 
 def _pg_env() -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from prodigy_users.contracts.topics import TOPICS, consumed_by, produced_by
-from prodigy_users.runtime.keys import generate_keys
+from prodigy_users.runtime.service import ServiceSpec
 from prodigy_users.stack import SERVICES
 from prodigy_users.stack.cli import main as cli_main
 from prodigy_users.stack.deploy_gen import (
@@ -25,6 +25,7 @@ from prodigy_users.stack.deploy_gen import (
     user_manifests,
 )
 
+from . import traffic
 from .manifests import REPO
 
 
@@ -63,53 +64,65 @@ def test_the_yaml_reads_back_as_the_objects() -> None:
     assert list(yaml.safe_load_all(to_yaml([awkward], "a\nheader"))) == [awkward]
 
 
-def _grants(service: str) -> dict[tuple[str, str], set[str]]:
-    (user,) = [u for u in user_manifests() if u["metadata"]["name"] == kafka_user_name(service)]
-    return {
-        (acl["resource"]["type"], acl["resource"]["name"]): set(acl["operations"])
-        for acl in user["spec"]["authorization"]["acls"]
-    }
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceSpec]]:
+    with traffic.specs(tmp_path_factory.mktemp("keys")) as built:
+        yield built
+
+
+def _committed_grants(service: str) -> dict[tuple[str, str], set[str]]:
+    """A service's ACLs as the committed users.yaml gives them: (kind, name) -> operations."""
+    users = yaml.safe_load_all((REPO / USERS_PATH).read_text())
+    (user,) = [u for u in users if u and u["metadata"]["name"] == kafka_user_name(service)]
+    grants: dict[tuple[str, str], set[str]] = {}
+    for acl in user["spec"]["authorization"]["acls"]:
+        assert acl["resource"]["patternType"] == "literal" and acl["host"] == "*", acl
+        key = (acl["resource"]["type"], acl["resource"]["name"])
+        assert key not in grants, f"{service}: two ACLs for {key}"
+        grants[key] = set(acl["operations"])
+    return grants
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_each_user_writes_what_it_owns_and_reads_what_it_consumes(service: str) -> None:
-    grants = _grants(service)
-    writes = {name for (kind, name), ops in grants.items() if kind == "topic" and "Write" in ops}
-    reads = {name for (kind, name), ops in grants.items() if kind == "topic" and "Read" in ops}
-    consumed = consumed_by(service)
-    assert writes == {t.name for t in produced_by(service)} | {t.dlq for t in consumed}
-    assert reads == {t.name for t in consumed}
-    assert grants[("group", consumer_group(service))] == {"Read"}
-    assert {kind for kind, _ in grants} == {"topic", "group"}
-    # Nothing beyond Read, Write and Describe: no Create, Delete, Alter, All.
-    assert set().union(*grants.values()) <= {"Read", "Write", "Describe"}
-    # Every topic is at least visible: the runtime lists them when it starts.
-    assert {name for kind, name in grants if kind == "topic"} == {
-        n for t in TOPICS for n in (t.name, t.dlq)
-    }
-
-
-def test_consumers_read_no_topic_the_registry_does_not_grant(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_registry_names_the_consumers_the_handler_tables_make(
+    specs: dict[str, ServiceSpec], service: str
 ) -> None:
-    """A handler on a topic the registry does not list would be denied by its ACLs."""
-    import importlib
+    spec = specs[service]
+    reads = {t.name for t in traffic.read_topics(spec)}
+    assert reads == {t.name for t in consumed_by(service)}, (
+        f"{service} subscribes to {sorted(reads)}: make the registry's consumers say so"
+    )
+    # Batches and skips only refine handled types: they subscribe to nothing more.
+    assert spec.batch_types <= spec.handlers.keys()
+    assert spec.ignored.keys() <= spec.handlers.keys()
 
-    keys = generate_keys(tmp_path)
-    env = {
-        "PRODIGY_SIGNING_KEY_PATH": keys["signing_key"],
-        "PRODIGY_JWKS_PATH": keys["jwks"],
-        "PRODIGY_SEAL_PUBLIC_KEY_PATH": keys["seal_public"],
-        "PRODIGY_SEAL_PRIVATE_KEY_PATH": keys["seal_private"],
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_registry_names_the_owner_that_emits_each_topics_events(service: str) -> None:
+    writes = traffic.written_topics(service)
+    assert writes == {t.name for t in produced_by(service)}, (
+        f"{service} emits events of {sorted(writes)}: make the registry's owners say so"
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_users_grants_are_exactly_what_it_handles_and_publishes(
+    specs: dict[str, ServiceSpec], service: str
+) -> None:
+    """Derived from the code, not from the registry the grants are generated from."""
+    reads = {t.name for t in traffic.read_topics(specs[service])}
+    writes = traffic.written_topics(service) | {f"{name}.dlq" for name in reads}
+    # Every topic is visible (Describe): the runtime lists them when it starts.
+    wanted: dict[tuple[str, str], set[str]] = {
+        ("topic", name): {"Describe"} for t in TOPICS for name in (t.name, t.dlq)
     }
-    if "links" in keys:
-        env["PRODIGY_LINK_SECRET_PATH"] = keys["links"]
-    for key, value in env.items():
-        monkeypatch.setenv(key, os.fspath(value))
-    for service in SERVICES:
-        spec = importlib.import_module(f"prodigy_users.{service}.app").spec()
-        handled = {t.name for t in TOPICS if any(p in spec.handlers for p in t.payloads)}
-        assert handled <= {t.name for t in consumed_by(service)}, service
+    for name in reads:
+        wanted["topic", name].add("Read")
+    for name in writes:
+        wanted["topic", name].add("Write")
+    if reads:
+        wanted["group", consumer_group(service)] = {"Read"}
+    assert _committed_grants(service) == wanted
 
 
 def test_deploy_check_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
