@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -41,6 +41,7 @@ from .tracing import TracingMiddleware, configure_tracing, flush_tracing
 log = get_logger(__name__)
 
 Background = Callable[["Runtime"], Awaitable[None]]
+C = TypeVar("C")
 
 
 @dataclass
@@ -78,16 +79,37 @@ class Runtime:
     metrics: Metrics
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # String-keyed and untyped: kept until every service wires a ``container``.
     state: dict[str, Any] = field(default_factory=dict)
+    # The service's use cases: one object (a dataclass) its app.py builds in a startup
+    # hook, once the engine exists; routes get it typed through ``use_cases``.
+    container: object = None
 
     @property
     def settings(self) -> ServiceSettings:
         """The service's settings."""
         return self.spec.settings
 
+    def use_cases(self, kind: type[C]) -> C:
+        """The container of use cases the service wired, as the type it wired."""
+        if not isinstance(self.container, kind):
+            raise RuntimeError(f"{kind.__name__} is not wired: a startup hook sets it")
+        return self.container
+
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         """Run a background coroutine for the life of the service."""
         self.tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
+
+
+def use_cases(kind: type[C]) -> Callable[[Request], C]:
+    """A FastAPI dependency on the running service's container of use cases, typed:
+    ``Annotated[Reporting, Depends(use_cases(Reporting))]``."""
+
+    def dependency(request: Request) -> C:
+        runtime: Runtime = request.app.state.runtime
+        return runtime.use_cases(kind)
+
+    return dependency
 
 
 class CorrelationMiddleware(BaseHTTPMiddleware):
