@@ -1,26 +1,20 @@
-"""Reporting's read-model tables and the queries on them (SQLAlchemy Core).
+"""Every table of reporting's database in one MetaData (``migrations/env.py`` reads it),
+and the users table's indexes with the key expressions its queries share.
 
-Every membership event is keyed by its department, so one department's events
-arrive in the order they happened; the inbox drops exact redeliveries. Each
-write below is still safe to repeat (set a value, add a group only if absent),
-so a replay never doubles anything.
+The read model proper (departments, users, groups, member history) is written only
+by the projection (``projection/store.py``); the users table (``users/store.py``)
+and the record (``record/store.py``) read it. The training tables are the record's.
+The outbox, inbox and relay-state tables are the runtime's (``messaging_tables``).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
-from dataclasses import fields
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .domain import HistoryEntry, UserRow, group_refs
-from .projection import DepartmentRow, GroupRow, HistoryRow, MemberKey, MemberRow
+from .rules import ROLES
 
 metadata = sa.MetaData()
 
@@ -28,6 +22,15 @@ metadata = sa.MetaData()
 def _timestamp(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
+
+def _person() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("department_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
+    ]
+
+
+# -- the read model of membership events ----------------------------------------------
 
 departments = sa.Table(
     "departments",
@@ -64,7 +67,6 @@ users = sa.Table(
     _timestamp("updated_at"),
     _timestamp("removed_at", nullable=True),
 )
-sa.Index("users_by_name", users.c.department_id, users.c.sort_name, users.c.account_id)
 
 groups = sa.Table(
     "groups",
@@ -105,220 +107,115 @@ read_model = sa.Table(
     sa.Column("events", sa.BigInteger, nullable=False),
 )
 
-_CURRENT = users.c.removed_at.is_(None)
+# -- the users table's sorts and search: the expressions and their indexes ------------
+#
+# Every sort is a keyset: ``(department, key..., account_id)`` has an index, and the
+# page condition is one row comparison on the same expressions (``users/store.py``),
+# so a page costs an index range scan however deep it is. The expressions have no
+# bound parameters (constants are literal SQL): an expression index is only used
+# when the query's expression is the very same, and a parameter is not a constant to
+# the planner of a prepared statement.
 
 
-def _member(department_id: uuid.UUID, account_id: uuid.UUID) -> sa.ColumnElement[bool]:
-    return sa.and_(users.c.department_id == department_id, users.c.account_id == account_id)
+def _sql(text: str) -> sa.TextClause:
+    # Literal SQL, not a column: an index finds its table from the columns it names.
+    return sa.text(text)
 
 
-def _has_group(group_id: uuid.UUID) -> sa.ColumnElement[bool]:
-    return sa.literal(group_id, UUID(as_uuid=True)) == sa.any_(users.c.groups)
-
-
-def _touched(occurred_at: datetime) -> sa.ColumnElement[Any]:
-    # Order comes from the partition; the timestamp only says when the row last changed.
-    return sa.func.greatest(users.c.updated_at, occurred_at)
-
-
-def _values(row: Any) -> dict[str, Any]:
-    # Shallow: ``dataclasses.asdict`` deep-copies every value, which costs more than
-    # the whole fold on a replay.
-    return {f.name: getattr(row, f.name) for f in fields(row)}
-
-
-def _last_per_key(rows: Iterable[Any], key: str) -> list[Any]:
-    # One multi-row upsert may not touch a row twice: keep each key's last version.
-    return list({getattr(r, key): r for r in rows}.values())
-
-
-async def upsert_departments(conn: AsyncConnection, rows: Iterable[DepartmentRow]) -> None:
-    """Record departments (a later event wins, an older one changes nothing)."""
-    latest: dict[uuid.UUID, DepartmentRow] = {}
-    for r in rows:
-        kept = latest.get(r.department_id)
-        if kept is None or kept.updated_at <= r.updated_at:
-            latest[r.department_id] = r
-    if not latest:
-        return
-    stmt = pg_insert(departments)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[departments.c.department_id],
-            set_={"name": stmt.excluded.name, "updated_at": stmt.excluded.updated_at},
-            where=departments.c.updated_at <= stmt.excluded.updated_at,
-        ),
-        [_values(r) for r in latest.values()],
-    )
-
-
-async def upsert_groups(conn: AsyncConnection, rows: Iterable[GroupRow]) -> None:
-    """Record groups or their new names (the last event of the run wins)."""
-    values = [_values(r) for r in _last_per_key(rows, "group_id")]
-    if not values:
-        return
-    stmt = pg_insert(groups)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[groups.c.group_id],
-            set_={"name": stmt.excluded.name, "updated_at": stmt.excluded.updated_at},
-        ),
-        values,
-    )
-
-
-_ROW_COLUMNS = tuple(f.name for f in fields(MemberRow))
-_KEY_COLUMNS = ("department_id", "account_id")
-
-
-async def load_members(
-    conn: AsyncConnection, keys: Iterable[MemberKey]
-) -> dict[MemberKey, MemberRow | None]:
-    """The stored rows for these keys (None where there is none), locked until commit.
-
-    The lock keeps two consumers (a rebalance hands a partition over) from folding
-    the same row at once; a run only ever reads rows of its own partition.
-    """
-    wanted = list(set(keys))
-    found: dict[MemberKey, MemberRow | None] = dict.fromkeys(wanted)
-    if not wanted:
-        return found
-    stmt = (
-        sa.select(*(users.c[c] for c in _ROW_COLUMNS))
-        .where(sa.tuple_(users.c.department_id, users.c.account_id).in_(wanted))
-        .with_for_update()
-    )
-    for r in (await conn.execute(stmt)).mappings():
-        row = MemberRow(**{**r, "groups": list(r["groups"])})
-        found[(row.department_id, row.account_id)] = row
-    return found
-
-
-async def save_members(conn: AsyncConnection, rows: list[MemberRow]) -> None:
-    """Write rows the fold changed, whole (they were read under lock in this transaction)."""
-    if not rows:
-        return
-    stmt = pg_insert(users)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[users.c.department_id, users.c.account_id],
-            set_={
-                c: stmt.excluded[c]
-                for c in _ROW_COLUMNS
-                if c not in ("department_id", "account_id")
-            },
-        ),
-        [_values(r) for r in rows],
-    )
-
-
-async def add_history(conn: AsyncConnection, rows: list[HistoryRow]) -> None:
-    """Record history entries (each event once)."""
-    if not rows:
-        return
-    await conn.execute(
-        pg_insert(history).on_conflict_do_nothing(index_elements=[history.c.event_id]),
-        [_values(r) for r in rows],
-    )
-
-
-async def leave_group(
-    conn: AsyncConnection,
-    department_id: uuid.UUID,
-    group_id: uuid.UUID,
-    occurred_at: datetime,
-    account_id: uuid.UUID | None = None,
-) -> None:
-    """Take the group out of one person's row, or (``account_id`` None) out of every row."""
-    where = [users.c.department_id == department_id, _has_group(group_id)]
-    if account_id is not None:
-        where.append(users.c.account_id == account_id)
-    await conn.execute(
-        sa.update(users)
-        .where(*where)
-        .values(
-            groups=sa.func.array_remove(users.c.groups, group_id),
-            updated_at=_touched(occurred_at),
-        )
-    )
-
-
-async def delete_group(conn: AsyncConnection, group_id: uuid.UUID) -> None:
-    """Forget a group."""
-    await conn.execute(sa.delete(groups).where(groups.c.group_id == group_id))
-
-
-async def history_of(
-    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
-) -> list[HistoryEntry]:
-    """A membership's history, oldest first."""
-    rows = await conn.execute(
-        sa.select(history.c.occurred_at, history.c.event, history.c.details)
-        .where(history.c.department_id == department_id, history.c.account_id == account_id)
-        .order_by(history.c.occurred_at, history.c.event_id)
-    )
-    return [HistoryEntry(r.occurred_at, r.event, dict(r.details)) for r in rows]
-
-
-async def role_of(
-    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
-) -> str | None:
-    """The person's role in the department, or None if not a member (or removed)."""
-    row = await conn.execute(
-        sa.select(users.c.role).where(_member(department_id, account_id), _CURRENT)
-    )
-    role: str | None = row.scalar_one_or_none()
-    return role
-
-
-# What a users-table row (``UserRow``) is read from, here and in ``queries``.
-USER_COLUMNS = (
-    users.c.department_id,
-    users.c.account_id,
-    users.c.name,
-    users.c.sort_name,
-    users.c.email,
-    users.c.role,
-    users.c.status,
-    users.c.employee_id,
-    users.c.groups,
-    users.c.joined_at,
-    users.c.updated_at,
+CURRENT = users.c.removed_at.is_(None)
+# Emails and employee IDs sort in the database's collation (the embedded one is "C");
+# names sort by ``sort_name``, folded in Python and compared bytewise.
+EMAIL_KEY = sa.func.lower(users.c.email)
+EMPLOYEE_ID_KEY = sa.func.lower(sa.func.coalesce(users.c.employee_id, _sql("''")))
+NO_EMPLOYEE_ID = users.c.employee_id.is_(None)
+HAS_EMPLOYEE_ID = users.c.employee_id.is_not(None)
+# admin, officer, member (then anything else): by what the role may do, not
+# alphabetically. Written as functions, not CASE: Alembic compares index expressions
+# as PostgreSQL prints them, and it prints a CASE over several lines.
+ROLE_RANK = sa.func.coalesce(
+    sa.func.array_position(_sql("'{" + ",".join(ROLES) + "}'::text[]"), users.c.role),
+    _sql(str(len(ROLES) + 1)),
+)
+# What ``q`` is looked for in: the folded name, the email and the employee ID, apart
+# by a control character a search term never contains (``users.rules.search_term``).
+SEARCH_TEXT = (
+    users.c.sort_name.op("||")(_sql("chr(31)"))
+    .op("||")(EMAIL_KEY)
+    .op("||")(_sql("chr(31)"))
+    .op("||")(EMPLOYEE_ID_KEY)
 )
 
+sa.Index("users_by_name", users.c.department_id, users.c.sort_name, users.c.account_id)
+sa.Index("users_by_email", users.c.department_id, EMAIL_KEY, users.c.account_id)
+sa.Index("users_by_role", users.c.department_id, ROLE_RANK, users.c.sort_name, users.c.account_id)
+sa.Index(
+    "users_by_status", users.c.department_id, users.c.status, users.c.sort_name, users.c.account_id
+)
+sa.Index(
+    "users_by_employee_id",
+    users.c.department_id,
+    NO_EMPLOYEE_ID,
+    EMPLOYEE_ID_KEY,
+    users.c.account_id,
+)
+sa.Index(
+    "users_by_employee_id_desc",
+    users.c.department_id,
+    HAS_EMPLOYEE_ID,
+    EMPLOYEE_ID_KEY,
+    users.c.account_id,
+)
+sa.Index("users_by_joined_at", users.c.department_id, users.c.joined_at, users.c.account_id)
+sa.Index("users_by_updated_at", users.c.department_id, users.c.updated_at, users.c.account_id)
+sa.Index(
+    "users_search",
+    SEARCH_TEXT.label("search"),
+    postgresql_using="gin",
+    postgresql_ops={"search": "gin_trgm_ops"},
+)
 
-async def _group_names(
-    conn: AsyncConnection, department_id: uuid.UUID, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        sa.select(groups.c.group_id, groups.c.name).where(
-            groups.c.department_id == department_id, groups.c.group_id.in_(wanted)
-        )
-    )
-    return {r.group_id: r.name for r in rows}
+# -- training (the record's) ----------------------------------------------------------
+#
+# Kept per (department, person), apart from the users table and without a foreign
+# key to it: training events come on another topic than membership events, with no
+# order between the two, so a person's training may be stored before they are a
+# member, and stays while they are removed.
 
+# One row per course on a person's plan; assigning it again replaces it.
+plans = sa.Table(
+    "training_plans",
+    metadata,
+    *_person(),
+    sa.Column("course_id", sa.Text, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("plan", sa.Text, nullable=True),
+    sa.Column("due_on", sa.Date, nullable=True),
+    _timestamp("assigned_at"),
+    # When the event behind the row happened: an older repeat changes nothing.
+    _timestamp("updated_at"),
+)
 
-async def _users(
-    conn: AsyncConnection, department_id: uuid.UUID, rows: list[sa.RowMapping]
-) -> list[UserRow]:
-    names = await _group_names(conn, department_id, (g for r in rows for g in r["groups"]))
-    return [UserRow(**{**r, "groups": group_refs(r["groups"], names)}) for r in rows]
+# One row per certificate: the transcript. Hours and credits are exact decimals,
+# so the totals add up as the training platform's do.
+completions = sa.Table(
+    "training_completions",
+    metadata,
+    *_person(),
+    sa.Column("certificate_id", sa.Text, primary_key=True),
+    sa.Column("course_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("completed_on", sa.Date, nullable=False),
+    sa.Column("hours", sa.Numeric, nullable=False),
+    sa.Column("credits", sa.Numeric, nullable=False),
+    _timestamp("updated_at"),
+)
 
-
-async def get_user(
-    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
-) -> UserRow | None:
-    """The person's record in the department, or None if not a member there (or removed)."""
-    stmt = sa.select(*USER_COLUMNS).where(_member(department_id, account_id), _CURRENT)
-    row = (await conn.execute(stmt)).mappings().first()
-    if row is None:
-        return None
-    return (await _users(conn, department_id, [row]))[0]
-
-
-# The users table's read indexes are declared beside the queries they serve (they
-# share the key expressions): import them so the metadata, and Alembic, see them.
-from . import queries as _queries  # noqa: E402, F401
+# Revoked certificates; the first revocation stands.
+revocations = sa.Table(
+    "training_revocations",
+    metadata,
+    *_person(),
+    sa.Column("certificate_id", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    _timestamp("revoked_at"),
+)

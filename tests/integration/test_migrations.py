@@ -33,15 +33,26 @@ def server_url(stack: Any) -> str:
     return url
 
 
-def _combined(service: str) -> sa.MetaData:
+def _service_metadata(service: str) -> sa.MetaData:
     package = importlib.import_module(f"prodigy_users.{service}")
+    names = {module.name for module in pkgutil.iter_modules(package.__path__)}
+    if "tables" in names:  # every table of the service, in one MetaData
+        tables: sa.MetaData = importlib.import_module(f"prodigy_users.{service}.tables").metadata
+        return tables
     # Tables may be spread over store.py and store_<topic>.py; all share one MetaData.
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name.startswith("store"):
-            importlib.import_module(f"prodigy_users.{service}.{module.name}")
-    store = importlib.import_module(f"prodigy_users.{service}.store")
+    for name in names:
+        if name.startswith("store"):
+            importlib.import_module(f"prodigy_users.{service}.{name}")
+    store: sa.MetaData = importlib.import_module(f"prodigy_users.{service}.store").metadata
+    return store
+
+
+def _combined(service: str) -> sa.MetaData:
     combined = sa.MetaData()
-    for table in (*store.metadata.tables.values(), *messaging_metadata.tables.values()):
+    for table in (
+        *_service_metadata(service).tables.values(),
+        *messaging_metadata.tables.values(),
+    ):
         table.to_metadata(combined)
     return combined
 

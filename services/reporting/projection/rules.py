@@ -1,7 +1,7 @@
-"""The users-table projection as a fold: membership events applied to rows in memory.
+"""The projection as a fold: membership events applied to the read model's rows in memory.
 
-No I/O. The store loads the rows a run of events touches, ``Projection.apply``
-folds the events into them in order, and the store writes back what changed in a
+No I/O. ``store`` loads the rows a run of events touches, ``Projection.apply``
+folds the events into them in order, and ``store`` writes back what changed in a
 few statements, which is what makes a replay of a whole topic fast. Live
 consumption uses the same fold (a run of one event), so a rebuilt read model
 equals the live one by construction.
@@ -34,9 +34,21 @@ from prodigy_users.contracts.membership import (
     MemberStatusChanged,
 )
 
-from .domain import history_event, sort_name
+from ..rules import UserRow, sort_name
 
 MemberKey = tuple[uuid.UUID, uuid.UUID]  # (department_id, account_id)
+
+# What the individual record's history calls each lifecycle event.
+HISTORY_EVENTS: dict[str, str] = {
+    "membership.member_added": "joined",
+    "membership.member_role_changed": "role_changed",
+    "membership.member_status_changed": "status_changed",
+    "membership.employee_id_set": "employee_id_set",
+    "membership.member_joined_group": "joined_group",
+    "membership.member_left_group": "left_group",
+    "membership.member_removed": "removed",
+    "membership.member_restored": "restored",
+}
 
 # Every membership payload the projection folds.
 PROJECTED: frozenset[type[Payload]] = frozenset(
@@ -65,28 +77,6 @@ class Event:
     type: str
     occurred_at: datetime
     payload: Any
-
-
-@dataclass
-class MemberRow:
-    """A person's row in one department's users table (removed rows are kept, hidden)."""
-
-    department_id: uuid.UUID
-    account_id: uuid.UUID
-    name: str
-    sort_name: str
-    email: str
-    role: str
-    status: str
-    employee_id: str | None
-    groups: list[uuid.UUID]
-    joined_at: datetime
-    updated_at: datetime
-    removed_at: datetime | None = None
-
-    def touch(self, at: datetime) -> None:
-        """Order comes from the partition; the timestamp only says when it last changed."""
-        self.updated_at = max(self.updated_at, at)
 
 
 @dataclass(frozen=True)
@@ -120,6 +110,11 @@ class GroupRow:
     updated_at: datetime
 
 
+def history_event(event_type: str) -> str:
+    """The history's name for an event type (the type itself if it has none)."""
+    return HISTORY_EVENTS.get(event_type, event_type)
+
+
 def member_keys(events: Iterable[Event]) -> set[MemberKey]:
     """The rows a run of events reads or writes."""
     keys: set[MemberKey] = set()
@@ -139,13 +134,13 @@ class Projection:
     caller cuts runs at it (see ``split_at_group_deletions``) and deletes in SQL.
     """
 
-    members: dict[MemberKey, MemberRow | None]
+    members: dict[MemberKey, UserRow | None]
     dirty: set[MemberKey] = field(default_factory=set)
     history: list[HistoryRow] = field(default_factory=list)
     departments: list[DepartmentRow] = field(default_factory=list)
     groups: list[GroupRow] = field(default_factory=list)
 
-    def changed_members(self) -> list[MemberRow]:
+    def changed_members(self) -> list[UserRow]:
         """The rows to write back."""
         return [row for key in self.dirty if (row := self.members.get(key)) is not None]
 
@@ -205,7 +200,7 @@ class Projection:
             )
         )
 
-    def _set(self, key: MemberKey, row: MemberRow | None) -> None:
+    def _set(self, key: MemberKey, row: UserRow | None) -> None:
         if row is not None:
             self.members[key] = row
             self.dirty.add(key)
@@ -224,14 +219,14 @@ def _details(p: Any) -> dict[str, Any]:
     return {}
 
 
-def _added(row: MemberRow | None, p: MemberAdded, at: datetime) -> MemberRow | None:
+def _added(row: UserRow | None, p: MemberAdded, at: datetime) -> UserRow | None:
     """A joined person's row; groups are kept (they come from their own events).
 
     An add older than what the row already reflects changes nothing.
     """
     if row is not None and row.updated_at > at:
         return None
-    return MemberRow(
+    return UserRow(
         department_id=p.department_id,
         account_id=p.account_id,
         name=p.name,
@@ -247,9 +242,9 @@ def _added(row: MemberRow | None, p: MemberAdded, at: datetime) -> MemberRow | N
     )
 
 
-def _restored(row: MemberRow | None, p: MemberRestored, at: datetime) -> MemberRow:
+def _restored(row: UserRow | None, p: MemberRestored, at: datetime) -> UserRow:
     """A removed person back, as the event says; the row keeps its first ``joined_at``."""
-    restored = MemberRow(
+    restored = UserRow(
         department_id=p.department_id,
         account_id=p.account_id,
         name=p.name,

@@ -1,20 +1,22 @@
-"""Reporting's use cases: project membership events, answer the users table and record."""
+"""The projection's use case: fold membership events into the read model.
+
+Runs inside the consumer's unit of work (whole runs at once on its fast path, one
+message at a time when a batch is retried), so it needs no engine of its own.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.membership import GroupDeleted
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .domain import HistoryEntry, UserRow
-from .projection import Event, Projection, member_keys, split_at_group_deletions
+from .rules import Event, Projection, member_keys, split_at_group_deletions
 
 
 async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, Any]]) -> None:
@@ -42,22 +44,3 @@ async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, A
 async def project_one(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
     """One membership event (the consumer's per-message path): a run of one."""
     await project(uow.conn, [(envelope, payload)])
-
-
-async def role_of(
-    engine: AsyncEngine, department_id: uuid.UUID, account_id: uuid.UUID
-) -> str | None:
-    """The caller's role in the department, as reporting has heard it (None once removed)."""
-    async with engine.connect() as conn:
-        return await store.role_of(conn, department_id, account_id)
-
-
-async def user_record(
-    engine: AsyncEngine, department_id: uuid.UUID, account_id: uuid.UUID
-) -> tuple[UserRow, list[HistoryEntry]] | None:
-    """The person's record and history in the department, or None if not a member there."""
-    async with engine.connect() as conn:
-        row = await store.get_user(conn, department_id, account_id)
-        if row is None:
-            return None
-        return row, await store.history_of(conn, department_id, account_id)

@@ -1,32 +1,25 @@
-"""Reporting's HTTP routes for one person: the individual record and their certificates."""
+"""The record's HTTP routes: one person's individual record and their certificates.
+
+Its router is included after the users table's, whose ``/users/export`` this
+router's ``/users/{account}`` would otherwise match.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.runtime.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
-from prodigy_users.runtime.problems import Problem
 
-from . import record
-from .api import UserPublic
+from ..deps import RecordsService, ReportViewer
+from ..users.api import UserPublic
 from .certificates import CertificateData, find_unicode_font, render
-from .deps import Engine, ReportViewer
-from .domain import HistoryEntry
-from .training_domain import (
-    Completion,
-    PlanItem,
-    RevokedCertificate,
-    Totals,
-    UnknownCertificate,
-)
+from .rules import Completion, HistoryEntry, PlanItem, Totals
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -162,27 +155,6 @@ class UserRecord(UserPublic):
     )
 
 
-def _not_a_member() -> Problem:
-    return Problem(404, "not-found", "Not found", "This person is not a member here.")
-
-
-# Why a certificate cannot be issued -> the answer.
-_CERTIFICATE_PROBLEMS: dict[type[Exception], Callable[[], Problem]] = {
-    record.NotAMember: _not_a_member,
-    UnknownCertificate: lambda: Problem(
-        404,
-        "certificate-not-found",
-        "Unknown certificate",
-        "This person has no such certificate in this department.",
-    ),
-    RevokedCertificate: lambda: Problem(
-        410,
-        "certificate-revoked",
-        "Certificate revoked",
-        "This certificate was revoked; the transcript shows when and why.",
-    ),
-}
-
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"type": "object"}}}
 _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -202,14 +174,12 @@ _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=UserRecord,
 )
 async def get_department_user(
-    dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, engine: Engine
+    dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, records: RecordsService
 ) -> UserRecord:
     """One person's record in the department: profile, history, training plans, transcript
     and totals; 404 if they are not (or no longer) a member."""
-    found = await record.individual_record(engine, dept, account, today=datetime.now(UTC).date())
-    if found is None:
-        raise _not_a_member()
-    public = UserPublic.of(found.user)
+    found = await records.individual_record(dept, account, today=datetime.now(UTC).date())
+    public = UserPublic.of(found.user, found.groups)
     return UserRecord(
         department_id=found.user.department_id,
         history=[HistoryEntryPublic.of(e) for e in found.history],
@@ -218,15 +188,6 @@ async def get_department_user(
         totals=TrainingTotalsPublic.of(found.training.totals),
         **{name: getattr(public, name) for name in UserPublic.model_fields},
     )
-
-
-async def _printable(
-    engine: AsyncEngine, dept: uuid.UUID, account: uuid.UUID, certificate: str | None
-) -> list[CertificateData]:
-    try:
-        return await record.certificates(engine, dept, account, certificate)
-    except tuple(_CERTIFICATE_PROBLEMS) as exc:
-        raise _CERTIFICATE_PROBLEMS[type(exc)]() from exc
 
 
 def _render(certificates: list[CertificateData]) -> bytes:
@@ -261,14 +222,18 @@ async def _pdf(certificates: list[CertificateData], filename: str) -> Response:
     },
 )
 async def get_department_user_certificate(
-    dept: uuid.UUID, account: uuid.UUID, certificate: str, _: ReportViewer, engine: Engine
+    dept: uuid.UUID,
+    account: uuid.UUID,
+    certificate: str,
+    _: ReportViewer,
+    records: RecordsService,
 ) -> Response:
     """One certificate of the person's transcript as a PDF (`certificate-<id>.pdf`).
 
     Admins and officers of the department. 404 if the person is not (or no longer) a
     member or has no such certificate here; 410 `certificate-revoked` if it was revoked.
     """
-    [data] = await _printable(engine, dept, account, certificate)
+    [data] = await records.certificates(dept, account, certificate)
     return await _pdf([data], f"certificate-{data.certificate_id}.pdf")
 
 
@@ -286,7 +251,7 @@ async def get_department_user_certificate(
     },
 )
 async def get_department_user_certificates(
-    dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, engine: Engine
+    dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, records: RecordsService
 ) -> Response:
     """All of the person's valid certificates as ONE PDF, a page each, newest first
     (`certificates-<account>.pdf`); revoked ones are left out.
@@ -295,12 +260,5 @@ async def get_department_user_certificates(
     record's `transcript`. Admins and officers of the department. 404 if the person is
     not (or no longer) a member, or has no valid certificate (`no-certificates`).
     """
-    certificates = await _printable(engine, dept, account, None)
-    if not certificates:
-        raise Problem(
-            404,
-            "no-certificates",
-            "No certificates",
-            "This person has no valid certificate in this department.",
-        )
+    certificates = await records.certificates(dept, account)
     return await _pdf(certificates, f"certificates-{account}.pdf")

@@ -1,18 +1,30 @@
-"""Rules of a person's training record: plan status, transcript order, totals. No I/O.
+"""Rules of the individual record: its history entries, and the training part (plan
+status, transcript order, totals, which certificates may be printed). No I/O.
 
-Everything is derived when the record is read, from the stored assignments and
+Training is derived when the record is read, from the stored assignments and
 completions, so the order in which their events arrived does not matter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
+
+from ..errors import RevokedCertificate, UnknownCertificate
 
 PlanStatus = Literal["assigned", "completed"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One thing that happened to a person's membership."""
+
+    at: datetime
+    event: str
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,18 +83,6 @@ class Training:
     plans: list[PlanItem]
     transcript: list[Completion]
     totals: Totals
-
-
-class CertificateUnavailable(Exception):
-    """The certificate cannot be issued."""
-
-
-class UnknownCertificate(CertificateUnavailable):
-    """No such certificate on this person's transcript in this department."""
-
-
-class RevokedCertificate(CertificateUnavailable):
-    """The certificate was revoked; its completion stays on the transcript, marked."""
 
 
 def newest_first(completions: Iterable[Completion]) -> list[Completion]:
@@ -147,9 +147,9 @@ def certificate(transcript: Iterable[Completion], certificate_id: str) -> Comple
     for entry in transcript:
         if entry.certificate_id == certificate_id:
             if entry.revoked:
-                raise RevokedCertificate(certificate_id)
+                raise RevokedCertificate()
             return entry
-    raise UnknownCertificate(certificate_id)
+    raise UnknownCertificate()
 
 
 def valid_certificates(transcript: Iterable[Completion]) -> list[Completion]:

@@ -1,10 +1,9 @@
-"""Training plans, transcripts and revoked certificates: tables and queries.
+"""The record's queries: a membership's history, and training plans, transcripts and
+revoked certificates (the tables are in ``tables``).
 
-Training is kept per (department, person), apart from the users table and
-without a foreign key to it: training events come on another topic than
-membership events, with no order between the two, so a person's training may be
-stored before they are a member, and stays while they are removed. The record
-shows it whenever the person is a current member.
+Training is kept per (department, person), apart from the users table: a person's
+training may be stored before they are a member, and stays while they are removed.
+The record shows it whenever the person is a current member.
 
 Every write is an upsert keyed by what the event is about, not by the event, so
 the same assignment or completion sent again (a new ``event_id``, or a replay)
@@ -17,68 +16,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.training import CertificateRevoked, CourseAssigned, CourseCompleted
 
-from .store import departments, metadata
-from .training_domain import Assignment, Completion
-
-
-def _person() -> list[sa.Column[Any]]:
-    return [
-        sa.Column("department_id", UUID(as_uuid=True), primary_key=True),
-        sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
-    ]
-
-
-def _timestamp(name: str) -> sa.Column[Any]:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
-
-
-# One row per course on a person's plan; assigning it again replaces it.
-plans = sa.Table(
-    "training_plans",
-    metadata,
-    *_person(),
-    sa.Column("course_id", sa.Text, primary_key=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("plan", sa.Text, nullable=True),
-    sa.Column("due_on", sa.Date, nullable=True),
-    _timestamp("assigned_at"),
-    # When the event behind the row happened: an older repeat changes nothing.
-    _timestamp("updated_at"),
-)
-
-# One row per certificate: the transcript. Hours and credits are exact decimals,
-# so the totals add up as the training platform's do.
-completions = sa.Table(
-    "training_completions",
-    metadata,
-    *_person(),
-    sa.Column("certificate_id", sa.Text, primary_key=True),
-    sa.Column("course_id", sa.Text, nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("completed_on", sa.Date, nullable=False),
-    sa.Column("hours", sa.Numeric, nullable=False),
-    sa.Column("credits", sa.Numeric, nullable=False),
-    _timestamp("updated_at"),
-)
-
-# Revoked certificates; the first revocation stands.
-revocations = sa.Table(
-    "training_revocations",
-    metadata,
-    *_person(),
-    sa.Column("certificate_id", sa.Text, primary_key=True),
-    sa.Column("reason", sa.Text, nullable=False),
-    _timestamp("revoked_at"),
-)
+from ..tables import completions, history, plans, revocations
+from .rules import Assignment, Completion, HistoryEntry
 
 
 def _decimal(value: float) -> Decimal:
@@ -209,10 +155,13 @@ async def completions_of(
     return [Completion(**r) for r in rows.mappings()]
 
 
-async def department_name(conn: AsyncConnection, department_id: uuid.UUID) -> str | None:
-    """The department's display name, as reporting last heard it."""
-    row = await conn.execute(
-        sa.select(departments.c.name).where(departments.c.department_id == department_id)
+async def history_of(
+    conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
+) -> list[HistoryEntry]:
+    """A membership's history, oldest first."""
+    rows = await conn.execute(
+        sa.select(history.c.occurred_at, history.c.event, history.c.details)
+        .where(history.c.department_id == department_id, history.c.account_id == account_id)
+        .order_by(history.c.occurred_at, history.c.event_id)
     )
-    name: str | None = row.scalar_one_or_none()
-    return name
+    return [HistoryEntry(r.occurred_at, r.event, dict(r.details)) for r in rows]

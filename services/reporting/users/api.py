@@ -1,13 +1,14 @@
-"""Reporting's HTTP routes: the users table and its export.
+"""The users table's HTTP routes: a page of a view, and the view exported.
 
-The export's route is declared here, before ``api_record``'s ``/users/{account}``
-(whose router is included after this one), so ``/users/export`` is never read as
-an account id.
+The export's route is declared here, and this router is included before the
+record's (``record/api.py``, whose ``/users/{account}`` would match it too), so
+``/users/export`` is never read as an account id.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -15,23 +16,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from prodigy_users.runtime.problems import Problem
-
-from . import users_table
-from .deps import Engine, ReportViewer
-from .domain import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    MAX_SEARCH,
-    SORT_COLUMNS,
-    GroupRef,
-    InvalidCursor,
-    InvalidView,
-    UserRow,
-    UsersView,
-    parse_view,
-)
+from ..deps import ReportViewer, UsersTableService
+from ..rules import GroupRef, UserRow
 from .export import MEDIA_TYPES, ExportFormat
+from .rules import DEFAULT_LIMIT, MAX_LIMIT, MAX_SEARCH, SORT_COLUMNS, UsersView, parse_view
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -66,8 +54,8 @@ class UserPublic(BaseModel):
     )
 
     @classmethod
-    def of(cls, row: UserRow) -> UserPublic:
-        """The public shape of a stored row."""
+    def of(cls, row: UserRow, groups: Iterable[GroupRef]) -> UserPublic:
+        """The public shape of a stored row, with its groups named."""
         return cls(
             account_id=row.account_id,
             name=row.name,
@@ -75,7 +63,7 @@ class UserPublic(BaseModel):
             role=row.role,
             status=row.status,
             employee_id=row.employee_id,
-            groups=[GroupPublic.of(g) for g in row.groups],
+            groups=[GroupPublic.of(g) for g in groups],
             joined_at=row.joined_at,
             updated_at=row.updated_at,
         )
@@ -87,16 +75,6 @@ class UsersPagePublic(BaseModel):
 
     items: list[UserPublic]
     next_cursor: str | None = Field(default=None, description="Absent at the last page.")
-
-
-def _invalid(errors: list[dict[str, str]]) -> Problem:
-    return Problem(
-        422,
-        "validation",
-        "Invalid request",
-        "Some fields are missing or invalid; see `errors`.",
-        errors=errors,
-    )
 
 
 _SEVERAL = "Several values: repeat the parameter or separate them with commas."
@@ -129,11 +107,8 @@ async def users_view(
         ),
     ] = None,
 ) -> UsersView:
-    """The view the query asks for (a 422 problem naming each bad parameter)."""
-    try:
-        return parse_view(dept, role=role, status=status, group=group, q=q, sort=sort)
-    except InvalidView as exc:
-        raise _invalid(exc.errors) from exc
+    """The view the query asks for (``InvalidView`` naming each bad parameter)."""
+    return parse_view(dept, role=role, status=status, group=group, q=q, sort=sort)
 
 
 View = Annotated[UsersView, Depends(users_view)]
@@ -154,7 +129,7 @@ async def export_department_users(
     dept: uuid.UUID,
     _: ReportViewer,
     view: View,
-    engine: Engine,
+    users: UsersTableService,
     file_format: Annotated[
         ExportFormat, Query(alias="format", description="`csv` or `xlsx`.")
     ] = "csv",
@@ -163,10 +138,7 @@ async def export_department_users(
     ] = False,
 ) -> StreamingResponse:
     """Every row of the view (same filters and sort as the table) as CSV or XLSX."""
-    try:
-        export = await users_table.export(engine, view, file_format, bom=bom)
-    except InvalidView as exc:
-        raise _invalid(exc.errors) from exc
+    export = await users.export(view, file_format, bom=bom)
     return StreamingResponse(
         export.chunks,
         media_type=export.media_type,
@@ -186,17 +158,13 @@ async def list_department_users(
     dept: uuid.UUID,
     _: ReportViewer,
     view: View,
-    engine: Engine,
+    users: UsersTableService,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> UsersPagePublic:
     """The department's users table (admins and officers): filtered, searched, sorted, paged."""
-    try:
-        page = await users_table.users_page(engine, view, limit=limit, cursor=cursor)
-    except InvalidCursor as exc:
-        raise _invalid([{"field": "cursor", "message": str(exc)}]) from exc
-    except InvalidView as exc:
-        raise _invalid(exc.errors) from exc
+    page = await users.page(view, limit=limit, cursor=cursor)
     return UsersPagePublic(
-        items=[UserPublic.of(r) for r in page.items], next_cursor=page.next_cursor
+        items=[UserPublic.of(r, page.groups.refs(r.groups)) for r in page.items],
+        next_cursor=page.next_cursor,
     )

@@ -20,7 +20,7 @@ from typing import IO, Any, Literal, Protocol
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from .domain import GroupNames
+from ..rules import GroupNames
 
 ExportFormat = Literal["csv", "xlsx"]
 MEDIA_TYPES: dict[ExportFormat, str] = {
@@ -43,7 +43,7 @@ BOM = "\ufeff"
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-# The columns ``queries.export_records`` selects, in the order of ``HEADERS``.
+# The columns ``store.export_records`` selects, in the order of ``HEADERS``.
 EXPORT_COLUMNS = (
     "name",
     "email",
@@ -106,7 +106,7 @@ def csv_chunk(records: Iterable[Record], groups: GroupNames) -> bytes:
 
 
 def csv_time(moment: datetime) -> str:
-    """A time as a CSV shows it (what ``queries.export_records`` has PostgreSQL write)."""
+    """A time as a CSV shows it (what ``store.export_records`` has PostgreSQL write)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -1,5 +1,4 @@
-"""Rules of the read model: who may read it, and the users table's views (filters, sorts,
-search) and keyset cursors.
+"""Rules of the users table: its views (filters, sorts, search), keyset cursors and pages.
 
 No I/O. A cursor is opaque to clients: base64url of the last row's sort key, the
 sort it belongs to and a fingerprint of the view (department and filters), so a
@@ -13,22 +12,18 @@ import binascii
 import hashlib
 import json
 import re
-import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from prodigy_users.contracts.membership import Role, Status
+from ..errors import InvalidCursor, InvalidView
+from ..rules import ROLES, STATUSES, GroupNames, UserRow, sort_name
 
-VIEWER_ROLES = frozenset({"admin", "officer"})
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_SEARCH = 200
-
-ROLES: tuple[str, ...] = get_args(Role)
-STATUSES: tuple[str, ...] = get_args(Status)
 
 # The users table's sortable columns, as ``sort=`` names them (``-`` prefix: descending).
 SortColumn = Literal["name", "email", "role", "status", "employee_id", "joined_at", "updated_at"]
@@ -48,33 +43,6 @@ SORT_KEY_KINDS: dict[SortColumn, tuple[KeyKind, ...]] = {
     "joined_at": ("time",),
     "updated_at": ("time",),
 }
-
-
-class InvalidCursor(ValueError):
-    """The cursor was not issued by us (or not for this listing)."""
-
-
-class InvalidView(ValueError):
-    """Query parameters that do not describe a view; ``errors`` names each field."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
-        self.errors = errors
-
-
-def can_view_reports(role: str | None) -> bool:
-    """Admins and officers of a department see its reports; members do not."""
-    return role in VIEWER_ROLES
-
-
-def sort_name(name: str) -> str:
-    """The key the users table sorts names by: case- and accent-insensitive.
-
-    Computed here rather than in SQL so the order does not depend on the
-    database's locale (the column is compared bytewise, ``COLLATE "C"``).
-    """
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -285,115 +253,25 @@ def decode_position(value: str, view: UsersView) -> tuple[Any, ...]:
 
 
 @dataclass(frozen=True)
-class GroupRef:
-    """A group as a person's row shows it."""
-
-    group_id: uuid.UUID
-    name: str
-
-
-def group_refs(ids: Iterable[uuid.UUID], names: Mapping[uuid.UUID, str]) -> tuple[GroupRef, ...]:
-    """A row's groups with their current names, by name; ids with no known group are left out.
-
-    Every group a member joins was created before (one department's events are in
-    order), so a missing name means the group is gone, not that it is late.
-    """
-    refs = {gid: GroupRef(gid, names[gid]) for gid in ids if gid in names}
-    return tuple(sorted(refs.values(), key=lambda g: (sort_name(g.name), str(g.group_id))))
-
-
-class GroupNames:
-    """A department's groups, ordered once, for naming many rows' groups cheaply (the same
-    answer as ``group_refs``; an export names 100,000 rows' groups)."""
-
-    def __init__(self, names: Mapping[uuid.UUID, str]) -> None:
-        ordered = group_refs(names, names)
-        self._ranked = {ref.group_id: (rank, ref) for rank, ref in enumerate(ordered)}
-        self._joined: dict[tuple[uuid.UUID, ...], str] = {}
-
-    def __contains__(self, group_id: object) -> bool:
-        return group_id in self._ranked
-
-    def ids(self) -> frozenset[uuid.UUID]:
-        """Every group id of the department."""
-        return frozenset(self._ranked)
-
-    def refs(self, ids: Iterable[uuid.UUID]) -> tuple[GroupRef, ...]:
-        """A row's groups by name; ids with no known group are left out."""
-        found = {self._ranked[g] for g in ids if g in self._ranked}
-        return tuple(ref for _, ref in sorted(found, key=lambda ranked: ranked[0]))
-
-    def joined(self, ids: Sequence[uuid.UUID], separator: str) -> str:
-        """A row's group names in one string (remembered: rows share a few combinations)."""
-        key = tuple(ids)
-        text = self._joined.get(key)
-        if text is None:
-            if len(self._joined) >= 10_000:  # bounded, whatever the data
-                self._joined.clear()
-            text = self._joined[key] = separator.join(ref.name for ref in self.refs(ids))
-        return text
-
-
-# What the individual record's history calls each lifecycle event.
-HISTORY_EVENTS: dict[str, str] = {
-    "membership.member_added": "joined",
-    "membership.member_role_changed": "role_changed",
-    "membership.member_status_changed": "status_changed",
-    "membership.employee_id_set": "employee_id_set",
-    "membership.member_joined_group": "joined_group",
-    "membership.member_left_group": "left_group",
-    "membership.member_removed": "removed",
-    "membership.member_restored": "restored",
-}
-
-
-def history_event(event_type: str) -> str:
-    """The history's name for an event type (the type itself if it has none)."""
-    return HISTORY_EVENTS.get(event_type, event_type)
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One thing that happened to a person's membership."""
-
-    at: datetime
-    event: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class UserRow:
-    """A person as the users table shows them."""
-
-    department_id: uuid.UUID
-    account_id: uuid.UUID
-    name: str
-    sort_name: str
-    email: str
-    role: str
-    status: str
-    employee_id: str | None
-    groups: tuple[GroupRef, ...]
-    joined_at: datetime
-    # When the row last changed; None where a reader does not select it.
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
 class UsersPage:
-    """One page of the users table and where the next one starts (None: the end)."""
+    """One page of the users table, the department's groups that name its rows' groups,
+    and where the next page starts (None: the end)."""
 
     items: list[UserRow]
+    groups: GroupNames
     next_cursor: str | None
 
 
 def view_page(
-    rows: Sequence[tuple[UserRow, tuple[Any, ...]]], limit: int, view: UsersView
+    rows: Sequence[tuple[UserRow, tuple[Any, ...]]],
+    limit: int,
+    view: UsersView,
+    groups: GroupNames,
 ) -> UsersPage:
     """Cut ``limit + 1`` fetched (row, sort key) pairs into a page: the extra only says
     there is more, and the last shown row's key is where the next page starts."""
     shown = rows[:limit]
     more = len(rows) > limit and bool(shown)
     return UsersPage(
-        [row for row, _ in shown], encode_position(view, shown[-1][1]) if more else None
+        [row for row, _ in shown], groups, encode_position(view, shown[-1][1]) if more else None
     )

@@ -1,10 +1,12 @@
-"""The users table's use cases: a page of a view, and the whole view as a file."""
+"""The users table's use cases: a page of a view, the whole view as a file, and the role
+that lets a caller read a department's reports."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import tempfile
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,31 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.runtime.db import asyncpg_dsn
 
-from . import queries
-from .domain import GroupNames, UsersPage, UsersView, decode_position, unknown_groups, view_page
+from ..rules import GroupNames
+from . import store
 from .export import MEDIA_TYPES, ExportFormat, XlsxSheet, csv_chunk, csv_start, file_name
+from .rules import UsersPage, UsersView, decode_position, unknown_groups, view_page
 
 T = TypeVar("T")
 
 # Rows per fetch from the server-side cursor (a CSV piece each); bytes per XLSX piece.
 CHUNK = 1000
 XLSX_READ = 256 * 1024
-
-
-async def users_page(
-    engine: AsyncEngine, view: UsersView, *, limit: int, cursor: str | None = None
-) -> UsersPage:
-    """One page of the view, after ``cursor`` (``InvalidCursor``/``InvalidView`` if bad)."""
-    after = decode_position(cursor, view) if cursor else None
-    async with engine.connect() as conn:
-        groups = GroupNames(await queries.department_groups(conn, view.department_id))
-        unknown_groups(view, groups.ids())
-        if view.filters.search:
-            # A search's best plan depends on the term (rare: the trigram index; common:
-            # walk the sort's index), so never a generic plan cached for any term.
-            await conn.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        rows = await queries.page(conn, view, limit + 1, after, groups)
-    return view_page(rows, limit, view)
 
 
 @dataclass(frozen=True)
@@ -52,21 +39,48 @@ class Export:
     chunks: AsyncIterator[bytes]
 
 
-async def export(
-    engine: AsyncEngine,
-    view: UsersView,
-    fmt: ExportFormat,
-    *,
-    bom: bool = False,
-    today: date | None = None,
-) -> Export:
-    """The view as CSV or XLSX; checked here (``InvalidView``), streamed when iterated."""
-    async with engine.connect() as conn:
-        unknown_groups(view, await queries.department_groups(conn, view.department_id))
-        department = await queries.department_name(conn, view.department_id)
-    day = today or datetime.now(UTC).date()
-    chunks = _csv(engine, view, bom=bom) if fmt == "csv" else _xlsx(engine, view)
-    return Export(file_name(department, day, fmt), MEDIA_TYPES[fmt], chunks)
+class UsersTable:
+    """The users table's use cases on reporting's database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def role_of(self, department_id: uuid.UUID, account_id: uuid.UUID) -> str | None:
+        """The caller's role in the department, as reporting has heard it (None once removed)."""
+        async with self.engine.connect() as conn:
+            return await store.role_of(conn, department_id, account_id)
+
+    async def page(
+        self, view: UsersView, *, limit: int, cursor: str | None = None
+    ) -> UsersPage:
+        """One page of the view, after ``cursor`` (``InvalidCursor``/``InvalidView`` if bad)."""
+        after = decode_position(cursor, view) if cursor else None
+        async with self.engine.connect() as conn:
+            groups = GroupNames(await store.department_groups(conn, view.department_id))
+            unknown_groups(view, groups.ids())
+            if view.filters.search:
+                # A search's best plan depends on the term (rare: the trigram index;
+                # common: walk the sort's index), so never a generic plan cached for any term.
+                await conn.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            rows = await store.page(conn, view, limit + 1, after)
+        return view_page(rows, limit, view, groups)
+
+    async def export(
+        self,
+        view: UsersView,
+        fmt: ExportFormat,
+        *,
+        bom: bool = False,
+        today: date | None = None,
+    ) -> Export:
+        """The view as CSV or XLSX; checked here (``InvalidView``), streamed when iterated."""
+        async with self.engine.connect() as conn:
+            unknown_groups(view, await store.department_groups(conn, view.department_id))
+            department = await store.department_name(conn, view.department_id)
+        day = today or datetime.now(UTC).date()
+        engine = self.engine
+        chunks = _csv(engine, view, bom=bom) if fmt == "csv" else _xlsx(engine, view)
+        return Export(file_name(department, day, fmt), MEDIA_TYPES[fmt], chunks)
 
 
 _END = object()
@@ -123,7 +137,7 @@ async def _records(
     # (read-only) transaction to the next user, the consumer. This one is closed.
     driver = await asyncpg.connect(asyncpg_dsn(engine.url.render_as_string(hide_password=False)))
     try:
-        rows = queries.export_records(
+        rows = store.export_records(
             driver, engine.dialect, view, CHUNK, times_as_text=times_as_text
         )
         async with contextlib.aclosing(rows):

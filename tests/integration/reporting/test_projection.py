@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
@@ -28,10 +27,13 @@ from prodigy_users.contracts.membership import (
     MemberStatusChanged,
 )
 from prodigy_users.contracts.topics import MEMBERSHIP_EVENTS
-from prodigy_users.reporting import service, users_table
 from prodigy_users.reporting.consumers import HANDLERS
-from prodigy_users.reporting.domain import parse_view
+from prodigy_users.reporting.errors import NotAMember
+from prodigy_users.reporting.record.service import IndividualRecord, Records
 from prodigy_users.reporting.settings import Settings
+from prodigy_users.reporting.users.api import UserPublic
+from prodigy_users.reporting.users.rules import parse_view
+from prodigy_users.reporting.users.service import UsersTable
 from prodigy_users.runtime.consumer import Consumer
 from tests.integration.databases import own_database
 
@@ -71,9 +73,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def table(engine: AsyncEngine, dept: uuid.UUID) -> dict[uuid.UUID, Any]:
-    page = await users_table.users_page(engine, parse_view(dept), limit=500)
-    return {row.account_id: row for row in page.items}
+async def table(engine: AsyncEngine, dept: uuid.UUID) -> dict[uuid.UUID, UserPublic]:
+    """The department's users table as clients get it (groups named)."""
+    page = await UsersTable(engine).page(parse_view(dept), limit=500)
+    return {row.account_id: UserPublic.of(row, page.groups.refs(row.groups)) for row in page.items}
+
+
+async def role_of(engine: AsyncEngine, dept: uuid.UUID, account: uuid.UUID) -> str | None:
+    return await UsersTable(engine).role_of(dept, account)
+
+
+async def record(engine: AsyncEngine, dept: uuid.UUID, account: uuid.UUID) -> IndividualRecord:
+    return await Records(engine).individual_record(dept, account, today=_now().date())
 
 
 def added(dept: uuid.UUID, account: uuid.UUID, name: str, role: str = "member") -> MemberAdded:
@@ -116,7 +127,7 @@ async def test_the_whole_lifecycle_shows_in_the_users_table(engine: AsyncEngine)
     row = rows[ana]
     assert (row.role, row.status, row.employee_id) == ("officer", "inactive", "E-7")
     assert [(g.group_id, g.name) for g in row.groups] == [(day, "Day shift"), (night, "Nights")]
-    assert await service.role_of(engine, dept, ana) == "officer"
+    assert await role_of(engine, dept, ana) == "officer"
 
     await bus.send(
         MemberLeftGroup(department_id=dept, group_id=day, account_id=ana),
@@ -129,12 +140,13 @@ async def test_the_whole_lifecycle_shows_in_the_users_table(engine: AsyncEngine)
     # A removed officer disappears everywhere and loses the reports.
     await bus.send(MemberRemoved(department_id=dept, account_id=otto))
     assert otto not in await table(engine, dept)
-    assert await service.user_record(engine, dept, otto) is None
-    assert await service.role_of(engine, dept, otto) is None
+    with pytest.raises(NotAMember):
+        await record(engine, dept, otto)
+    assert await role_of(engine, dept, otto) is None
 
     # Deleting a group takes it out of every row.
     await bus.send(GroupDeleted(department_id=dept, group_id=day))
-    assert (await table(engine, dept))[admin].groups == ()
+    assert (await table(engine, dept))[admin].groups == []
 
 
 async def test_removed_people_come_back_with_what_the_restore_says(engine: AsyncEngine) -> None:
@@ -154,7 +166,7 @@ async def test_removed_people_come_back_with_what_the_restore_says(engine: Async
         MemberRemoved(department_id=dept, account_id=nia),
     )
     assert nia not in await table(engine, dept)
-    assert await service.role_of(engine, dept, nia) is None, "a removed admin has no access"
+    assert await role_of(engine, dept, nia) is None, "a removed admin has no access"
 
     await bus.send(
         MemberRestored(
@@ -178,9 +190,8 @@ async def test_removed_people_come_back_with_what_the_restore_says(engine: Async
     )
     assert [(g.group_id, g.name) for g in row.groups] == [(crew, "Crew")]
     assert row.joined_at == first.joined_at, "the membership keeps its first join date"
-    found = await service.user_record(engine, dept, nia)
-    assert found is not None
-    events = [entry.event for entry in found[1]]
+    found = await record(engine, dept, nia)
+    events = [entry.event for entry in found.history]
     assert events == [
         "joined",
         "joined_group",
@@ -207,10 +218,9 @@ async def test_redelivered_events_change_nothing(engine: AsyncEngine) -> None:
     for body in bodies:
         await bus.redeliver(body)
     row = (await table(engine, dept))[ana]
-    assert row.groups == ()
-    found = await service.user_record(engine, dept, ana)
-    assert found is not None
-    assert [e.event for e in found[1]] == ["joined", "joined_group", "left_group"]
+    assert row.groups == []
+    found = await record(engine, dept, ana)
+    assert [e.event for e in found.history] == ["joined", "joined_group", "left_group"]
 
 
 async def test_one_department_never_sees_another(engine: AsyncEngine) -> None:
@@ -226,4 +236,4 @@ async def test_one_department_never_sees_another(engine: AsyncEngine) -> None:
     )
     assert person not in await table(engine, a)
     assert person in await table(engine, b)
-    assert await service.role_of(engine, b, person) == "admin"
+    assert await role_of(engine, b, person) == "admin"

@@ -6,15 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from prodigy_users.reporting.api import UserPublic
-from prodigy_users.reporting.domain import (
-    HISTORY_EVENTS,
-    GroupRef,
-    UserRow,
-    group_refs,
-    history_event,
-    sort_name,
-)
+from prodigy_users.reporting.projection.rules import HISTORY_EVENTS, history_event
+from prodigy_users.reporting.rules import GroupRef, UserRow, group_refs, sort_name
+from prodigy_users.reporting.users.api import UserPublic
 
 NIGHT, DAY, GONE = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 NAMES = {NIGHT: "night shift", DAY: "Day shift"}
@@ -55,9 +49,10 @@ def test_the_users_table_shows_groups_as_id_and_name() -> None:
         role="member",
         status="inactive",
         employee_id="E-7",
-        groups=group_refs([NIGHT], NAMES),
+        groups=[NIGHT],
         joined_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    body = UserPublic.of(row).model_dump(mode="json")
+    body = UserPublic.of(row, group_refs(row.groups, NAMES)).model_dump(mode="json")
     assert body["groups"] == [{"group_id": str(NIGHT), "name": "night shift"}]
     assert body["status"] == "inactive" and body["employee_id"] == "E-7"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prodigy_users.reporting.domain import (
+from prodigy_users.reporting.rules import (
     can_view_reports,
     sort_name,
 )

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from prodigy_users.reporting.certificates import (
+from prodigy_users.reporting.record.certificates import (
     CertificateData,
     amount,
     find_unicode_font,

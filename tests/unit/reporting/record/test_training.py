@@ -7,12 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from prodigy_users.reporting.training_domain import (
+from prodigy_users.reporting.errors import RevokedCertificate, UnknownCertificate
+from prodigy_users.reporting.record.rules import (
     Assignment,
     Completion,
-    RevokedCertificate,
     Totals,
-    UnknownCertificate,
     certificate,
     newest_first,
     plan_items,

@@ -22,30 +22,11 @@ from openpyxl import load_workbook
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex
 
-from prodigy_users.reporting import queries, store
-from prodigy_users.reporting.domain import (
-    SORT_COLUMNS,
-    SORT_KEY_KINDS,
-    Filters,
-    GroupNames,
-    InvalidCursor,
-    InvalidView,
-    Sort,
-    UserRow,
-    UsersView,
-    decode_position,
-    encode_position,
-    group_refs,
-    like_pattern,
-    parse_sort,
-    parse_view,
-    search_term,
-    sort_name,
-    split_values,
-    unknown_groups,
-    view_page,
-)
-from prodigy_users.reporting.export import (
+from prodigy_users.reporting import tables
+from prodigy_users.reporting.errors import InvalidCursor, InvalidView
+from prodigy_users.reporting.rules import GroupNames, UserRow, group_refs, sort_name
+from prodigy_users.reporting.users import store
+from prodigy_users.reporting.users.export import (
     BOM,
     EXPORT_COLUMNS,
     HEADERS,
@@ -58,7 +39,23 @@ from prodigy_users.reporting.export import (
     neutralise,
     slug,
 )
-from prodigy_users.reporting.users_table import ahead
+from prodigy_users.reporting.users.rules import (
+    SORT_COLUMNS,
+    SORT_KEY_KINDS,
+    Filters,
+    Sort,
+    UsersView,
+    decode_position,
+    encode_position,
+    like_pattern,
+    parse_sort,
+    parse_view,
+    search_term,
+    split_values,
+    unknown_groups,
+    view_page,
+)
+from prodigy_users.reporting.users.service import ahead
 
 DEPT = uuid.uuid4()
 NIGHT = uuid.uuid4()
@@ -75,7 +72,7 @@ def row(name: str = "Ana Lima", **changes: Any) -> UserRow:
         "role": "member",
         "status": "active",
         "employee_id": None,
-        "groups": (),
+        "groups": [],
         "joined_at": JOINED,
         "updated_at": JOINED + timedelta(days=1),
     }
@@ -206,8 +203,10 @@ def test_a_cursor_belongs_to_its_sort_and_filters() -> None:
         parse_view(uuid.uuid4(), role=["member"], sort="email"),
     ]
     for other in others:
-        with pytest.raises(InvalidCursor, match="another sort or filter"):
+        with pytest.raises(InvalidCursor) as caught:
             decode_position(cursor, other)
+        [error] = caught.value.errors or []
+        assert error["field"] == "cursor" and "another sort or filter" in error["message"]
     # The same view however it is spelled: the order of values does not matter.
     same = parse_view(DEPT, role=["member,member"], sort="email")
     assert decode_position(cursor, same)
@@ -263,12 +262,14 @@ def test_cursor_keys_are_typed(column: str, keys: list[Any]) -> None:
 def test_a_full_page_points_after_its_last_row() -> None:
     view = parse_view(DEPT, sort="-joined_at")
     fetched = [(row(n), _keys("joined_at")) for n in ("Ana", "Bob", "Cid")]
-    page = view_page(fetched, 2, view)
+    groups = GroupNames({NIGHT: "Night"})
+    page = view_page(fetched, 2, view, groups)
     assert [r.name for r in page.items] == ["Ana", "Bob"]
+    assert page.groups is groups
     assert page.next_cursor is not None
     assert decode_position(page.next_cursor, view) == fetched[1][1]
-    assert view_page(fetched[:2], 2, view).next_cursor is None
-    assert view_page([], 2, view).next_cursor is None
+    assert view_page(fetched[:2], 2, view, groups).next_cursor is None
+    assert view_page([], 2, view, groups).next_cursor is None
 
 
 # -- SQL ------------------------------------------------------------------------------
@@ -286,7 +287,7 @@ def test_each_sort_has_its_index_and_no_parameters_in_its_key(
     column: str, descending: bool
 ) -> None:
     dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-    keys = queries.sort_keys(Sort(column, descending))  # type: ignore[arg-type]
+    keys = store.sort_keys(Sort(column, descending))  # type: ignore[arg-type]
     assert len(keys) == len(SORT_KEY_KINDS[column]) + 1  # type: ignore[index]
     rendered = []
     for key in keys:
@@ -294,15 +295,15 @@ def test_each_sort_has_its_index_and_no_parameters_in_its_key(
         assert not compiled.params, f"{column}: a parameter in {compiled} defeats its index"
         rendered.append(str(compiled))
     wanted = _bare("ON users (department_id, " + ", ".join(rendered) + ")")
-    indexes = [_bare(str(CreateIndex(ix).compile(dialect=dialect))) for ix in store.users.indexes]
+    indexes = [_bare(str(CreateIndex(ix).compile(dialect=dialect))) for ix in tables.users.indexes]
     assert any(ddl.endswith(wanted) for ddl in indexes), f"no index serves {column}: {wanted}"
 
 
 def test_the_search_expression_is_the_indexed_one() -> None:
     dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
     view = parse_view(DEPT, q="ana")
-    where = sa.and_(*queries._where(view)).compile(dialect=dialect)
-    [search] = [ix for ix in store.users.indexes if ix.name == "users_search"]
+    where = sa.and_(*store._where(view)).compile(dialect=dialect)
+    [search] = [ix for ix in tables.users.indexes if ix.name == "users_search"]
     ddl = str(CreateIndex(search).compile(dialect=dialect))
     assert "USING gin" in ddl and "gin_trgm_ops" in ddl
     expression = ddl.split("gin (", 1)[1].rsplit(" gin_trgm_ops", 1)[0]
