@@ -21,16 +21,18 @@ from prodigy_users.contracts.envelope import Payload, wrap
 from prodigy_users.contracts.identity import CreateAccount, IssuePasswordReset
 from prodigy_users.contracts.topics import IDENTITY_COMMANDS
 from prodigy_users.identity import store
+from prodigy_users.identity.api import set_password_form
 from prodigy_users.identity.consumers import handlers
-from prodigy_users.identity.service import Identity
+from prodigy_users.identity.errors import PROBLEMS, InvalidCredentials
+from prodigy_users.identity.links import Links
+from prodigy_users.identity.service import Accounts
 from prodigy_users.identity.settings import Settings
-from prodigy_users.identity.store import credential_tokens
+from prodigy_users.identity.tables import credential_tokens
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.consumer import Consumer
 from prodigy_users.runtime.keys import generate_keys, load_private_key
 from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.runtime.passwords import hash_password
-from prodigy_users.runtime.problems import Problem
 from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
@@ -52,7 +54,7 @@ async def engine() -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="module")
-def identity(engine: AsyncEngine, keys: dict[str, Path]) -> Identity:
+def identity(engine: AsyncEngine, keys: dict[str, Path]) -> Accounts:
     settings = Settings(jwks_path=keys["jwks"], seal_public_key_path=keys["seal_public"])
     issuer = TokenIssuer(
         load_private_key(keys["signing_key"]),
@@ -60,12 +62,12 @@ def identity(engine: AsyncEngine, keys: dict[str, Path]) -> Identity:
         issuer=settings.token_issuer,
         audience=settings.token_audience,
     )
-    return Identity(engine, settings, issuer)
+    return Accounts(engine, settings, issuer, Links(settings))
 
 
-async def command(identity: Identity, engine: AsyncEngine, payload: Payload, key: str) -> None:
+async def command(identity: Accounts, engine: AsyncEngine, payload: Payload, key: str) -> None:
     """Deliver a command as identity's consumer would (the broker is never used)."""
-    table = handlers(identity)
+    table = handlers(identity.links)
     consumer = Consumer("identity", engine, KafkaBroker("127.0.0.1:1"), identity.settings, table)
     body = wrap(payload, producer="membership", key=key).encode()
     await consumer.process(
@@ -84,7 +86,7 @@ async def emitted(engine: AsyncEngine, account_id: uuid.UUID) -> list[dict[str, 
         return [row.envelope for row in result]
 
 
-async def account_id_of(identity: Identity, email: str) -> uuid.UUID:
+async def account_id_of(identity: Accounts, email: str) -> uuid.UUID:
     async with identity.engine.connect() as conn:
         account = await store.account_by_email(conn, email.lower())
     assert account is not None
@@ -96,7 +98,7 @@ def new_email() -> str:
 
 
 async def test_a_registered_password_is_kept_and_no_set_password_email_goes_out(
-    identity: Identity, engine: AsyncEngine
+    identity: Accounts, engine: AsyncEngine
 ) -> None:
     email = new_email()
     hashed = await asyncio.to_thread(hash_password, PASSWORD)
@@ -116,7 +118,7 @@ async def test_a_registered_password_is_kept_and_no_set_password_email_goes_out(
 
 
 async def test_without_a_hash_the_person_gets_a_set_password_link(
-    identity: Identity, engine: AsyncEngine
+    identity: Accounts, engine: AsyncEngine
 ) -> None:
     email = new_email()
     cmd = CreateAccount(
@@ -126,13 +128,13 @@ async def test_without_a_hash_the_person_gets_a_set_password_link(
     account_id = await account_id_of(identity, email)
     types = [e["type"] for e in await emitted(engine, account_id)]
     assert types == ["identity.account_created", "identity.password_link_issued"]
-    with pytest.raises(Problem) as info:
+    with pytest.raises(InvalidCredentials):
         await identity.login(email, PASSWORD)
-    assert info.value.status == 401
+    assert PROBLEMS[InvalidCredentials].status == 401
 
 
 async def test_something_that_is_not_a_hash_is_never_stored(
-    identity: Identity, engine: AsyncEngine
+    identity: Accounts, engine: AsyncEngine
 ) -> None:
     email = new_email()
     cmd = CreateAccount(
@@ -151,7 +153,7 @@ async def test_something_that_is_not_a_hash_is_never_stored(
 
 
 async def test_an_admin_reset_issues_a_one_hour_reset_link_for_the_department(
-    identity: Identity, engine: AsyncEngine
+    identity: Accounts, engine: AsyncEngine
 ) -> None:
     email = new_email()
     dept = uuid.uuid4()
@@ -183,7 +185,7 @@ async def test_an_admin_reset_issues_a_one_hour_reset_link_for_the_department(
 
 
 async def test_a_reset_for_an_unknown_account_does_nothing(
-    identity: Identity, engine: AsyncEngine
+    identity: Accounts, engine: AsyncEngine
 ) -> None:
     nobody = uuid.uuid4()
     await command(
@@ -193,7 +195,7 @@ async def test_a_reset_for_an_unknown_account_does_nothing(
 
 
 async def test_public_reset_requests_send_at_most_three_emails_an_hour(
-    identity: Identity, engine: AsyncEngine
+    identity: Accounts, engine: AsyncEngine
 ) -> None:
     email = new_email()
     await command(
@@ -215,3 +217,35 @@ async def test_public_reset_requests_send_at_most_three_emails_an_hour(
     ]
     assert len(resets) == 3
     await identity.request_reset(new_email())  # unknown: nothing, no error
+
+
+async def test_the_set_password_form_answers_every_outcome_with_a_page(
+    identity: Accounts, engine: AsyncEngine
+) -> None:
+    email = new_email()
+    await command(
+        identity,
+        engine,
+        CreateAccount(
+            request_id=uuid.uuid4(), email=email, name="Form User", department_id=uuid.uuid4()
+        ),
+        email,
+    )
+    link = await identity.operator_link(await account_id_of(identity, email))
+
+    weak = await set_password_form(identity, token=link.token, password="short")
+    assert (weak.status_code, weak.media_type) == (422, "text/html")
+    assert "Password must be at least 10 characters long." in bytes(weak.body).decode()
+
+    done = await set_password_form(identity, token=link.token, password=PASSWORD)
+    assert done.status_code == 200
+    assert "Your password is set." in bytes(done.body).decode()
+    token, _ = await identity.login(email, PASSWORD)
+    assert token
+
+    used = await set_password_form(identity, token=link.token, password=PASSWORD)
+    assert used.status_code == 400
+    assert "This link has already been used." in bytes(used.body).decode()
+    unknown = await set_password_form(identity, token="never-issued", password=PASSWORD)
+    assert unknown.status_code == 400
+    assert "This link is not valid." in bytes(unknown.body).decode()
