@@ -4,7 +4,7 @@ sealed at rest, emails that wait for their department's name, and who reads the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
@@ -33,29 +33,17 @@ from prodigy_users.notifications.app import spec
 from prodigy_users.notifications.consumers import IGNORED, handlers
 from prodigy_users.notifications.delivery import Delivery
 from prodigy_users.notifications.mailer import DeliveryError, MailMessage
+from prodigy_users.notifications.service import EmailLog
 from prodigy_users.notifications.settings import Settings
-from prodigy_users.notifications.store import emails, memberships
+from prodigy_users.notifications.tables import emails, memberships
 from prodigy_users.runtime.consumer import Consumer, Handler
 from prodigy_users.runtime.keys import seal
 from tests.integration.consumers import Record, consumer_of
-from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
 
 TOKEN = "Plain-invitation-token_0123456789abcdefABCDEF"
 SETTINGS = Settings(app_base_url="http://app.test", department_name_wait_s=60)
-
-
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[AsyncEngine]:
-    """A migrated notifications database on a PostgreSQL of its own."""
-    async with own_database("notifications") as eng:
-        yield eng
-
-
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 class Bus:
@@ -190,11 +178,11 @@ async def test_the_email_log_follows_who_is_admin(engine: AsyncEngine) -> None:
             joined_at=datetime.now(UTC),
         )
     )
-    assert await service.is_admin(engine, dept, ada)
+    assert await EmailLog(engine).is_admin(dept, ada)
     await bus.send(
         MemberRoleChanged(department_id=dept, account_id=ada, role="member", previous_role="admin")
     )
-    assert not await service.is_admin(engine, dept, ada)
+    assert not await EmailLog(engine).is_admin(dept, ada)
     await bus.send(
         MemberRestored(
             department_id=dept,
@@ -206,9 +194,9 @@ async def test_the_email_log_follows_who_is_admin(engine: AsyncEngine) -> None:
             restored_at=datetime.now(UTC),
         )
     )
-    assert await service.is_admin(engine, dept, nia)
+    assert await EmailLog(engine).is_admin(dept, nia)
     await bus.send(MemberRemoved(department_id=dept, account_id=nia))
-    assert not await service.is_admin(engine, dept, nia)
+    assert not await EmailLog(engine).is_admin(dept, nia)
 
 
 async def test_a_batch_of_member_events_leaves_each_persons_last_role(engine: AsyncEngine) -> None:
@@ -251,10 +239,10 @@ async def test_a_batch_of_member_events_leaves_each_persons_last_role(engine: As
         for p in run
     ]
     await consumer.process_batch(batch, consumer.by_type())
-    assert not await service.is_admin(engine, dept, ada)
-    assert not await service.is_admin(engine, dept, nia)
-    assert await service.is_admin(engine, dept, ola)
-    assert not await service.is_admin(engine, dept, mia)
+    assert not await EmailLog(engine).is_admin(dept, ada)
+    assert not await EmailLog(engine).is_admin(dept, nia)
+    assert await EmailLog(engine).is_admin(dept, ola)
+    assert not await EmailLog(engine).is_admin(dept, mia)
     async with engine.connect() as conn:  # only admins are kept
         kept = await conn.scalar(
             sa.select(sa.func.count())

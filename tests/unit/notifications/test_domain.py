@@ -10,7 +10,6 @@ import pytest
 
 from prodigy_users.notifications.domain import (
     MAX_ERROR_LENGTH,
-    InvalidCursor,
     LogCursor,
     RetryPolicy,
     decode_cursor,
@@ -31,6 +30,7 @@ from prodigy_users.notifications.domain import (
     short_error,
     template_for,
 )
+from prodigy_users.notifications.errors import InvalidCursor, UnknownStatus
 from prodigy_users.notifications.settings import Settings
 
 
@@ -170,8 +170,10 @@ def test_statuses_come_repeated_or_comma_separated_and_unknown_ones_are_named() 
         "failed",
         "sent",
     )
-    with pytest.raises(ValueError, match="'bounced'"):
+    with pytest.raises(UnknownStatus) as caught:
         parse_statuses(["sent,bounced"])
+    [error] = caught.value.errors or []
+    assert error["field"] == "status" and "'bounced'" in error["message"]
 
 
 def test_an_email_is_sent_only_with_its_lease_well_ahead_of_the_attempt() -> None:

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,27 +29,14 @@ from prodigy_users.notifications.delivery import Delivery
 from prodigy_users.notifications.domain import Outcome, RetryPolicy
 from prodigy_users.notifications.mailer import SmtpPool
 from prodigy_users.notifications.settings import Settings
-from prodigy_users.notifications.store import emails
+from prodigy_users.notifications.tables import emails
 from prodigy_users.runtime.keys import seal
 from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.stack.mailcapture import MailCapture
 from tests.integration.consumers import Record, consumer_of
-from tests.integration.databases import own_database
 from tests.support import wait_for
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[AsyncEngine]:
-    """A migrated notifications database on a PostgreSQL of its own."""
-    async with own_database("notifications") as eng:
-        yield eng
-
-
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def settings_for(capture: MailCapture, **overrides: Any) -> Settings:
