@@ -16,12 +16,12 @@ from .service import Accounts
 IdentityService = Annotated[Identity, Depends(use_cases(Identity))]
 
 
-def get_accounts(identity: IdentityService) -> Accounts:
+async def get_accounts(identity: IdentityService) -> Accounts:
     """Identity's use cases."""
     return identity.accounts
 
 
-def get_jwks(identity: IdentityService) -> Jwks:
+async def get_jwks(identity: IdentityService) -> Jwks:
     """The public keys that verify access tokens."""
     return identity.jwks
 

@@ -17,7 +17,7 @@ from .service import EmailLog
 NotificationsService = Annotated[Notifications, Depends(use_cases(Notifications))]
 
 
-def get_email_log(notifications: NotificationsService) -> EmailLog:
+async def get_email_log(notifications: NotificationsService) -> EmailLog:
     """The email log's use cases."""
     return notifications.email_log
 

@@ -19,12 +19,12 @@ from .users.service import UsersTable
 ReportingService = Annotated[Reporting, Depends(use_cases(Reporting))]
 
 
-def get_users_table(reporting: ReportingService) -> UsersTable:
+async def get_users_table(reporting: ReportingService) -> UsersTable:
     """The users table's use cases."""
     return reporting.users
 
 
-def get_records(reporting: ReportingService) -> Records:
+async def get_records(reporting: ReportingService) -> Records:
     """The individual record's use cases."""
     return reporting.records
 

@@ -101,11 +101,12 @@ class Runtime:
         self.tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
 
 
-def use_cases(kind: type[C]) -> Callable[[Request], C]:
+def use_cases(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
     """A FastAPI dependency on the running service's container of use cases, typed:
     ``Annotated[Reporting, Depends(use_cases(Reporting))]``."""
 
-    def dependency(request: Request) -> C:
+    # async: FastAPI runs a plain function dependency in a worker thread, a hop per request.
+    async def dependency(request: Request) -> C:
         runtime: Runtime = request.app.state.runtime
         return runtime.use_cases(kind)
 
