@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from prodigy_users.contracts.envelope import wrap
 from prodigy_users.contracts.identity import PasswordLinkIssued
 from prodigy_users.contracts.topics import IDENTITY_CREDENTIALS
-from prodigy_users.notifications.store import emails
+from prodigy_users.notifications.tables import emails
 from prodigy_users.runtime.keys import seal
 from tests.support import Admin, Api
 

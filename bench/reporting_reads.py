@@ -51,7 +51,7 @@ import psutil
 from harness import add_target_arguments, target
 from sqlalchemy.engine import make_url
 
-from prodigy_users.reporting.domain import sort_name
+from prodigy_users.reporting.rules import sort_name
 from tests.support import Admin, Api, wait_for
 
 FIRST = (

@@ -7,14 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, EmailStr, Field
 
 from prodigy_users.runtime.auth import CurrentPrincipal
-from prodigy_users.runtime.problems import Problem
+from prodigy_users.runtime.errors import DomainError
+from prodigy_users.runtime.problems import problem_of
 
-from .deps import IdentityService, Operator
+from .deps import AccountsService, Operator, PublicKeys
+from .errors import PROBLEMS
 
 router = APIRouter()
 
@@ -64,23 +66,22 @@ class PasswordLink(BaseModel):
 
 
 @router.post("/v1/auth/token", operation_id="issue_token", tags=["auth"])
-async def issue_token(body: TokenRequest, identity: IdentityService) -> AccessToken:
+async def issue_token(body: TokenRequest, accounts: AccountsService) -> AccessToken:
     """Sign in: an access token, or 401 whether or not the email exists."""
-    token, ttl = await identity.login(body.email, body.password)
+    token, ttl = await accounts.login(body.email, body.password)
     return AccessToken(access_token=token, expires_in=ttl)
 
 
 @router.get("/v1/auth/jwks", operation_id="jwks", tags=["auth"])
-async def jwks(request: Request) -> dict[str, Any]:
+async def jwks(keys: PublicKeys) -> dict[str, Any]:
     """The public keys that verify access tokens."""
-    keys: dict[str, Any] = request.app.state.runtime.state["jwks"]
     return keys
 
 
 @router.post("/v1/password/set", status_code=204, operation_id="set_password", tags=["password"])
-async def set_password(body: PasswordSet, identity: IdentityService) -> Response:
+async def set_password(body: PasswordSet, accounts: AccountsService) -> Response:
     """Set a password with a single-use set-password or reset token."""
-    await identity.set_password(body.token, body.password)
+    await accounts.set_password(body.token, body.password)
     return Response(status_code=204)
 
 
@@ -90,18 +91,16 @@ async def set_password(body: PasswordSet, identity: IdentityService) -> Response
     operation_id="request_password_reset",
     tags=["password"],
 )
-async def request_reset(body: ResetRequest, identity: IdentityService) -> Response:
+async def request_reset(body: ResetRequest, accounts: AccountsService) -> Response:
     """Ask for a reset email. Always 202: the answer never tells whether the account exists."""
-    await identity.request_reset(body.email)
+    await accounts.request_reset(body.email)
     return Response(status_code=202)
 
 
 @router.get("/v1/me", operation_id="me", tags=["accounts"])
-async def me(principal: CurrentPrincipal, identity: IdentityService) -> AccountPublic:
+async def me(principal: CurrentPrincipal, accounts: AccountsService) -> AccountPublic:
     """The caller's own account."""
-    account = await identity.account(principal.account_id)
-    if account is None:
-        raise Problem(404, "not-found", "No such account", "The token's account does not exist.")
+    account = await accounts.me(principal.account_id)
     return AccountPublic(account_id=account.id, email=account.email, name=account.name)
 
 
@@ -111,9 +110,9 @@ async def me(principal: CurrentPrincipal, identity: IdentityService) -> AccountP
     operation_id="issue_password_link",
     tags=["operators"],
 )
-async def password_link(account: uuid.UUID, _: Operator, identity: IdentityService) -> PasswordLink:
+async def password_link(account: uuid.UUID, _: Operator, accounts: AccountsService) -> PasswordLink:
     """Platform operators: a fresh set-password link (e.g. for a department's first admin)."""
-    link = await identity.operator_link(account)
+    link = await accounts.operator_link(account)
     return PasswordLink(url=link.url, token=link.token, expires_at=link.expires_at)
 
 
@@ -139,12 +138,17 @@ async def set_password_page(token: str = "") -> HTMLResponse:
 
 @router.post("/set-password", response_class=HTMLResponse, include_in_schema=False)
 async def set_password_form(
-    identity: IdentityService, token: str = Form(""), password: str = Form("")
+    accounts: AccountsService, token: str = Form(""), password: str = Form("")
 ) -> HTMLResponse:
-    """The form's target: sets the password and says what happened."""
+    """The form's target: sets the password and says what happened.
+
+    A refusal is a page too (a person's browser shows it), with the status and the
+    messages its problem document would carry.
+    """
     try:
-        await identity.set_password(token, password)
-    except Problem as problem:
+        await accounts.set_password(token, password)
+    except DomainError as error:
+        problem = problem_of(error, PROBLEMS)
         messages = [e["message"] for e in problem.errors or []] or [problem.detail]
         items = "".join(f"<li>{html.escape(m)}</li>" for m in messages)
         again = f"/set-password?token={html.escape(token)}"

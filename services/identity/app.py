@@ -10,11 +10,14 @@ from prodigy_users.runtime.service import Runtime, ServiceSpec
 
 from .api import router
 from .consumers import handlers
-from .service import Identity
+from .container import Identity, Jwks
+from .errors import PROBLEMS
+from .links import Links
+from .service import Accounts
 from .settings import Settings
 
 
-def _issuer(settings: Settings) -> tuple[TokenIssuer | None, dict[str, object]]:
+def _issuer(settings: Settings) -> tuple[TokenIssuer | None, Jwks]:
     if settings.signing_key_path is None or settings.jwks_path is None:
         return None, {"keys": []}
     jwks = json.loads(settings.jwks_path.read_text())
@@ -32,13 +35,11 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     """Identity as a ServiceSpec for ``runtime.service.build_app``."""
     settings = settings or Settings()
     issuer, jwks = _issuer(settings)
-    # The runtime owns the engine; the use cases get it once the runtime starts.
-    identity = Identity(None, settings, issuer)
+    # Links need no engine: the consumer's handlers issue them in its unit of work.
+    links = Links(settings)
 
-    async def bind(runtime: Runtime) -> None:
-        identity.engine = runtime.engine
-        runtime.state["identity"] = identity
-        runtime.state["jwks"] = jwks
+    def container(runtime: Runtime) -> Identity:
+        return Identity(accounts=Accounts(runtime.engine, settings, issuer, links), jwks=jwks)
 
     return ServiceSpec(
         name="identity",
@@ -46,6 +47,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         title="Prodigy identity",
         description="Global accounts (one per email, for life), credentials and access tokens.",
         routers=[router],
-        handlers=handlers(identity),
-        startup=[bind],
+        problems=PROBLEMS,
+        handlers=handlers(links),
+        container=container,
     )

@@ -25,7 +25,7 @@ from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
 from .domain import new_token, normalise_email, token_hash
-from .service import Identity
+from .links import Links
 
 
 def distinct(requests: list[AccountRequest]) -> dict[str, AccountRequest]:
@@ -39,8 +39,8 @@ def distinct(requests: list[AccountRequest]) -> dict[str, AccountRequest]:
 class AccountBatches:
     """Handles ``CreateAccounts``; one per process, built by ``app.spec``."""
 
-    def __init__(self, identity: Identity) -> None:
-        self.identity = identity
+    def __init__(self, links: Links) -> None:
+        self.links = links
 
     async def create_accounts(self, uow: UnitOfWork, env: RawEnvelope, cmd: CreateAccounts) -> None:
         """Create an account for every address no account has; answer the whole batch."""
@@ -62,7 +62,7 @@ class AccountBatches:
         if len(existing) != len(taken):
             # Cannot happen with a committed unique index; retrying the message is safe.
             raise RuntimeError("an address was neither inserted nor found")
-        expires_at = datetime.now(UTC) + self.identity.link_ttl("welcome")
+        expires_at = datetime.now(UTC) + self.links.ttl("welcome")
         tokens = {key: new_token() for key in inserted}
         await store.insert_tokens(
             uow.conn,
@@ -97,7 +97,7 @@ class AccountBatches:
         )
         if inserted:
             # One message for the batch's credentials emails, not one per person.
-            sealed = self.identity.sealed_many([tokens[key] for key in inserted])
+            sealed = self.links.sealed_many([tokens[key] for key in inserted])
             uow.emit(
                 PasswordLinksIssued.model_construct(
                     request_id=cmd.request_id,

@@ -9,13 +9,15 @@ from prodigy_users.contracts.identity import CreateAccount, CreateAccounts, Issu
 from prodigy_users.runtime.consumer import Handler
 
 from .batch import AccountBatches
-from .service import Identity
+from .commands import Commands
+from .links import Links
 
 
-def handlers(identity: Identity) -> Mapping[type[Payload], Handler]:
+def handlers(links: Links) -> Mapping[type[Payload], Handler]:
     """Payload type -> handler."""
+    commands = Commands(links)
     return {
-        CreateAccount: identity.create_account,
-        CreateAccounts: AccountBatches(identity).create_accounts,
-        IssuePasswordReset: identity.issue_password_reset,
+        CreateAccount: commands.create_account,
+        CreateAccounts: AccountBatches(links).create_accounts,
+        IssuePasswordReset: commands.issue_password_reset,
     }

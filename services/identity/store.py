@@ -1,4 +1,4 @@
-"""Identity's tables and queries."""
+"""Identity's queries (the tables are in ``tables``)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .domain import TokenState
-
-metadata = sa.MetaData()
-
-accounts = sa.Table(
-    "accounts",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("email", sa.Text, nullable=False),
-    # One account per email, case-insensitively, enforced by the database under concurrency.
-    sa.Column("email_normalised", sa.Text, nullable=False, unique=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("password_hash", sa.Text, nullable=True),
-    sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-)
-
-credential_tokens = sa.Table(
-    "credential_tokens",
-    metadata,
-    sa.Column("token_hash", sa.Text, primary_key=True),
-    sa.Column(
-        "account_id", UUID(as_uuid=True), sa.ForeignKey("accounts.id"), nullable=False, index=True
-    ),
-    sa.Column("purpose", sa.Text, nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-)
+from .tables import accounts, credential_tokens
 
 
 @dataclass(frozen=True)

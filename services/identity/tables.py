@@ -1,10 +1,41 @@
-"""Every table of identity in one MetaData: what its migrations build and Alembic compares.
+"""Every table of identity's database in one MetaData (``migrations/env.py`` reads it).
 
-The tables are declared in ``store.py``, beside their queries; this module is the one
-place that says which modules declare them (``migrations/env.py`` and the migration
-check import it).
+The outbox, inbox and relay-state tables are the runtime's (``messaging_tables``).
 """
 
-from .store import metadata
+from __future__ import annotations
 
-__all__ = ["metadata"]
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    # One account per email, case-insensitively, enforced by the database under concurrency.
+    sa.Column("email_normalised", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+credential_tokens = sa.Table(
+    "credential_tokens",
+    metadata,
+    sa.Column("token_hash", sa.Text, primary_key=True),
+    sa.Column(
+        "account_id", UUID(as_uuid=True), sa.ForeignKey("accounts.id"), nullable=False, index=True
+    ),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)

@@ -29,14 +29,14 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     waiters = Waiters()
     wakeup = Wakeup()
 
-    def use_cases(runtime: Runtime) -> UseCases:
+    def container(runtime: Runtime) -> UseCases:
         return build_use_cases(runtime.engine, settings, waiters, wakeup)
 
     async def sweep_invitations(runtime: Runtime) -> None:
-        await runtime.use_cases_as(UseCases).invitations.sweep_forever()
+        await runtime.use_cases(UseCases).invitations.sweep_forever()
 
     async def run_imports(runtime: Runtime) -> None:
-        await runtime.use_cases_as(UseCases).import_worker.run_forever()
+        await runtime.use_cases(UseCases).import_worker.run_forever()
 
     return ServiceSpec(
         name="membership",
@@ -55,6 +55,6 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             IdentityAnswers(waiters, completions(complete_registration)), ImportAnswers(wakeup)
         ),
         ignored=IGNORED,
-        use_cases=use_cases,
+        container=container,
         background=[sweep_invitations, run_imports],
     )

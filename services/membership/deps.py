@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
 from prodigy_users.runtime.errors import OperatorsOnly
-from prodigy_users.runtime.service import use_cases_of
+from prodigy_users.runtime.service import use_cases
 
 from .container import UseCases
 from .departments.service import Departments
@@ -23,58 +23,52 @@ from .members.lifecycle import Lifecycle
 from .members.requests import Operations
 from .members.service import Members
 
-
-def get_use_cases(request: Request) -> UseCases:
-    """The process's use cases."""
-    return use_cases_of(request, UseCases)
+AllUseCases = Annotated[UseCases, Depends(use_cases(UseCases))]
 
 
-AllUseCases = Annotated[UseCases, Depends(get_use_cases)]
-
-
-def get_departments(use_cases: AllUseCases) -> Departments:
+async def get_departments(container: AllUseCases) -> Departments:
     """Department use cases."""
-    return use_cases.departments
+    return container.departments
 
 
-def get_members(use_cases: AllUseCases) -> Members:
+async def get_members(container: AllUseCases) -> Members:
     """Adding and reading members."""
-    return use_cases.members
+    return container.members
 
 
-def get_lifecycle(use_cases: AllUseCases) -> Lifecycle:
+async def get_lifecycle(container: AllUseCases) -> Lifecycle:
     """Member lifecycle use cases."""
-    return use_cases.lifecycle
+    return container.lifecycle
 
 
-def get_operations(use_cases: AllUseCases) -> Operations:
+async def get_operations(container: AllUseCases) -> Operations:
     """Requests waiting for identity."""
-    return use_cases.operations
+    return container.operations
 
 
-def get_invitations(use_cases: AllUseCases) -> Invitations:
+async def get_invitations(container: AllUseCases) -> Invitations:
     """Invitation use cases."""
-    return use_cases.invitations
+    return container.invitations
 
 
-def get_links(use_cases: AllUseCases) -> RegistrationLinks:
+async def get_links(container: AllUseCases) -> RegistrationLinks:
     """Registration-link use cases."""
-    return use_cases.links
+    return container.links
 
 
-def get_entry(use_cases: AllUseCases) -> Entry:
+async def get_entry(container: AllUseCases) -> Entry:
     """Accepting invitations and joining through links."""
-    return use_cases.entry
+    return container.entry
 
 
-def get_groups(use_cases: AllUseCases) -> Groups:
+async def get_groups(container: AllUseCases) -> Groups:
     """Group use cases."""
-    return use_cases.groups
+    return container.groups
 
 
-def get_imports(use_cases: AllUseCases) -> Imports:
+async def get_imports(container: AllUseCases) -> Imports:
     """Bulk-upload use cases."""
-    return use_cases.imports
+    return container.imports
 
 
 DepartmentsService = Annotated[Departments, Depends(get_departments)]
@@ -97,7 +91,7 @@ async def require_admin(
     return principal
 
 
-def require_operator(principal: CurrentPrincipal) -> Principal:
+async def require_operator(principal: CurrentPrincipal) -> Principal:
     """Platform operators only."""
     if not principal.is_operator:
         raise OperatorsOnly()

@@ -9,18 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from prodigy_users.runtime.problems import Problem
-
-from . import service
-from .deps import DepartmentAdmin, Engine
-from .domain import (
-    EmailLogEntry,
-    EmailStatus,
-    InvalidCursor,
-    LogCursor,
-    decode_cursor,
-    parse_statuses,
-)
+from .deps import DepartmentAdmin, EmailLogService
+from .domain import EmailLogEntry, EmailStatus, decode_cursor, parse_statuses
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -72,16 +62,6 @@ class EmailsPage(BaseModel):
     next_cursor: str | None = Field(default=None, description="Absent at the last page.")
 
 
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(
-        422,
-        "validation",
-        "Invalid request",
-        "Some fields are missing or invalid; see `errors`.",
-        errors=[{"field": field, "message": message}],
-    )
-
-
 @router.get(
     "/departments/{dept}/emails",
     operation_id="list_department_emails",
@@ -90,7 +70,7 @@ def _invalid(field: str, message: str) -> Problem:
 async def list_department_emails(
     dept: uuid.UUID,
     _: DepartmentAdmin,
-    engine: Engine,
+    email_log: EmailLogService,
     status: Annotated[
         list[str] | None,
         Query(
@@ -102,17 +82,9 @@ async def list_department_emails(
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 50,
 ) -> EmailsPage:
     """The department's email log, newest first: admins of the department only."""
-    try:
-        statuses = parse_statuses(status or [])
-    except ValueError as exc:
-        raise _invalid("status", str(exc)) from None
-    after: LogCursor | None = None
-    if cursor:
-        try:
-            after = decode_cursor(cursor)
-        except InvalidCursor as exc:
-            raise _invalid("cursor", str(exc)) from None
-    entries, next_cursor = await service.email_log(
-        engine, dept, statuses=statuses, after=after, limit=limit
+    statuses = parse_statuses(status or [])
+    after = decode_cursor(cursor) if cursor else None
+    entries, next_cursor = await email_log.page(
+        dept, statuses=statuses, after=after, limit=limit
     )
     return EmailsPage(items=[EmailPublic.of(e) for e in entries], next_cursor=next_cursor)

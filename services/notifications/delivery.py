@@ -447,7 +447,6 @@ async def deliver(runtime: Runtime) -> None:
     settings = _settings(runtime)
     mailer = smtp_mailer(settings)
     delivery = Delivery(runtime.engine, settings, mailer, _seal_key(settings), runtime.metrics)
-    runtime.state["delivery"] = delivery
     try:
         await delivery.run()
     finally:

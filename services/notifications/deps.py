@@ -1,36 +1,36 @@
-"""FastAPI dependencies for notifications' routes."""
+"""FastAPI dependencies for notifications' routes: its use cases, and who reads the log."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import Depends
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.problems import Problem
+from prodigy_users.runtime.service import use_cases
 
-from . import service
+from .container import Notifications
+from .errors import NotADepartmentAdmin
+from .service import EmailLog
 
-
-def get_engine(request: Request) -> AsyncEngine:
-    """The service's database engine (owned by the runtime)."""
-    engine: AsyncEngine = request.app.state.runtime.engine
-    return engine
+NotificationsService = Annotated[Notifications, Depends(use_cases(Notifications))]
 
 
-Engine = Annotated[AsyncEngine, Depends(get_engine)]
+async def get_email_log(notifications: NotificationsService) -> EmailLog:
+    """The email log's use cases."""
+    return notifications.email_log
+
+
+EmailLogService = Annotated[EmailLog, Depends(get_email_log)]
 
 
 async def require_department_admin(
-    dept: uuid.UUID, principal: CurrentPrincipal, engine: Engine
+    dept: uuid.UUID, principal: CurrentPrincipal, email_log: EmailLogService
 ) -> Principal:
     """The caller, if they administer ``dept`` (per notifications' own memberships)."""
-    if not await service.is_admin(engine, dept, principal.account_id):
-        raise Problem(
-            403, "forbidden", "Forbidden", "Only an admin of this department may do this."
-        )
+    if not await email_log.is_admin(dept, principal.account_id):
+        raise NotADepartmentAdmin()
     return principal
 
 

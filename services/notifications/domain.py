@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import quote, urlencode
 
+from .errors import InvalidCursor, UnknownStatus
+
 EmailStatus = Literal["pending", "sending", "retrying", "sent", "failed"]
 EMAIL_STATUSES: tuple[EmailStatus, ...] = ("pending", "sending", "retrying", "sent", "failed")
 Template = Literal[
@@ -217,10 +219,6 @@ class EmailLogEntry:
     next_attempt_at: datetime | None = None
 
 
-class InvalidCursor(ValueError):
-    """The cursor was not issued by the email log."""
-
-
 @dataclass(frozen=True)
 class LogCursor:
     """Where a page of the email log (newest first) ends: its last entry's sort key."""
@@ -249,8 +247,8 @@ def decode_cursor(value: str) -> LogCursor:
 
 
 def parse_statuses(values: list[str]) -> tuple[EmailStatus, ...]:
-    """``?status=sent&status=retrying`` or ``?status=sent,retrying``; ValueError names
-    the first unknown one."""
+    """``?status=sent&status=retrying`` or ``?status=sent,retrying``; ``UnknownStatus``
+    names the first unknown one."""
     chosen: list[EmailStatus] = []
     for value in values:
         for item in value.split(","):
@@ -259,7 +257,7 @@ def parse_statuses(values: list[str]) -> tuple[EmailStatus, ...]:
                 continue
             status = next((s for s in EMAIL_STATUSES if s == name), None)
             if status is None:
-                raise ValueError(
+                raise UnknownStatus(
                     f"unknown status {item.strip()!r}; one of: {', '.join(EMAIL_STATUSES)}"
                 )
             if status not in chosen:

@@ -307,26 +307,31 @@ async def seconds_until_next_due(engine: AsyncEngine) -> float | None:
         return await store_delivery.seconds_until_next_due(conn)
 
 
-async def is_admin(engine: AsyncEngine, department_id: uuid.UUID, account_id: uuid.UUID) -> bool:
-    """Whether the caller administers the department, as far as notifications has heard."""
-    async with engine.connect() as conn:
-        return await store.role_of(conn, department_id, account_id) == ADMIN
+class EmailLog:
+    """The department's email log, as its admins read it."""
 
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
 
-async def email_log(
-    engine: AsyncEngine,
-    department_id: uuid.UUID,
-    *,
-    statuses: tuple[EmailStatus, ...] = (),
-    after: LogCursor | None = None,
-    limit: int,
-) -> tuple[list[EmailLogEntry], str | None]:
-    """A page of the department's email log, newest first, and the next page's cursor."""
-    async with engine.connect() as conn:
-        entries = await store.list_emails(
-            conn, department_id, statuses=statuses, after=after, limit=limit + 1
-        )
-    if len(entries) <= limit:
-        return entries, None
-    last = entries[limit - 1]
-    return entries[:limit], encode_cursor(LogCursor(last.created_at, last.id))
+    async def is_admin(self, department_id: uuid.UUID, account_id: uuid.UUID) -> bool:
+        """Whether the caller administers the department, as far as notifications has heard."""
+        async with self.engine.connect() as conn:
+            return await store.role_of(conn, department_id, account_id) == ADMIN
+
+    async def page(
+        self,
+        department_id: uuid.UUID,
+        *,
+        statuses: tuple[EmailStatus, ...] = (),
+        after: LogCursor | None = None,
+        limit: int,
+    ) -> tuple[list[EmailLogEntry], str | None]:
+        """A page of the department's email log, newest first, and the next page's cursor."""
+        async with self.engine.connect() as conn:
+            entries = await store.list_emails(
+                conn, department_id, statuses=statuses, after=after, limit=limit + 1
+            )
+        if len(entries) <= limit:
+            return entries, None
+        last = entries[limit - 1]
+        return entries[:limit], encode_cursor(LogCursor(last.created_at, last.id))

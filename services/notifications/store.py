@@ -1,4 +1,4 @@
-"""Notifications' tables and the queries on them (SQLAlchemy Core on ``uow.conn``)."""
+"""Notifications' queries on its tables (``tables``): departments, admins, the email log."""
 
 from __future__ import annotations
 
@@ -8,90 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .domain import DUE_STATUSES, EmailLogEntry, EmailStatus, LogCursor, MemberKey
+from .domain import EmailLogEntry, EmailStatus, LogCursor, MemberKey
+from .tables import departments, emails, memberships
 
 WAITING_STATUSES = ("pending", "retrying")
 
 # NOTIFY'd in the transaction that queues an email: delivered at commit, it wakes
 # the delivery workers of every replica.
 EMAILS_CHANNEL = "notifications_emails"
-
-metadata = sa.MetaData()
-
-departments = sa.Table(
-    "departments",
-    metadata,
-    sa.Column("department_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column(
-        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-)
-
-# Who administers which department: the email log's only readers.
-memberships = sa.Table(
-    "memberships",
-    metadata,
-    sa.Column("department_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("role", sa.Text, nullable=False),
-    sa.Column(
-        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-)
-
-emails = sa.Table(
-    "emails",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("source_event_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("template", sa.Text, nullable=False),
-    sa.Column("recipient", sa.Text, nullable=False),
-    sa.Column("recipient_name", sa.Text, nullable=False),
-    sa.Column("department_id", UUID(as_uuid=True), nullable=True),
-    sa.Column("account_id", UUID(as_uuid=True), nullable=True),
-    # Still sealed to our key: nothing secret is stored in the clear. Cleared once
-    # the email is sent or given up on.
-    sa.Column("sealed_token", sa.Text, nullable=True),
-    sa.Column("link_expires_at", sa.DateTime(timezone=True), nullable=True),
-    # What else the template shows (role, inviter's name): never a secret.
-    sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
-    sa.Column("correlation_id", sa.Text, nullable=True),
-    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    # When the email is next due; while ``sending`` it is the end of the lease.
-    sa.Column(
-        "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint(
-        "source_event_id", "template", "recipient", name="emails_source_template_recipient"
-    ),
-    sa.CheckConstraint(
-        "status IN ('pending', 'sending', 'retrying', 'sent', 'failed')", name="emails_status"
-    ),
-)
-sa.Index(
-    "emails_due",
-    emails.c.next_attempt_at,
-    postgresql_where=emails.c.status.in_(DUE_STATUSES),
-)
-# The log's order (newest first, id breaking ties) is the cursor's: pages are index scans.
-sa.Index(
-    "emails_department_log",
-    emails.c.department_id,
-    emails.c.created_at.desc(),
-    emails.c.id.desc(),
-)
 
 
 async def upsert_department(conn: AsyncConnection, department_id: uuid.UUID, name: str) -> None:

@@ -18,7 +18,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .domain import DUE_STATUSES, OutgoingEmail
-from .store import department_names, emails
+from .store import department_names
+from .tables import emails
 
 
 async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> list[OutgoingEmail]:

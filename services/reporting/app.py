@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from prodigy_users.runtime.service import ServiceSpec
+from prodigy_users.runtime.service import Runtime, ServiceSpec
 
-from . import api, api_record
 from .consumers import BATCH, BATCH_TYPES, HANDLERS
+from .container import Reporting
+from .errors import PROBLEMS
+from .record import api as record_api
+from .record.service import Records
 from .replay import follow_rebuilds
 from .settings import Settings
+from .users import api as users_api
+from .users.service import UsersTable
+
+
+def container(runtime: Runtime) -> Reporting:
+    """Reporting's use cases on the runtime's engine."""
+    return Reporting(users=UsersTable(runtime.engine), records=Records(runtime.engine))
 
 
 def spec(settings: Settings | None = None) -> ServiceSpec:
@@ -17,9 +27,12 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         settings=settings or Settings(),
         title="Prodigy reporting",
         description="Read models: each department's users table and individual records.",
-        routers=[api.router, api_record.router],
+        # The users table first: its /users/export must not be read as /users/{account}.
+        routers=[users_api.router, record_api.router],
+        problems=PROBLEMS,
         handlers=HANDLERS,
         batch_handler=BATCH,
         batch_types=BATCH_TYPES,
+        container=container,
         background=[follow_rebuilds],
     )

@@ -2,21 +2,25 @@
 
 Every membership event goes through the projection's fold: whole runs at once on
 the consumer's fast path (``BATCH``), one at a time when a batch is retried.
+Training events keep the record's plans and transcripts.
 """
 
 from __future__ import annotations
 
 from prodigy_users.contracts.envelope import Payload
+from prodigy_users.contracts.training import CertificateRevoked, CourseAssigned, CourseCompleted
 from prodigy_users.runtime.consumer import BatchHandler, Handler
 
-from . import service
-from .projection import PROJECTED
-from .training import TRAINING_HANDLERS
+from .projection.rules import PROJECTED
+from .projection.service import project, project_one
+from .record.service import record_assignment, record_completion, record_revocation
 
 HANDLERS: dict[type[Payload], Handler] = {
-    **dict.fromkeys(PROJECTED, service.project_one),
-    **TRAINING_HANDLERS,
+    **dict.fromkeys(PROJECTED, project_one),
+    CourseAssigned: record_assignment,
+    CourseCompleted: record_completion,
+    CertificateRevoked: record_revocation,
 }
 
 BATCH_TYPES: frozenset[type[Payload]] = PROJECTED
-BATCH: BatchHandler = service.project
+BATCH: BatchHandler = project

@@ -1,40 +1,44 @@
-"""FastAPI dependencies for reporting's routes."""
+"""FastAPI dependencies for reporting's routes: its use cases, and who may read reports."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import Depends
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.problems import Problem
+from prodigy_users.runtime.service import use_cases
 
-from . import service
-from .domain import can_view_reports
+from .container import Reporting
+from .errors import NotAReportViewer
+from .record.service import Records
+from .rules import can_view_reports
+from .users.service import UsersTable
+
+ReportingService = Annotated[Reporting, Depends(use_cases(Reporting))]
 
 
-def get_engine(request: Request) -> AsyncEngine:
-    """The service's database engine (owned by the runtime)."""
-    engine: AsyncEngine = request.app.state.runtime.engine
-    return engine
+async def get_users_table(reporting: ReportingService) -> UsersTable:
+    """The users table's use cases."""
+    return reporting.users
 
 
-Engine = Annotated[AsyncEngine, Depends(get_engine)]
+async def get_records(reporting: ReportingService) -> Records:
+    """The individual record's use cases."""
+    return reporting.records
+
+
+UsersTableService = Annotated[UsersTable, Depends(get_users_table)]
+RecordsService = Annotated[Records, Depends(get_records)]
 
 
 async def require_report_viewer(
-    dept: uuid.UUID, principal: CurrentPrincipal, engine: Engine
+    dept: uuid.UUID, principal: CurrentPrincipal, users: UsersTableService
 ) -> Principal:
     """The caller, if they are an admin or officer of ``dept`` (per reporting's own data)."""
-    if not can_view_reports(await service.role_of(engine, dept, principal.account_id)):
-        raise Problem(
-            403,
-            "forbidden",
-            "Forbidden",
-            "Only admins and officers of this department may see its reports.",
-        )
+    if not can_view_reports(await users.role_of(dept, principal.account_id)):
+        raise NotAReportViewer()
     return principal
 
 

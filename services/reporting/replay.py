@@ -30,9 +30,9 @@ from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.replay import Progress, ReplayCount, read_from_beginning
 from prodigy_users.runtime.service import Runtime
 
-from . import store
 from .consumers import BATCH, BATCH_TYPES, HANDLERS
 from .settings import Settings
+from .tables import read_model
 
 log = get_logger(__name__)
 
@@ -80,7 +80,7 @@ async def rebuild(
             async with admin.begin() as conn:
                 await _switch(conn, schema, replaced)
                 await conn.execute(
-                    sa.insert(store.read_model).values(
+                    sa.insert(read_model).values(
                         id=1,
                         generation=generation,
                         built_at=datetime.now(UTC),
@@ -173,7 +173,7 @@ async def generation(engine: AsyncEngine) -> str | None:
     """The live read model's generation (None: never rebuilt)."""
     async with engine.connect() as conn:
         value: str | None = (
-            await conn.execute(sa.select(store.read_model.c.generation))
+            await conn.execute(sa.select(read_model.c.generation))
         ).scalar_one_or_none()
         return value
 

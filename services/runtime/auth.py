@@ -109,7 +109,7 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-def optional_principal(request: Request) -> Principal | None:
+async def optional_principal(request: Request) -> Principal | None:
     """The caller if a token was sent (an invalid one is still a 401)."""
     token = bearer_token(request)
     if token is None:
@@ -118,9 +118,9 @@ def optional_principal(request: Request) -> Principal | None:
     return verifier.verify(token)
 
 
-def require_principal(request: Request) -> Principal:
+async def require_principal(request: Request) -> Principal:
     """The caller; 401 without a valid token."""
-    principal = optional_principal(request)
+    principal = await optional_principal(request)
     if principal is None:
         raise Unauthenticated()
     return principal

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import SHARED_PROBLEMS, DomainError, ProblemTable, problem_type
+from .errors import SHARED_PROBLEMS, DomainError, ProblemTable, Unauthenticated, problem_type
 from .logging import get_logger
 
 PROBLEM_BASE = "https://prodigy-users.dev/problems/"
@@ -78,7 +78,9 @@ def problem_of(error: DomainError, table: ProblemTable) -> Problem:
     headers: dict[str, str] = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    if found.status == 401:
+    if isinstance(error, Unauthenticated):
+        # The challenge names the scheme the missing or bad token should use. Other
+        # 401s (a sign-in with a wrong password) are not about a bearer token.
         headers["WWW-Authenticate"] = "Bearer"
     return Problem(
         found.status,

@@ -41,7 +41,7 @@ from .tracing import TracingMiddleware, configure_tracing, flush_tracing
 log = get_logger(__name__)
 
 Background = Callable[["Runtime"], Awaitable[None]]
-T = TypeVar("T")
+C = TypeVar("C")
 
 
 @dataclass
@@ -62,9 +62,9 @@ class ServiceSpec:
     # Messages of these types the predicate picks are skipped (see ``Consumer``).
     ignored: Mapping[type[Payload], Callable[[Any], bool]] = field(default_factory=dict)
     background: Sequence[Background] = ()
-    # Builds the service's use cases once the runtime (its engine) exists; routes reach
-    # them through ``use_cases_of``, background workers through ``Runtime.use_cases_as``.
-    use_cases: Callable[[Runtime], object] | None = None
+    # Builds the service's container of use cases once the runtime (its engine) exists;
+    # routes get it typed through ``use_cases``, workers through ``Runtime.use_cases``.
+    container: Callable[[Runtime], object] | None = None
     # Run once the runtime exists, before consumers start.
     startup: Sequence[Background] = ()
     migrate_on_start: bool = True
@@ -82,23 +82,36 @@ class Runtime:
     metrics: Metrics
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
-    use_cases: object | None = None
+    # The service's use cases: one object (a dataclass) built by ``ServiceSpec.container``
+    # once the engine exists; routes get it typed through ``use_cases``.
+    container: object = None
 
     @property
     def settings(self) -> ServiceSettings:
         """The service's settings."""
         return self.spec.settings
 
-    def use_cases_as(self, kind: type[T]) -> T:
-        """The service's use cases (``ServiceSpec.use_cases``), as the type they are."""
-        if not isinstance(self.use_cases, kind):
-            raise TypeError(f"{self.spec.name}'s use cases are not a {kind.__name__}")
-        return self.use_cases
+    def use_cases(self, kind: type[C]) -> C:
+        """The container of use cases the service wired, as the type it wired."""
+        if not isinstance(self.container, kind):
+            raise RuntimeError(f"{kind.__name__} is not wired: ServiceSpec.container builds it")
+        return self.container
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         """Run a background coroutine for the life of the service."""
         self.tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
+
+
+def use_cases(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
+    """A FastAPI dependency on the running service's container of use cases, typed:
+    ``Annotated[Reporting, Depends(use_cases(Reporting))]``."""
+
+    # async: FastAPI runs a plain function dependency in a worker thread, a hop per request.
+    async def dependency(request: Request) -> C:
+        runtime: Runtime = request.app.state.runtime
+        return runtime.use_cases(kind)
+
+    return dependency
 
 
 class CorrelationMiddleware(BaseHTTPMiddleware):
@@ -206,8 +219,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             spec, engine, broker, consumer, OutboxRelay(engine, settings, metrics), metrics
         )
         app.state.runtime = runtime
-        if spec.use_cases is not None:
-            runtime.use_cases = spec.use_cases(runtime)
+        if spec.container is not None:
+            runtime.container = spec.container(runtime)
         if settings.jwks_path is not None:
             app.state.verifier = TokenVerifier.from_file(
                 settings.jwks_path, issuer=settings.token_issuer, audience=settings.token_audience
@@ -306,12 +319,6 @@ async def _refresh_gauges(runtime: Runtime) -> None:
                     metrics.consumer_lag.labels(name, tp.topic, str(tp.partition)).set(
                         max(high - position, 0)
                     )
-
-
-def use_cases_of(request: Request, kind: type[T]) -> T:
-    """The use cases of the service answering ``request`` (for ``deps.py``)."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime.use_cases_as(kind)
 
 
 def serve(spec: ServiceSpec) -> None:

@@ -73,6 +73,17 @@ def test_shared_errors_need_no_row_and_unmapped_ones_are_internal_errors() -> No
     assert (unlisted.status, unlisted.slug) == (500, "internal-error")
 
 
+class WrongPassword(DomainError):
+    default_detail = "Email or password is wrong."
+
+
+def test_only_a_missing_or_bad_bearer_token_is_answered_with_a_challenge() -> None:
+    table: ProblemTable = {WrongPassword: ProblemType(401, "invalid-credentials", "Invalid")}
+    refused = problem_of(WrongPassword(), table)
+    assert (refused.status, refused.headers) == (401, None)
+    assert problem_of(Unauthenticated("Expired."), table).headers == {"WWW-Authenticate": "Bearer"}
+
+
 async def test_an_installed_app_answers_domain_errors_as_problem_json() -> None:
     app = FastAPI()
     problems.install(app, TABLE)

@@ -1,0 +1,101 @@
+"""What identity does for the commands membership sends one at a time: create an account
+(one per email, or a rejection) and issue an admin's password reset.
+
+Each runs in the consumer's unit of work; batches of accounts are ``batch``'s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from prodigy_users.contracts.envelope import RawEnvelope
+from prodigy_users.contracts.identity import (
+    AccountCreated,
+    AccountCreationRejected,
+    CreateAccount,
+    IssuePasswordReset,
+    PasswordChanged,
+)
+from prodigy_users.runtime.logging import get_logger
+from prodigy_users.runtime.passwords import is_password_hash
+from prodigy_users.runtime.uow import UnitOfWork
+
+from . import store
+from .domain import normalise_email
+from .links import Links
+
+log = get_logger(__name__)
+
+
+class Commands:
+    """Handles ``CreateAccount`` and ``IssuePasswordReset``; built once by ``app.spec``."""
+
+    def __init__(self, links: Links) -> None:
+        self.links = links
+
+    async def create_account(self, uow: UnitOfWork, env: RawEnvelope, cmd: CreateAccount) -> None:
+        """Handle ``CreateAccount``: one account per email, or a rejection.
+
+        With a ``password_hash`` (the person registered with a password) the account
+        starts with it and no set-password email goes out; without one, the person
+        is emailed a set-password link.
+        """
+        normalised = normalise_email(cmd.email)
+        account_id = uuid.uuid4()
+        password_hash = cmd.password_hash
+        if password_hash is not None and not is_password_hash(password_hash):
+            # Never store what may be a password in the clear; the person gets a link instead.
+            log.error("CreateAccount carried something that is not an Argon2 hash; ignored")
+            password_hash = None
+        now = datetime.now(UTC)
+        inserted = await store.insert_account(
+            uow.conn,
+            account_id,
+            cmd.email,
+            normalised,
+            cmd.name,
+            password_hash=password_hash,
+            password_set_at=now,
+        )
+        if not inserted:
+            existing = await store.account_by_email(uow.conn, normalised)
+            uow.emit(
+                AccountCreationRejected(
+                    request_id=cmd.request_id,
+                    email=cmd.email,
+                    reason="account_exists",
+                    department_id=cmd.department_id,
+                    existing_account_id=existing.id if existing else None,
+                ),
+                key=cmd.request_id,
+            )
+            return
+        account = store.Account(account_id, cmd.email, cmd.name, password_hash)
+        uow.emit(
+            AccountCreated(
+                account_id=account_id,
+                email=cmd.email,
+                name=cmd.name,
+                request_id=cmd.request_id,
+                department_id=cmd.department_id,
+            ),
+            key=account_id,
+        )
+        if password_hash is not None:
+            uow.emit(PasswordChanged(account_id=account_id, changed_at=now), key=account_id)
+            return
+        await self.links.issue(uow, account, "welcome", cmd.department_id, email_it=True)
+
+    async def issue_password_reset(
+        self, uow: UnitOfWork, env: RawEnvelope, cmd: IssuePasswordReset
+    ) -> None:
+        """Handle ``IssuePasswordReset`` (an admin asked): email a 1-hour reset link.
+
+        An unknown account is not an error: there is nobody to email.
+        """
+        account = await store.account_by_id(uow.conn, cmd.account_id)
+        if account is None:
+            log.warning("password reset for an unknown account", account_id=str(cmd.account_id))
+            return
+        await self.links.issue(uow, account, "reset", cmd.department_id, email_it=True)

@@ -1,0 +1,274 @@
+"""The projection as a fold: membership events applied to the read model's rows in memory.
+
+No I/O. ``store`` loads the rows a run of events touches, ``Projection.apply``
+folds the events into them in order, and ``store`` writes back what changed in a
+few statements, which is what makes a replay of a whole topic fast. Live
+consumption uses the same fold (a run of one event), so a rebuilt read model
+equals the live one by construction.
+
+Each rule is safe to apply again (set a value, add a group only if absent), and
+one department's events arrive in order (they are keyed by department).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prodigy_users.contracts.envelope import Payload
+from prodigy_users.contracts.membership import (
+    DepartmentCreated,
+    EmployeeIdSet,
+    GroupCreated,
+    GroupDeleted,
+    GroupRenamed,
+    MemberAdded,
+    MemberJoinedGroup,
+    MemberLeftGroup,
+    MemberRemoved,
+    MemberRestored,
+    MemberRoleChanged,
+    MemberStatusChanged,
+)
+
+from ..rules import UserRow, sort_name
+
+MemberKey = tuple[uuid.UUID, uuid.UUID]  # (department_id, account_id)
+
+# What the individual record's history calls each lifecycle event.
+HISTORY_EVENTS: dict[str, str] = {
+    "membership.member_added": "joined",
+    "membership.member_role_changed": "role_changed",
+    "membership.member_status_changed": "status_changed",
+    "membership.employee_id_set": "employee_id_set",
+    "membership.member_joined_group": "joined_group",
+    "membership.member_left_group": "left_group",
+    "membership.member_removed": "removed",
+    "membership.member_restored": "restored",
+}
+
+# Every membership payload the projection folds.
+PROJECTED: frozenset[type[Payload]] = frozenset(
+    {
+        DepartmentCreated,
+        MemberAdded,
+        MemberRoleChanged,
+        MemberStatusChanged,
+        EmployeeIdSet,
+        MemberRemoved,
+        MemberRestored,
+        GroupCreated,
+        GroupRenamed,
+        GroupDeleted,
+        MemberJoinedGroup,
+        MemberLeftGroup,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the fold needs of one message: its identity, type, time and payload."""
+
+    event_id: uuid.UUID
+    type: str
+    occurred_at: datetime
+    payload: Any
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One entry of a membership's history (keyed by the event: recorded once)."""
+
+    event_id: uuid.UUID
+    department_id: uuid.UUID
+    account_id: uuid.UUID
+    occurred_at: datetime
+    event: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DepartmentRow:
+    """A department's name as of an event."""
+
+    department_id: uuid.UUID
+    name: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """A group's current name."""
+
+    group_id: uuid.UUID
+    department_id: uuid.UUID
+    name: str
+    updated_at: datetime
+
+
+def history_event(event_type: str) -> str:
+    """The history's name for an event type (the type itself if it has none)."""
+    return HISTORY_EVENTS.get(event_type, event_type)
+
+
+def member_keys(events: Iterable[Event]) -> set[MemberKey]:
+    """The rows a run of events reads or writes."""
+    keys: set[MemberKey] = set()
+    for e in events:
+        account = getattr(e.payload, "account_id", None)
+        if account is not None:
+            keys.add((e.payload.department_id, account))
+    return keys
+
+
+@dataclass
+class Projection:
+    """Folds a run of events into the rows it was given; collects what to write.
+
+    ``members`` maps every key the run touches to its stored row (None: no row).
+    A ``GroupDeleted`` touches rows of the whole department, loaded or not, so the
+    caller cuts runs at it (see ``split_at_group_deletions``) and deletes in SQL.
+    """
+
+    members: dict[MemberKey, UserRow | None]
+    dirty: set[MemberKey] = field(default_factory=set)
+    history: list[HistoryRow] = field(default_factory=list)
+    departments: list[DepartmentRow] = field(default_factory=list)
+    groups: list[GroupRow] = field(default_factory=list)
+
+    def changed_members(self) -> list[UserRow]:
+        """The rows to write back."""
+        return [row for key in self.dirty if (row := self.members.get(key)) is not None]
+
+    def apply(self, event: Event) -> None:
+        """Fold one event in."""
+        p = event.payload
+        at = event.occurred_at
+        if isinstance(p, DepartmentCreated):
+            self.departments.append(DepartmentRow(p.department_id, p.name, at))
+            return
+        if isinstance(p, GroupCreated | GroupRenamed):
+            self.groups.append(GroupRow(p.group_id, p.department_id, p.name, at))
+            return
+        if isinstance(p, GroupDeleted):
+            raise ValueError("GroupDeleted is applied in SQL, between runs")
+        key = (p.department_id, p.account_id)
+        row = self.members.get(key)
+        details: dict[str, Any] = {}
+        if isinstance(p, MemberAdded):
+            self._set(key, _added(row, p, at))
+            details = {"role": p.role, "via": p.via}
+        elif isinstance(p, MemberRestored):
+            self._set(key, _restored(row, p, at))
+            details = {"role": p.role, "via": p.via}
+        elif row is not None:
+            if isinstance(p, MemberRoleChanged):
+                row.role = p.role
+                details = {"role": p.role, "previous_role": p.previous_role}
+            elif isinstance(p, MemberStatusChanged):
+                row.status = p.status
+                details = {"status": p.status}
+            elif isinstance(p, EmployeeIdSet):
+                row.employee_id = p.employee_id
+                details = {"employee_id": p.employee_id}
+            elif isinstance(p, MemberRemoved):
+                row.removed_at = at
+            elif isinstance(p, MemberJoinedGroup):
+                if p.group_id not in row.groups:
+                    row.groups.append(p.group_id)
+                details = {"group_id": str(p.group_id)}
+            elif isinstance(p, MemberLeftGroup):
+                if p.group_id in row.groups:
+                    row.groups.remove(p.group_id)
+                details = {"group_id": str(p.group_id)}
+            row.touch(at)
+            self.dirty.add(key)
+        else:
+            details = _details(p)
+        self.history.append(
+            HistoryRow(
+                event.event_id,
+                p.department_id,
+                p.account_id,
+                at,
+                history_event(event.type),
+                details,
+            )
+        )
+
+    def _set(self, key: MemberKey, row: UserRow | None) -> None:
+        if row is not None:
+            self.members[key] = row
+            self.dirty.add(key)
+
+
+def _details(p: Any) -> dict[str, Any]:
+    """History details of an event for a row we do not have (it is recorded anyway)."""
+    if isinstance(p, MemberRoleChanged):
+        return {"role": p.role, "previous_role": p.previous_role}
+    if isinstance(p, MemberStatusChanged):
+        return {"status": p.status}
+    if isinstance(p, EmployeeIdSet):
+        return {"employee_id": p.employee_id}
+    if isinstance(p, MemberJoinedGroup | MemberLeftGroup):
+        return {"group_id": str(p.group_id)}
+    return {}
+
+
+def _added(row: UserRow | None, p: MemberAdded, at: datetime) -> UserRow | None:
+    """A joined person's row; groups are kept (they come from their own events).
+
+    An add older than what the row already reflects changes nothing.
+    """
+    if row is not None and row.updated_at > at:
+        return None
+    return UserRow(
+        department_id=p.department_id,
+        account_id=p.account_id,
+        name=p.name,
+        sort_name=sort_name(p.name),
+        email=str(p.email),
+        role=p.role,
+        status=p.status,
+        employee_id=p.employee_id,
+        groups=list(row.groups) if row is not None else [],
+        joined_at=p.joined_at,
+        updated_at=at,
+        removed_at=None,
+    )
+
+
+def _restored(row: UserRow | None, p: MemberRestored, at: datetime) -> UserRow:
+    """A removed person back, as the event says; the row keeps its first ``joined_at``."""
+    restored = UserRow(
+        department_id=p.department_id,
+        account_id=p.account_id,
+        name=p.name,
+        sort_name=sort_name(p.name),
+        email=str(p.email),
+        role=p.role,
+        status=p.status,
+        employee_id=p.employee_id,
+        groups=list(dict.fromkeys(p.group_ids)),
+        joined_at=p.restored_at if row is None else row.joined_at,
+        updated_at=at if row is None else row.updated_at,
+        removed_at=None,
+    )
+    restored.touch(at)
+    return restored
+
+
+def split_at_group_deletions(events: list[Event]) -> list[list[Event]]:
+    """Cut a run so every ``GroupDeleted`` is a run of its own."""
+    runs: list[list[Event]] = [[]]
+    for e in events:
+        if isinstance(e.payload, GroupDeleted):
+            runs.append([e])
+            runs.append([])
+        else:
+            runs[-1].append(e)
+    return [r for r in runs if r]

@@ -1,0 +1,46 @@
+"""The projection's use case: fold membership events into the read model.
+
+Runs inside the consumer's unit of work (whole runs at once on its fast path, one
+message at a time when a batch is retried), so it needs no engine of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from prodigy_users.contracts.envelope import RawEnvelope
+from prodigy_users.contracts.membership import GroupDeleted
+from prodigy_users.runtime.uow import UnitOfWork
+
+from . import store
+from .rules import Event, Projection, member_keys, split_at_group_deletions
+
+
+async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, Any]]) -> None:
+    """Apply a run of membership events to the read model, in order, in few statements.
+
+    Rows the run touches are read once (locked), folded in memory, written back once.
+    """
+    events = [Event(e.event_id, e.type, e.occurred_at, payload) for e, payload in messages]
+    for run in split_at_group_deletions(events):
+        first = run[0].payload
+        if isinstance(first, GroupDeleted):
+            # Out of every row of the department (removed people's too), then gone.
+            await store.leave_group(conn, first.department_id, first.group_id, run[0].occurred_at)
+            await store.delete_group(conn, first.group_id)
+            continue
+        fold = Projection(await store.load_members(conn, member_keys(run)))
+        for event in run:
+            fold.apply(event)
+        await store.upsert_departments(conn, fold.departments)
+        await store.upsert_groups(conn, fold.groups)
+        await store.save_members(conn, fold.changed_members())
+        await store.add_history(conn, fold.history)
+
+
+async def project_one(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
+    """One membership event (the consumer's per-message path): a run of one."""
+    await project(uow.conn, [(envelope, payload)])

@@ -1,0 +1,277 @@
+"""Rules of the users table: its views (filters, sorts, search), keyset cursors and pages.
+
+No I/O. A cursor is opaque to clients: base64url of the last row's sort key, the
+sort it belongs to and a fingerprint of the view (department and filters), so a
+cursor is refused by any other sort or filter instead of silently skipping rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from ..errors import InvalidCursor, InvalidView
+from ..rules import ROLES, STATUSES, GroupNames, UserRow, sort_name
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_SEARCH = 200
+
+# The users table's sortable columns, as ``sort=`` names them (``-`` prefix: descending).
+SortColumn = Literal["name", "email", "role", "status", "employee_id", "joined_at", "updated_at"]
+SORT_COLUMNS: tuple[SortColumn, ...] = get_args(SortColumn)
+
+# What each value of a sort key is, so a cursor's keys can be checked and typed again.
+KeyKind = Literal["text", "int", "bool", "time", "uuid"]
+# The key of each sort, after the department and before the tie-breaking account id.
+# Role and status sort by name within a role/status: what people expect of a table.
+SORT_KEY_KINDS: dict[SortColumn, tuple[KeyKind, ...]] = {
+    "name": ("text",),
+    "email": ("text",),
+    "role": ("int", "text"),
+    "status": ("text", "text"),
+    # (no ID?, ID): rows without an employee ID come last in both directions.
+    "employee_id": ("bool", "text"),
+    "joined_at": ("time",),
+    "updated_at": ("time",),
+}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def search_term(q: str) -> str:
+    """What a search for ``q`` looks for: folded like ``sort_name``, spaces collapsed.
+
+    Control characters go: nobody types them, and the search text uses one to
+    separate name, email and employee ID, so a match cannot span two of them.
+    """
+    return " ".join(sort_name(_CONTROL.sub(" ", q)).split())
+
+
+def like_pattern(term: str) -> str:
+    """A LIKE pattern matching ``term`` anywhere (``%``, ``_`` and ``\\`` taken literally)."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A column of the users table and a direction; ties are broken by account id."""
+
+    column: SortColumn = "name"
+    descending: bool = False
+
+    def __str__(self) -> str:
+        return ("-" if self.descending else "") + self.column
+
+
+def parse_sort(value: str | None) -> Sort:
+    """``name``, ``-joined_at``, ...; ``ValueError`` for anything else."""
+    text = (value or "").strip() or "name"
+    descending = text.startswith("-")
+    column = text[1:] if descending else text
+    for known in SORT_COLUMNS:
+        if column == known:
+            return Sort(known, descending)
+    raise ValueError(f"unknown sort {text!r}; one of {', '.join(SORT_COLUMNS)}, `-` for descending")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which rows a view shows: any of the roles, of the statuses, in any of the groups,
+    and matching the search (each empty: no condition)."""
+
+    roles: frozenset[str] = frozenset()
+    statuses: frozenset[str] = frozenset()
+    groups: frozenset[uuid.UUID] = frozenset()
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class UsersView:
+    """One view of a department's users table: its filters and its order."""
+
+    department_id: uuid.UUID
+    filters: Filters = field(default_factory=Filters)
+    sort: Sort = field(default_factory=Sort)
+
+    def fingerprint(self) -> str:
+        """A short digest of the department and filters: what a cursor must come from."""
+        doc = [
+            str(self.department_id),
+            sorted(self.filters.roles),
+            sorted(self.filters.statuses),
+            sorted(str(g) for g in self.filters.groups),
+            self.filters.search,
+        ]
+        raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def split_values(values: Iterable[str] | None) -> list[str]:
+    """Repeated parameters, each possibly comma-separated, as one list (blanks dropped)."""
+    return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
+
+
+def _choices(
+    field_name: str, values: list[str], allowed: tuple[str, ...], errors: list[dict[str, str]]
+) -> frozenset[str]:
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        errors.append(
+            {
+                "field": field_name,
+                "message": f"unknown value(s) {', '.join(map(repr, unknown))}; "
+                f"one of {', '.join(allowed)}",
+            }
+        )
+    return frozenset(values)
+
+
+def _group_ids(values: list[str], errors: list[dict[str, str]]) -> frozenset[uuid.UUID]:
+    ids: set[uuid.UUID] = set()
+    bad: list[str] = []
+    for value in values:
+        try:
+            ids.add(uuid.UUID(value))
+        except ValueError:
+            bad.append(value)
+    if bad:
+        errors.append({"field": "group", "message": f"not a group id: {', '.join(map(repr, bad))}"})
+    return frozenset(ids)
+
+
+def parse_view(
+    department_id: uuid.UUID,
+    *,
+    role: Iterable[str] | None = None,
+    status: Iterable[str] | None = None,
+    group: Iterable[str] | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+) -> UsersView:
+    """The view the query parameters ask for; ``InvalidView`` naming every bad field."""
+    errors: list[dict[str, str]] = []
+    roles = _choices("role", split_values(role), ROLES, errors)
+    statuses = _choices("status", split_values(status), STATUSES, errors)
+    groups = _group_ids(split_values(group), errors)
+    if q is not None and len(q) > MAX_SEARCH:
+        errors.append({"field": "q", "message": f"at most {MAX_SEARCH} characters"})
+    try:
+        order = parse_sort(sort)
+    except ValueError as exc:
+        errors.append({"field": "sort", "message": str(exc)})
+        order = Sort()
+    if errors:
+        raise InvalidView(errors)
+    filters = Filters(roles, statuses, groups, search_term(q or ""))
+    return UsersView(department_id, filters, order)
+
+
+def unknown_groups(view: UsersView, known: Iterable[uuid.UUID]) -> None:
+    """``InvalidView`` if the view filters by a group the department does not have."""
+    missing = view.filters.groups - set(known)
+    if missing:
+        listed = ", ".join(sorted(str(g) for g in missing))
+        raise InvalidView(
+            [{"field": "group", "message": f"no such group in this department: {listed}"}]
+        )
+
+
+def _key_to_json(kind: KeyKind, value: Any) -> Any:
+    if kind == "time":
+        assert isinstance(value, datetime)
+        return value.isoformat()
+    if kind == "uuid":
+        return str(value)
+    return value
+
+
+def _key_from_json(kind: KeyKind, value: Any) -> Any:
+    # bool is an int in Python: check it first, both ways.
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "text" and isinstance(value, str):
+        return value
+    if kind == "uuid" and isinstance(value, str):
+        return uuid.UUID(value)
+    if kind == "time" and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time has a time zone")
+        return moment
+    raise ValueError(f"not a {kind}")
+
+
+def _kinds(sort: Sort) -> tuple[KeyKind, ...]:
+    return (*SORT_KEY_KINDS[sort.column], "uuid")
+
+
+def encode_position(view: UsersView, keys: Sequence[Any]) -> str:
+    """The cursor that resumes ``view`` after the row whose sort key is ``keys``
+    (the sort's values, then the account id)."""
+    kinds = _kinds(view.sort)
+    assert len(keys) == len(kinds), "a key value per sort column and the account id"
+    doc = {
+        "s": str(view.sort),
+        "v": view.fingerprint(),
+        "k": [_key_to_json(kind, value) for kind, value in zip(kinds, keys, strict=True)],
+    }
+    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_position(value: str, view: UsersView) -> tuple[Any, ...]:
+    """The sort key a cursor resumes after; ``InvalidCursor`` unless it was issued for
+    exactly this view (same department, filters and sort)."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        doc = json.loads(raw)
+        sort, fingerprint, keys = doc["s"], doc["v"], doc["k"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise InvalidCursor("the cursor is malformed") from exc
+    if sort != str(view.sort) or fingerprint != view.fingerprint():
+        raise InvalidCursor("the cursor belongs to another sort or filter; start again without it")
+    kinds = _kinds(view.sort)
+    if not isinstance(keys, list) or len(keys) != len(kinds):
+        raise InvalidCursor("the cursor is malformed")
+    try:
+        return tuple(_key_from_json(kind, v) for kind, v in zip(kinds, keys, strict=True))
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursor("the cursor is malformed") from exc
+
+
+@dataclass(frozen=True)
+class UsersPage:
+    """One page of the users table, the department's groups that name its rows' groups,
+    and where the next page starts (None: the end)."""
+
+    items: list[UserRow]
+    groups: GroupNames
+    next_cursor: str | None
+
+
+def view_page(
+    rows: Sequence[tuple[UserRow, tuple[Any, ...]]],
+    limit: int,
+    view: UsersView,
+    groups: GroupNames,
+) -> UsersPage:
+    """Cut ``limit + 1`` fetched (row, sort key) pairs into a page: the extra only says
+    there is more, and the last shown row's key is where the next page starts."""
+    shown = rows[:limit]
+    more = len(rows) > limit and bool(shown)
+    return UsersPage(
+        [row for row, _ in shown], groups, encode_position(view, shown[-1][1]) if more else None
+    )
