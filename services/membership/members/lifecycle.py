@@ -19,6 +19,7 @@ from prodigy_users.contracts.membership import (
 )
 from prodigy_users.runtime.uow import UnitOfWork
 
+from ..departments import store as department_store
 from ..errors import EmployeeIdTaken, LastAdmin, MemberNotFound
 from ..rules import is_last_admin
 from ..units import unit_of_work
@@ -41,6 +42,18 @@ class Lifecycle:
             raise MemberNotFound()
         return row
 
+    async def _leaves_no_admin(self, uow: UnitOfWork, row: Any) -> bool:
+        """Whether taking ``row``'s role away would leave its department without an admin.
+
+        Changes that take an admin away wait for each other on the department's row:
+        two admins demoting each other at once would otherwise each count the other
+        and both succeed.
+        """
+        if row.role != "admin":
+            return False
+        await department_store.lock_department(uow.conn, row.department_id)
+        return is_last_admin(row.role, await store.count_admins(uow.conn, row.department_id))
+
     async def change(
         self,
         department_id: uuid.UUID,
@@ -56,7 +69,7 @@ class Lifecycle:
             row = await self._current(uow, department_id, account_id)
             key = department_id
             if role is not None and role != row.role:
-                if is_last_admin(row.role, await store.count_admins(uow.conn, department_id)):
+                if await self._leaves_no_admin(uow, row):
                     raise LastAdmin()
                 await store.update_membership(uow.conn, department_id, account_id, role=role)
                 uow.emit(
@@ -117,7 +130,7 @@ class Lifecycle:
         """The person leaves the department; their account and history stay."""
         async with unit_of_work(self.engine) as uow:
             row = await self._current(uow, department_id, account_id)
-            if is_last_admin(row.role, await store.count_admins(uow.conn, department_id)):
+            if await self._leaves_no_admin(uow, row):
                 raise LastAdmin()
             await store.mark_removed(uow.conn, department_id, account_id)
             uow.emit(

@@ -3,6 +3,7 @@ removal, coming back with one's history, and password resets."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -106,6 +107,45 @@ async def test_the_last_admin_can_be_neither_demoted_nor_removed(membership: Mem
     # Status is a reporting flag, not a role: the last admin may be made inactive.
     await lifecycle.change(dept.id, second, second, status="inactive")
     await m.use_cases.members.check_admin(dept.id, second)
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one(membership: Membership) -> None:
+    m = membership
+    dept = await m.department()
+    second = await m.member(dept, role="admin")
+    lifecycle = m.use_cases.lifecycle
+
+    outcomes = await asyncio.gather(
+        lifecycle.change(dept.id, dept.admin_id, second, role="member"),
+        lifecycle.change(dept.id, second, dept.admin_id, role="member"),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["LastAdmin", "NoneType"], outcomes
+    assert await admins(m, dept.id, dept.admin_id, second) == 1
+    assert len(await m.events(dept.id, MemberRoleChanged)) == 1
+
+
+async def test_an_admin_removed_while_the_other_steps_down_leaves_one(
+    membership: Membership,
+) -> None:
+    m = membership
+    dept = await m.department()
+    second = await m.member(dept, role="admin")
+    lifecycle = m.use_cases.lifecycle
+
+    outcomes = await asyncio.gather(
+        lifecycle.remove(dept.id, dept.admin_id, second),
+        lifecycle.change(dept.id, second, second, role="officer"),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["LastAdmin", "NoneType"], outcomes
+    assert await admins(m, dept.id, dept.admin_id, second) == 1
+
+
+async def admins(m: Membership, department_id: uuid.UUID, *accounts: uuid.UUID) -> int:
+    """How many of ``accounts`` are current admins of the department."""
+    rows = [await m.use_cases.members.current(department_id, a) for a in accounts]
+    return sum(1 for r in rows if r is not None and r.role == "admin")
 
 
 async def test_an_employee_id_another_person_has_is_refused(membership: Membership) -> None:
