@@ -23,6 +23,16 @@ async def department(conn: AsyncConnection, department_id: uuid.UUID) -> sa.Row[
     ).first()
 
 
+async def lock_department(conn: AsyncConnection, department_id: uuid.UUID) -> None:
+    """Hold the department's row until the transaction ends (``FOR NO KEY UPDATE``: rows
+    that only refer to the department, new members or invitations, are not held up)."""
+    await conn.execute(
+        sa.select(departments.c.id)
+        .where(departments.c.id == department_id)
+        .with_for_update(key_share=True)
+    )
+
+
 async def set_invitation_ttl(
     conn: AsyncConnection, department_id: uuid.UUID, invitation_ttl_s: int
 ) -> None:

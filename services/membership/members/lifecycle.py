@@ -42,6 +42,18 @@ class Lifecycle:
             raise MemberNotFound()
         return row
 
+    async def _leaves_no_admin(self, uow: UnitOfWork, row: Any) -> bool:
+        """Whether taking ``row``'s role away would leave its department without an admin.
+
+        Changes that take an admin away wait for each other on the department's row:
+        two admins demoting each other at once would otherwise each count the other
+        and both succeed.
+        """
+        if row.role != "admin":
+            return False
+        await department_store.lock_department(uow.conn, row.department_id)
+        return is_last_admin(row.role, await store.count_admins(uow.conn, row.department_id))
+
     async def change(
         self,
         department_id: uuid.UUID,
@@ -59,7 +71,7 @@ class Lifecycle:
             row = await self._current(uow, department_id, account_id)
             key = department_id
             if role is not None and role != row.role:
-                if is_last_admin(row.role, await store.count_admins(uow.conn, department_id)):
+                if await self._leaves_no_admin(uow, row):
                     raise LastAdmin()
                 await store.update_membership(uow.conn, department_id, account_id, role=role)
                 uow.emit(
@@ -121,7 +133,7 @@ class Lifecycle:
         async with unit_of_work(self.engine) as uow:
             await department_store.hold_admin_changes(uow.conn, department_id)
             row = await self._current(uow, department_id, account_id)
-            if is_last_admin(row.role, await store.count_admins(uow.conn, department_id)):
+            if await self._leaves_no_admin(uow, row):
                 raise LastAdmin()
             await store.mark_removed(uow.conn, department_id, account_id)
             uow.emit(
