@@ -42,18 +42,3 @@ async def set_invitation_ttl(
         .where(departments.c.id == department_id)
         .values(invitation_ttl_s=invitation_ttl_s)
     )
-
-
-async def hold_admin_changes(conn: AsyncConnection, department_id: uuid.UUID) -> None:
-    """Serialise changes that can take an admin away, per department.
-
-    Two admins demoting or removing each other at once would each count two admins
-    and both succeed; a lock on the department row (``NO KEY UPDATE``, which the
-    foreign keys of new members and groups do not wait for) makes the second count
-    after the first commits.
-    """
-    await conn.execute(
-        sa.select(departments.c.id)
-        .where(departments.c.id == department_id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE on PostgreSQL
-    )

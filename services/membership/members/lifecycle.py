@@ -66,8 +66,6 @@ class Lifecycle:
     ) -> None:
         """Change what was given; each change is its own event."""
         async with unit_of_work(self.engine) as uow:
-            if role is not None:
-                await department_store.hold_admin_changes(uow.conn, department_id)
             row = await self._current(uow, department_id, account_id)
             key = department_id
             if role is not None and role != row.role:
@@ -131,7 +129,6 @@ class Lifecycle:
     async def remove(self, department_id: uuid.UUID, account_id: uuid.UUID, by: uuid.UUID) -> None:
         """The person leaves the department; their account and history stay."""
         async with unit_of_work(self.engine) as uow:
-            await department_store.hold_admin_changes(uow.conn, department_id)
             row = await self._current(uow, department_id, account_id)
             if await self._leaves_no_admin(uow, row):
                 raise LastAdmin()
