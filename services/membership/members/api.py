@@ -12,6 +12,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import MaybePrincipal
+from prodigy_users.runtime.idempotency import current_key
 from prodigy_users.runtime.problems import MEDIA_TYPE
 
 from ..deps import (
@@ -135,6 +136,7 @@ async def add_member(
         email=str(body.email),
         role=body.role,
         requested_by=admin.account_id,
+        idempotency_key=current_key(),
     )
     if op.status == "pending":
         return accepted(op)

@@ -23,7 +23,14 @@ from ..rules import can_manage_members
 from ..units import unit_of_work
 from . import store
 from .joining import Joined, Via, join
-from .requests import Completion, Join, Operation, Operations, request_account
+from .requests import (
+    Completion,
+    Join,
+    Operation,
+    Operations,
+    earlier_request,
+    request_account,
+)
 
 
 @dataclass(frozen=True)
@@ -49,21 +56,31 @@ class Members:
         email: str,
         role: Role,
         requested_by: uuid.UUID,
+        idempotency_key: str | None = None,
     ) -> Operation:
-        """Ask identity for a new account; the membership follows when it exists."""
+        """Ask identity for a new account; the membership follows when it exists.
+
+        A retry of an earlier attempt (same ``idempotency_key``) follows that
+        attempt's request.
+        """
         operation_id = uuid.uuid4()
         async with unit_of_work(self.engine) as uow:
-            await request_account(
-                uow,
-                operation_id=operation_id,
-                kind="add_member",
-                department_id=department_id,
-                requested_by=requested_by,
-                name=name,
-                email=email,
-                role=role,
-            )
-            await uow.commit()
+            earlier = await earlier_request(uow.conn, idempotency_key)
+            if earlier is not None:
+                operation_id = earlier.id
+            else:
+                await request_account(
+                    uow,
+                    operation_id=operation_id,
+                    kind="add_member",
+                    department_id=department_id,
+                    requested_by=requested_by,
+                    name=name,
+                    email=email,
+                    role=role,
+                    idempotency_key=idempotency_key,
+                )
+                await uow.commit()
         return await self.operations.wait_for(operation_id)
 
     async def check_admin(self, department_id: uuid.UUID, account_id: uuid.UUID) -> None:
