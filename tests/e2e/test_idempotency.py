@@ -1,4 +1,5 @@
-"""Safe retries: the POSTs that create something honour ``Idempotency-Key``.
+"""Safe retries: the POSTs that create something honour ``Idempotency-Key``, and adding
+someone who is already a member says so.
 
 A client whose connection was cut sends the same request again with the same key and
 is answered what the first attempt was answered, with nothing made twice; the case
@@ -247,3 +248,42 @@ async def test_a_retried_upload_and_department_after_a_crash_are_not_made_twice(
     )
     again = await api.http.post(url, json=body, headers={**operator, **key})
     assert again.status_code == 201 and again.json() == first.json(), again.text
+
+
+# -- already a member -------------------------------------------------------------------------
+
+
+async def test_adding_a_current_member_says_already_a_member_and_links_the_record(
+    api: Api, admin: Admin
+) -> None:
+    department = (
+        await api.http.get(
+            api.url("membership", f"/v1/departments/{admin.department_id}"),
+            headers=admin.headers,
+        )
+    ).json()
+    email = random_email("member")
+    first = await api.add_member(admin, email, name="Mo Member")
+    assert first.status_code == 201, first.text
+    account_id = first.json()["account_id"]
+
+    for address in (email, email.upper()):
+        r = await api.add_member(admin, address, name="Mo Again")
+        assert r.status_code == 409, r.text
+        assert problem_type(r) == "already-member"
+        problem = r.json()
+        assert problem["account_id"] == account_id
+        assert problem["detail"] == (
+            f"Mo Member ({email}) is already a member of {department['name']}."
+        )
+        assert "invite" not in problem["detail"].lower()
+
+    # Removed, the person is no member: their address has an account, so invite them back.
+    removed = await api.http.delete(
+        api.url("membership", f"/v1/departments/{admin.department_id}/members/{account_id}"),
+        headers=admin.headers,
+    )
+    assert removed.status_code == 204
+    r = await api.add_member(admin, email)
+    assert r.status_code == 409 and problem_type(r) == "account-exists", r.text
+    assert "invite" in r.json()["detail"].lower()

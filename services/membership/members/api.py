@@ -123,7 +123,11 @@ async def operation_public(members: Members, op: Operation) -> OperationPublic:
     tags=["members"],
     responses={
         202: {"description": "Accepted; poll `operation_url` for the outcome."},
-        409: {"description": "An account with this email already exists (`/account-exists`)."},
+        409: {
+            "description": "An account with this email already exists (`/account-exists`), "
+            "or the person is already a member here (`/already-member`, with their "
+            "`account_id`)."
+        },
     },
 )
 async def add_member(

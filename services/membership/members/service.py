@@ -6,14 +6,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.uow import UnitOfWork
 
 from ..departments import store as department_store
 from ..errors import (
     ACCOUNT_EXISTS_REGISTERING,
+    AlreadyMember,
     DepartmentNotFound,
     MemberNotFound,
     NotAdministrator,
@@ -60,8 +62,8 @@ class Members:
     ) -> Operation:
         """Ask identity for a new account; the membership follows when it exists.
 
-        A retry of an earlier attempt (same ``idempotency_key``) follows that
-        attempt's request.
+        ``AlreadyMember`` if the address is a current member's here. A retry of an
+        earlier attempt (same ``idempotency_key``) follows that attempt's request.
         """
         operation_id = uuid.uuid4()
         async with unit_of_work(self.engine) as uow:
@@ -69,6 +71,7 @@ class Members:
             if earlier is not None:
                 operation_id = earlier.id
             else:
+                await _refuse_current_member(uow.conn, department_id, email)
                 await request_account(
                     uow,
                     operation_id=operation_id,
@@ -106,6 +109,24 @@ class Members:
                 raise MemberNotFound()
             groups = await group_store.groups_of(conn, department_id, account_id)
         return MemberView(row, groups)
+
+
+async def _refuse_current_member(
+    conn: AsyncConnection, department_id: uuid.UUID, email: str
+) -> None:
+    """``AlreadyMember`` if the address is a current member's here (their membership's
+    email or their account's): the admin is sent to their record, not off to invite
+    someone who is already there. A removed member's address is not refused here."""
+    found = await store.current_members_by_email(conn, department_id, [email_key(email)])
+    if not found:
+        return
+    account_id = next(iter(found.values())).account_id
+    member = await store.membership(conn, department_id, account_id)
+    department = await department_store.department(conn, department_id)
+    # As their record has them (the address typed may be their account's other one).
+    who = f"{member.name} ({member.email})" if member is not None else email
+    where = department.name if department is not None else "this department"
+    raise AlreadyMember(f"{who} is already a member of {where}.", account_id=account_id)
 
 
 def _join_as_requested(via: Via, *, attributed: bool) -> Join:
