@@ -20,6 +20,14 @@ from .members.service import completions
 from .members.waiters import Waiters
 from .settings import Settings
 
+# The POSTs that create something on behalf of a signed-in admin or operator: a retry
+# with the same Idempotency-Key is answered what the first attempt was. (Accepting an
+# invitation and joining through a link are not among them: the person the link is
+# for acts there, and a repeat is answered `already-member`.)
+IDEMPOTENT = frozenset(
+    {"create_department", "add_member", "invite", "create_import", "create_group"}
+)
+
 
 def spec(settings: Settings | None = None) -> ServiceSpec:
     """Membership as a ServiceSpec for ``runtime.service.build_app``."""
@@ -56,5 +64,6 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         ),
         ignored=IGNORED,
         container=container,
+        idempotent=IDEMPOTENT,
         background=[sweep_invitations, run_imports],
     )

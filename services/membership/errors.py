@@ -7,6 +7,8 @@ HTTP answers and for the outcome of an operation that failed after its 202.
 
 from __future__ import annotations
 
+import uuid
+
 from prodigy_users.runtime.errors import DomainError, ProblemTable, ProblemType
 
 # -- departments and who may act ----------------------------------------------------------
@@ -71,10 +73,13 @@ ACCOUNT_EXISTS_REGISTERING = (
 
 
 class AlreadyMember(DomainError):
-    """The account is a current member of the department."""
+    """The person is a current member of the department (``detail`` says who, to whom it
+    is said); ``account_id``, when given, names their record for the admin."""
 
-    def __init__(self, department_name: str) -> None:
-        super().__init__(f"You are already a member of {department_name}.")
+    def __init__(self, detail: str, *, account_id: uuid.UUID | None = None) -> None:
+        super().__init__(
+            detail, extra={"account_id": str(account_id)} if account_id is not None else None
+        )
 
 
 # -- invitations and the registration link -------------------------------------------------

@@ -10,7 +10,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from prodigy_users.runtime.idempotency_store import idempotency_keys
+
 metadata = sa.MetaData()
+
+# The runtime's table of Idempotency-Key answers (membership's POSTs that create
+# something honour the header); declared by the runtime, compared here with the rest.
+idempotency_keys.to_metadata(metadata)
 
 # -- departments and members ------------------------------------------------------------
 
@@ -81,7 +87,11 @@ operations = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+    # The caller-scoped Idempotency-Key of the request that asked: a retry that runs
+    # again (its process died before the answer was stored) finds this operation.
+    sa.Column("idempotency_key", sa.Text, nullable=True),
 )
+sa.Index("ux_operations_idempotency_key", operations.c.idempotency_key, unique=True)
 
 
 # -- invitations and the self-registration link ----------------------------------------
@@ -187,8 +197,11 @@ imports = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    # As ``operations.idempotency_key``: a retried upload finds its import.
+    sa.Column("idempotency_key", sa.Text, nullable=True),
 )
 sa.Index("ix_imports_department", imports.c.department_id, imports.c.created_at)
+sa.Index("ux_imports_idempotency_key", imports.c.idempotency_key, unique=True)
 sa.Index("ix_imports_running", imports.c.created_at, postgresql_where=imports.c.status == "running")
 
 # state: pending (to classify) -> requested (in a CreateAccounts batch) / invite /

@@ -25,11 +25,12 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from prodigy_users.contracts.envelope import Payload
 
-from . import problems
+from . import idempotency, problems
 from .auth import TokenVerifier
 from .consumer import BatchHandler, Consumer, Handler
 from .db import ensure_database, make_engine, migrate
 from .errors import ProblemTable
+from .idempotency_store import KeyStore
 from .kafka_admin import ensure_topics
 from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
@@ -65,6 +66,9 @@ class ServiceSpec:
     # Builds the service's container of use cases once the runtime (its engine) exists;
     # routes get it typed through ``use_cases``, workers through ``Runtime.use_cases``.
     container: Callable[[Runtime], object] | None = None
+    # POST operations (OpenAPI operation ids) that honour ``Idempotency-Key``; their
+    # database needs the ``idempotency_keys`` table (``runtime.idempotency_store``).
+    idempotent: frozenset[str] = frozenset()
     # Run once the runtime exists, before consumers start.
     startup: Sequence[Background] = ()
     migrate_on_start: bool = True
@@ -225,6 +229,9 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             app.state.verifier = TokenVerifier.from_file(
                 settings.jwks_path, issuer=settings.token_issuer, audience=settings.token_audience
             )
+        if spec.idempotent:
+            app.state.idempotency_keys = KeyStore(engine)
+            runtime.spawn(idempotency.purge_forever(app.state.idempotency_keys), "idempotency")
         for hook in spec.startup:
             await hook(runtime)
         runtime.spawn(_start_broker(runtime), "broker")
@@ -258,6 +265,9 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     )
     problems.install(app, spec.problems)
     app.state.metrics = Metrics(spec.name)
+    if spec.idempotent:
+        # Inside the correlation middleware: replayed answers get an id and a metric too.
+        idempotency.install(app, spec.idempotent)
     app.add_middleware(CorrelationMiddleware)
     # Added last, so outermost: the request's span covers everything else.
     app.add_middleware(TracingMiddleware)

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, EmailStr, Field
 
+from prodigy_users.runtime.idempotency import current_key
+
 from ..deps import DepartmentAdmin, DepartmentsService, Operator
 from ..members.api import accepted, failed
 from ..schemas import Named
@@ -66,6 +68,7 @@ async def create_department(
         admin_name=body.admin.name,
         admin_email=str(body.admin.email),
         requested_by=principal.account_id,
+        idempotency_key=current_key(),
     )
     if op.status == "pending":
         return accepted(op, {"department_id": str(department_id)})

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from prodigy_users.contracts.membership import DepartmentCreated
 
 from ..errors import DepartmentNotFound
-from ..members.requests import Operation, Operations, request_account
+from ..members.requests import Operation, Operations, earlier_request, request_account
 from ..units import unit_of_work
 from . import store
 
@@ -35,25 +35,39 @@ class Departments:
         self.default_invitation_ttl_s = default_invitation_ttl_s
 
     async def create(
-        self, *, name: str, admin_name: str, admin_email: str, requested_by: uuid.UUID
+        self,
+        *,
+        name: str,
+        admin_name: str,
+        admin_email: str,
+        requested_by: uuid.UUID,
+        idempotency_key: str | None = None,
     ) -> tuple[uuid.UUID, Operation]:
-        """A department, and a request for its first admin's account."""
+        """A department, and a request for its first admin's account (a retry of an
+        earlier attempt, same ``idempotency_key``, gets that attempt's department)."""
         department_id = uuid.uuid4()
         operation_id = uuid.uuid4()
         async with unit_of_work(self.engine) as uow:
-            await store.insert_department(uow.conn, department_id, name)
-            uow.emit(DepartmentCreated(department_id=department_id, name=name), key=department_id)
-            await request_account(
-                uow,
-                operation_id=operation_id,
-                kind="create_department",
-                department_id=department_id,
-                requested_by=requested_by,
-                name=admin_name,
-                email=admin_email,
-                role="admin",
-            )
-            await uow.commit()
+            earlier = await earlier_request(uow.conn, idempotency_key)
+            if earlier is not None:
+                department_id, operation_id = earlier.department_id, earlier.id
+            else:
+                await store.insert_department(uow.conn, department_id, name)
+                uow.emit(
+                    DepartmentCreated(department_id=department_id, name=name), key=department_id
+                )
+                await request_account(
+                    uow,
+                    operation_id=operation_id,
+                    kind="create_department",
+                    department_id=department_id,
+                    requested_by=requested_by,
+                    name=admin_name,
+                    email=admin_email,
+                    role="admin",
+                    idempotency_key=idempotency_key,
+                )
+                await uow.commit()
         return department_id, await self.operations.wait_for(operation_id)
 
     async def exists(self, department_id: uuid.UUID) -> bool:

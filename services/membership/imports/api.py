@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
+from prodigy_users.runtime.idempotency import current_key
+
 from ..deps import ImportAdmin, ImportsService
 from ..errors import FileTooLarge, ImportNotFound, NoFile, NotMultipart
 from .files import template_xlsx
@@ -156,7 +158,13 @@ async def create_import(
     """Upload a CSV or XLSX of users; every row gets an outcome (see results.csv)."""
     data, file_name = await _uploaded(request, imports.settings.import_max_bytes)
     import_id = await imports.start(
-        dept, admin.account_id, data, file_name=file_name, mode=mode, dry_run=dry_run
+        dept,
+        admin.account_id,
+        data,
+        file_name=file_name,
+        mode=mode,
+        dry_run=dry_run,
+        idempotency_key=current_key(),
     )
     url = f"/v1/departments/{dept}/imports/{import_id}"
     body = {

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.membership import ImportStarted
+from prodigy_users.runtime.idempotency_rules import KEY_TTL
 
 from ..errors import FileTooLarge, NoRows
 from ..rules import acting_admin
@@ -94,8 +95,18 @@ class Imports:
         file_name: str | None,
         mode: Mode,
         dry_run: bool,
+        idempotency_key: str | None = None,
     ) -> uuid.UUID:
-        """Validate the file and store it as a new import; the worker does the rest."""
+        """Validate the file and store it as a new import; the worker does the rest.
+
+        A retry of an earlier upload (same ``idempotency_key``) whose answer was lost
+        gets that upload's import instead of a second one.
+        """
+        if idempotency_key is not None:
+            async with self.engine.connect() as conn:
+                earlier = await store.import_by_key(conn, idempotency_key, KEY_TTL)
+            if earlier is not None:
+                return earlier
         settings = self.settings
         if len(data) > settings.import_max_bytes:
             raise FileTooLarge(settings.import_max_bytes)
@@ -120,9 +131,12 @@ class Imports:
             for p in planned
         ]
         async with unit_of_work(self.engine) as uow:
+            if idempotency_key is not None:
+                await store.forget_import_key(uow.conn, idempotency_key, KEY_TTL)
             await store.insert_import(
                 uow.conn,
                 id=import_id,
+                idempotency_key=idempotency_key,
                 department_id=department_id,
                 requested_by=requested_by,
                 file_name=file_name,

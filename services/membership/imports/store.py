@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,33 @@ ROW_COLUMNS = (
 async def insert_import(conn: AsyncConnection, **values: Any) -> None:
     """The import itself (before its rows: this statement also opens the transaction)."""
     await conn.execute(sa.insert(imports).values(status="running", **values))
+
+
+async def import_by_key(
+    conn: AsyncConnection, idempotency_key: str, within: timedelta
+) -> uuid.UUID | None:
+    """The import an upload with this Idempotency-Key made less than ``within`` ago."""
+    found: uuid.UUID | None = await conn.scalar(
+        sa.select(imports.c.id).where(
+            imports.c.idempotency_key == idempotency_key,
+            imports.c.created_at > sa.func.now() - within,
+        )
+    )
+    return found
+
+
+async def forget_import_key(
+    conn: AsyncConnection, idempotency_key: str, older_than: timedelta
+) -> None:
+    """An expired key may be used again: the old import lets go of it."""
+    await conn.execute(
+        sa.update(imports)
+        .where(
+            imports.c.idempotency_key == idempotency_key,
+            imports.c.created_at <= sa.func.now() - older_than,
+        )
+        .values(idempotency_key=None)
+    )
 
 
 async def copy_rows(conn: AsyncConnection, records: Sequence[tuple[Any, ...]]) -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import MaybePrincipal
+from prodigy_users.runtime.idempotency import current_key
 from prodigy_users.runtime.problems import MEDIA_TYPE
 
 from ..deps import (
@@ -122,7 +123,11 @@ async def operation_public(members: Members, op: Operation) -> OperationPublic:
     tags=["members"],
     responses={
         202: {"description": "Accepted; poll `operation_url` for the outcome."},
-        409: {"description": "An account with this email already exists (`/account-exists`)."},
+        409: {
+            "description": "An account with this email already exists (`/account-exists`), "
+            "or the person is already a member here (`/already-member`, with their "
+            "`account_id`)."
+        },
     },
 )
 async def add_member(
@@ -135,6 +140,7 @@ async def add_member(
         email=str(body.email),
         role=body.role,
         requested_by=admin.account_id,
+        idempotency_key=current_key(),
     )
     if op.status == "pending":
         return accepted(op)

@@ -36,7 +36,8 @@ class Joined:
 async def already_member(uow: UnitOfWork, department_id: uuid.UUID) -> AlreadyMember:
     """A current member used a valid link: say so (by the department's name), change nothing."""
     department = await department_store.department(uow.conn, department_id)
-    return AlreadyMember(department.name if department else "this department")
+    name = department.name if department else "this department"
+    return AlreadyMember(f"You are already a member of {name}.")
 
 
 async def join(

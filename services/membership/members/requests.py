@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.envelope import RawEnvelope
@@ -26,6 +26,7 @@ from prodigy_users.contracts.identity import (
     CreateAccount,
 )
 from prodigy_users.runtime.errors import DomainError
+from prodigy_users.runtime.idempotency_rules import KEY_TTL
 from prodigy_users.runtime.problems import problem_of
 from prodigy_users.runtime.uow import UnitOfWork
 
@@ -72,8 +73,15 @@ async def request_account(
     role: str | None,
     password_hash: str | None = None,
     extra: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
 ) -> None:
-    """Record the request and ask identity for the account, in the caller's unit of work."""
+    """Record the request and ask identity for the account, in the caller's unit of work.
+
+    ``idempotency_key`` (``runtime.idempotency.current_key()``) is kept with the request,
+    for ``earlier_request``.
+    """
+    if idempotency_key is not None:
+        await store.forget_operation_key(uow.conn, idempotency_key, KEY_TTL)
     await store.insert_operation(
         uow.conn,
         operation_id=operation_id,
@@ -81,6 +89,7 @@ async def request_account(
         department_id=department_id,
         requested_by=requested_by,
         request={"name": name, "email": email, "role": role, **(extra or {})},
+        idempotency_key=idempotency_key,
     )
     uow.emit(
         CreateAccount(
@@ -92,6 +101,19 @@ async def request_account(
         ),
         key=email_key(email),
     )
+
+
+async def earlier_request(conn: AsyncConnection, idempotency_key: str | None) -> Operation | None:
+    """The request that an earlier attempt with this Idempotency-Key made, if any.
+
+    The attempt committed its request and its process died before the answer was
+    stored: the retry runs again, and must follow that request instead of asking for
+    the account a second time (identity would say it exists).
+    """
+    if idempotency_key is None:
+        return None
+    row = await store.operation_by_key(conn, idempotency_key, KEY_TTL)
+    return _operation(row) if row else None
 
 
 class Operations:

@@ -6,14 +6,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.uow import UnitOfWork
 
 from ..departments import store as department_store
 from ..errors import (
     ACCOUNT_EXISTS_REGISTERING,
+    AlreadyMember,
     DepartmentNotFound,
     MemberNotFound,
     NotAdministrator,
@@ -23,7 +25,14 @@ from ..rules import can_manage_members
 from ..units import unit_of_work
 from . import store
 from .joining import Joined, Via, join
-from .requests import Completion, Join, Operation, Operations, request_account
+from .requests import (
+    Completion,
+    Join,
+    Operation,
+    Operations,
+    earlier_request,
+    request_account,
+)
 
 
 @dataclass(frozen=True)
@@ -49,21 +58,32 @@ class Members:
         email: str,
         role: Role,
         requested_by: uuid.UUID,
+        idempotency_key: str | None = None,
     ) -> Operation:
-        """Ask identity for a new account; the membership follows when it exists."""
+        """Ask identity for a new account; the membership follows when it exists.
+
+        ``AlreadyMember`` if the address is a current member's here. A retry of an
+        earlier attempt (same ``idempotency_key``) follows that attempt's request.
+        """
         operation_id = uuid.uuid4()
         async with unit_of_work(self.engine) as uow:
-            await request_account(
-                uow,
-                operation_id=operation_id,
-                kind="add_member",
-                department_id=department_id,
-                requested_by=requested_by,
-                name=name,
-                email=email,
-                role=role,
-            )
-            await uow.commit()
+            earlier = await earlier_request(uow.conn, idempotency_key)
+            if earlier is not None:
+                operation_id = earlier.id
+            else:
+                await _refuse_current_member(uow.conn, department_id, email)
+                await request_account(
+                    uow,
+                    operation_id=operation_id,
+                    kind="add_member",
+                    department_id=department_id,
+                    requested_by=requested_by,
+                    name=name,
+                    email=email,
+                    role=role,
+                    idempotency_key=idempotency_key,
+                )
+                await uow.commit()
         return await self.operations.wait_for(operation_id)
 
     async def check_admin(self, department_id: uuid.UUID, account_id: uuid.UUID) -> None:
@@ -89,6 +109,24 @@ class Members:
                 raise MemberNotFound()
             groups = await group_store.groups_of(conn, department_id, account_id)
         return MemberView(row, groups)
+
+
+async def _refuse_current_member(
+    conn: AsyncConnection, department_id: uuid.UUID, email: str
+) -> None:
+    """``AlreadyMember`` if the address is a current member's here (their membership's
+    email or their account's): the admin is sent to their record, not off to invite
+    someone who is already there. A removed member's address is not refused here."""
+    found = await store.current_members_by_email(conn, department_id, [email_key(email)])
+    if not found:
+        return
+    account_id = next(iter(found.values())).account_id
+    member = await store.membership(conn, department_id, account_id)
+    department = await department_store.department(conn, department_id)
+    # As their record has them (the address typed may be their account's other one).
+    who = f"{member.name} ({member.email})" if member is not None else email
+    where = department.name if department is not None else "this department"
+    raise AlreadyMember(f"{who} is already a member of {where}.", account_id=account_id)
 
 
 def _join_as_requested(via: Via, *, attributed: bool) -> Join:

@@ -4,7 +4,7 @@ queries."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,6 +83,7 @@ async def insert_operation(
     department_id: uuid.UUID,
     requested_by: uuid.UUID | None,
     request: dict[str, Any],
+    idempotency_key: str | None = None,
 ) -> None:
     """A pending operation."""
     await conn.execute(
@@ -93,7 +94,36 @@ async def insert_operation(
             department_id=department_id,
             requested_by=requested_by,
             request=request,
+            idempotency_key=idempotency_key,
         )
+    )
+
+
+async def operation_by_key(
+    conn: AsyncConnection, idempotency_key: str, within: timedelta
+) -> sa.Row[Any] | None:
+    """The operation a request with this Idempotency-Key started less than ``within`` ago."""
+    return (
+        await conn.execute(
+            sa.select(operations).where(
+                operations.c.idempotency_key == idempotency_key,
+                operations.c.created_at > sa.func.now() - within,
+            )
+        )
+    ).first()
+
+
+async def forget_operation_key(
+    conn: AsyncConnection, idempotency_key: str, older_than: timedelta
+) -> None:
+    """An expired key may be used again: the old operation lets go of it."""
+    await conn.execute(
+        sa.update(operations)
+        .where(
+            operations.c.idempotency_key == idempotency_key,
+            operations.c.created_at <= sa.func.now() - older_than,
+        )
+        .values(idempotency_key=None)
     )
 
 
