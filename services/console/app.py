@@ -8,7 +8,6 @@ templates, added to ``PAGES`` below.
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from prodigy_users.runtime.logging import configure_logging, get_logger
 from . import auth, errors, home, public, users
 from .clients import Services
 from .csrf import CsrfSigner
+from .secret import load_secret
 from .security import SecurityMiddleware
 from .settings import Settings
 
@@ -31,15 +31,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 # Every area of pages, in the order their routes are matched.
 PAGES: tuple[APIRouter, ...] = (auth.router, home.router, users.router, public.router)
-
-
-def _secret(settings: Settings) -> bytes:
-    if settings.secret_key_path is not None:
-        secret = settings.secret_key_path.read_bytes().strip()
-        if len(secret) < 32:
-            raise ValueError(f"{settings.secret_key_path}: the console's secret needs 32+ bytes")
-        return secret
-    return secrets.token_bytes(32)
 
 
 def health_router() -> APIRouter:
@@ -87,7 +78,7 @@ def build_app(
         openapi_url=None,
     )
     app.state.settings = settings
-    app.state.csrf = CsrfSigner(_secret(settings), settings.csrf_max_age_s)
+    app.state.csrf = CsrfSigner(load_secret(settings.secret_key_path), settings.csrf_max_age_s)
     app.state.services = Services(settings, transport)
     errors.install(app)
     app.add_middleware(SecurityMiddleware, secure_cookies=settings.cookie_secure)

@@ -10,7 +10,6 @@ import dataclasses
 import logging
 import os
 import random
-import secrets
 import shlex
 import signal
 import socket
@@ -24,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from prodigy_users.console.secret import SECRET_FILE as CONSOLE_SECRET
+from prodigy_users.console.secret import ensure_secret
 from prodigy_users.runtime.db import ensure_database
 from prodigy_users.runtime.keys import generate_keys
 
@@ -359,7 +360,7 @@ class Stack:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             self._preflight_ports()
             self._keys = generate_keys(self.keys_dir)
-            _console_secret(self.keys_dir / CONSOLE_SECRET)
+            ensure_secret(self.keys_dir / CONSOLE_SECRET)
             self.running = True
             self._broker_wanted = True
             await _all_or_first_failure(
@@ -696,18 +697,6 @@ class Stack:
                 raise PortInUseError(f"{what} and {seen[port]} are both configured on port {port}")
             seen[port] = what
             check_port_free(HOST, port, what)
-
-
-CONSOLE_SECRET = "console.key"  # noqa: S105 - a file name, not a secret
-
-
-def _console_secret(path: Path) -> None:
-    """The secret the console signs its forms with; kept, so forms survive a restart."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(secrets.token_urlsafe(48) + "\n")
-    path.chmod(0o600)
 
 
 def _key_paths(directory: Path) -> dict[str, Path]:
