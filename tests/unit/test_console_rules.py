@@ -175,3 +175,13 @@ def test_a_problem_document_is_read_whole() -> None:
         120,
         {"retry_at": "2026-01-01T10:00:00Z"},
     )
+
+
+def test_ci_runs_exactly_the_readmes_test_command_which_installs_chromium() -> None:
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    ci = (repo / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci in (repo / "README.md").read_text()
+    assert ci.startswith("(command -v chromium >/dev/null || (apt-get update")
+    assert "playwright install" not in ci
