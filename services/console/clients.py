@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import httpx
 
-from prodigy_users.runtime.logging import get_logger
+from prodigy_users.runtime.logging import correlation_id, get_logger
 
 from .settings import Settings
 
@@ -197,6 +197,9 @@ class Services:
         data: Any = None,
     ) -> httpx.Request:
         headers = {"Accept": "application/json"}
+        cid = correlation_id.get()
+        if cid:
+            headers["X-Correlation-ID"] = cid
         if token:
             headers["Authorization"] = f"Bearer {token}"
         query = params if params is None or isinstance(params, Mapping) else tuple(params)

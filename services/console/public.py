@@ -21,7 +21,7 @@ from fastapi import Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from .auth import sign_in, signed_in_response
-from .clients import Ok, Problem, ServiceDown
+from .clients import Ok, Problem, ServiceDown, SignInRequired
 from .deps import Api, Config, MaybeSignedIn
 from .forms import FormErrors, errors_from
 from .routing import page_router
@@ -85,12 +85,10 @@ async def _me(api: Api, session: Session | None) -> dict[str, Any]:
 
 
 async def _landing(request: Request, link: Link, api: Api, session: Session | None) -> Response:
-    me: dict[str, Any] = {}
-    if session is not None:
-        try:
-            me = await _me(api, session)
-        except Exception:
-            me = {}
+    try:
+        me = await _me(api, session)
+    except SignInRequired:
+        me = {}  # an expired session: the page offers both forms, as to anyone
     return render(request, "public/link.html", _context(link, me=me))
 
 

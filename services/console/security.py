@@ -4,15 +4,20 @@ A pure ASGI middleware (streamed exports pass through untouched): a strict
 Content-Security-Policy (scripts and styles from the console only, nothing
 inline, no framing), ``X-Frame-Options: DENY``, ``nosniff``, no referrer (pages
 such as ``/invitations/{token}`` carry secrets in their path), and ``no-store``
-on everything but the static files (pages show personal data).
+on everything but the static files (pages show personal data). Each request
+gets a correlation id (``X-Correlation-ID``), sent on with the service calls it
+makes, so one page's calls can be followed through the services' logs.
 """
 
 from __future__ import annotations
 
+import uuid
 from http.cookies import SimpleCookie
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prodigy_users.runtime.logging import correlation_id
 
 from .csrf import SID_COOKIE, new_sid
 
@@ -38,6 +43,14 @@ PAGE_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            text: str = value.decode("latin-1")[:100]
+            return text
+    return None
 
 
 def _sid_from(scope: Scope) -> str | None:
@@ -72,6 +85,9 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # One id per page request, logged here and sent with every call it makes.
+        cid = _header(scope, b"x-correlation-id") or uuid.uuid4().hex
+        token = correlation_id.set(cid)
         sent_sid = _sid_from(scope)
         state = scope.setdefault("state", {})
         state["sid"] = sent_sid or new_sid()
@@ -89,6 +105,10 @@ class SecurityMiddleware:
                     headers["Cache-Control"] = "no-store"
                     if state.get("sid_changed"):
                         headers.append("Set-Cookie", sid_cookie(state["sid"], self.secure_cookies))
+                headers["X-Correlation-ID"] = cid
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            correlation_id.reset(token)
