@@ -116,6 +116,7 @@ async def users_page(request: Request, dept: uuid.UUID, session: SignedIn, api: 
             "columns": COLUMNS,
             "formats": EXPORT_FORMATS,
             "base": f"/departments/{dept}/users",
+            "section": "users",
         },
         block="results",
         status=422 if rows.errors else 200,
