@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the whole distribution. It runs any one service:
-#   prodigy-users serve identity|membership|notifications|reporting
-#     (HTTP, the consumers and the outbox relay, in one process)
+# One image for the whole distribution. It runs any one service, or the console:
+#   prodigy-users serve identity|membership|notifications|reporting|console
+#     (a service: HTTP, the consumers and the outbox relay, in one process;
+#     the console: the web pages, with its templates and static files)
 #   prodigy-users migrate identity|membership|notifications|reporting
 #     (Alembic, up to head; deploy/ runs it as an init container)
 # Configuration is PRODIGY_* environment variables only (deploy/README.md).
@@ -51,6 +52,6 @@ ENV PATH=/opt/prodigy/bin:$PATH \
     PRODIGY_HTTP_HOST=0.0.0.0
 WORKDIR /tmp
 USER 10001:10001
-EXPOSE 8101 8102 8103 8104
+EXPOSE 8100 8101 8102 8103 8104
 ENTRYPOINT ["prodigy-users"]
 CMD ["--help"]

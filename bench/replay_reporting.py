@@ -137,7 +137,9 @@ async def main() -> None:
     parser.add_argument("--departments", type=int, default=20)
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="prodigy-bench-replay-"))
-    stack = Stack(StackConfig(data_dir=data, ports=Ports.free(), fresh=True, services=()))
+    stack = Stack(
+        StackConfig(data_dir=data, ports=Ports.free(), fresh=True, services=(), console=False)
+    )
     try:
         print("starting PostgreSQL and Tansu ...", flush=True)
         await stack.start()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import DEFAULT_DATA_DIR as _DEFAULT_DATA_DIR
+from . import SERVABLE
 from . import SERVICES as SERVICE_NAMES
 
 DEFAULT_DATA_DIR = Path(_DEFAULT_DATA_DIR)
@@ -48,10 +49,10 @@ def _port_override(text: str) -> tuple[str, int]:
 
 def _services_list(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SERVICE_NAMES]
+    unknown = [n for n in names if n not in SERVABLE]
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown service(s) {', '.join(unknown)}; services: {', '.join(SERVICE_NAMES)}"
+            f"unknown service(s) {', '.join(unknown)}; services: {', '.join(SERVABLE)}"
         )
     return names
 
@@ -69,8 +70,8 @@ def _up_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=PORT",
-        help="one port: identity, membership, notifications, reporting, kafka, smtp, "
-        "mail_http, postgres (repeatable)",
+        help="one port: console, identity, membership, notifications, reporting, kafka, "
+        "smtp, mail_http, postgres (repeatable)",
     )
     p.add_argument(
         "--skip",
@@ -112,6 +113,7 @@ def _up(args: argparse.Namespace) -> int:
         smtp_port=smtp_port,
         replicas=args.replicas,
         services=tuple(s for s in SERVICE_NAMES if s not in args.skip),
+        console="console" not in args.skip,
     )
     return main(config)
 
@@ -123,7 +125,16 @@ def _service_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=SERVICE_NAMES, help="which service")
 
 
+def _servable_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", choices=SERVABLE, help="which service (or the web console)")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    if args.name == "console":
+        from prodigy_users.console.app import serve as serve_console
+
+        serve_console()
+        return 0
     from prodigy_users.runtime.service import serve
 
     app = importlib.import_module(f"prodigy_users.{args.name}.app")
@@ -156,6 +167,11 @@ def _create_department_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--membership-url", default="http://127.0.0.1:8102")
     p.add_argument("--identity-url", default="http://127.0.0.1:8101")
     p.add_argument(
+        "--console-url",
+        default="http://127.0.0.1:8100",
+        help="the console, for the department's address in the output ('' for none)",
+    )
+    p.add_argument(
         "--signing-key",
         type=Path,
         help="identity's private key (default: $PRODIGY_SIGNING_KEY_PATH, else "
@@ -179,7 +195,11 @@ def _create_department(args: argparse.Namespace) -> int:
         with httpx.Client(timeout=10.0) as client:
             out = create_department(
                 client,
-                Endpoints(membership=args.membership_url, identity=args.identity_url),
+                Endpoints(
+                    membership=args.membership_url,
+                    identity=args.identity_url,
+                    console=args.console_url or None,
+                ),
                 token,
                 name=args.name,
                 admin_email=args.admin_email,
@@ -221,11 +241,13 @@ def _asyncapi(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "up": Subcommand(
-        "run the embedded stack (PostgreSQL, Kafka, mail capture, the four services)",
+        "run the embedded stack (PostgreSQL, Kafka, mail capture, the four services, the console)",
         _up_arguments,
         _up,
     ),
-    "serve": Subcommand("run one service in the foreground", _service_argument, _serve),
+    "serve": Subcommand(
+        "run one service (or the web console) in the foreground", _servable_argument, _serve
+    ),
     "migrate": Subcommand(
         "upgrade one service's database ($PRODIGY_DATABASE_URL) to head",
         _service_argument,

@@ -30,10 +30,11 @@ class OperatorError(Exception):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where membership and identity answer."""
+    """Where membership and identity answer (and the console, for its address)."""
 
     membership: str = "http://127.0.0.1:8102"
     identity: str = "http://127.0.0.1:8101"
+    console: str | None = None
 
 
 def signing_key_path(explicit: Path | None, data_dir: Path) -> Path:
@@ -199,6 +200,9 @@ def create_department(
         201,
     )
     out = {"department_id": department_id, "admin_account_id": account_id}
+    if endpoints.console:
+        # The department's page in the console (there is no "my departments" call yet).
+        out["console_url"] = f"{endpoints.console.rstrip('/')}/departments/{department_id}"
     if admin_password is None:
         out["set_password_url"] = _field("identity", link, "url")
         return out

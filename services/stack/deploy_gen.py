@@ -332,6 +332,11 @@ def _secret_commands(paths: Mapping[str, Path]) -> list[str]:
             f"kubectl {ns} create secret generic prodigy-link-secret "
             f"--from-file=links.key={paths['links']}"
         )
+    if "console" in paths:
+        out.append(
+            f"kubectl {ns} create secret generic prodigy-console-secret "
+            f"--from-file=console.key={paths['console']}"
+        )
     if "jwks" in paths and "seal_public" in paths:
         out.append(
             f"kubectl {ns} create configmap prodigy-public-keys "
@@ -344,9 +349,11 @@ def _secret_commands(paths: Mapping[str, Path]) -> list[str]:
 def main_deploy(what: str, output: Path | None, *, check: bool, keys_dir: Path) -> int:
     """Run ``prodigy-users deploy WHAT``; the exit code."""
     if what == "keys":
+        from prodigy_users.console.secret import SECRET_FILE, ensure_secret
         from prodigy_users.runtime.keys import generate_keys
 
         paths = {k: p for k, p in generate_keys(keys_dir).items() if p.exists()}
+        paths["console"] = ensure_secret(keys_dir / SECRET_FILE)
         for name, path in sorted(paths.items()):
             print(f"{name}: {path}")
         print("\n# Load them into the namespace (then keep the private files offline):")

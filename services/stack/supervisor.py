@@ -23,10 +23,12 @@ from typing import Any
 
 import httpx
 
+from prodigy_users.console.secret import SECRET_FILE as CONSOLE_SECRET
+from prodigy_users.console.secret import ensure_secret
 from prodigy_users.runtime.db import ensure_database
 from prodigy_users.runtime.keys import generate_keys
 
-from . import SERVICES
+from . import CONSOLE, SERVICES
 from .broker import Broker
 from .datadir import DataDir, StackLockedError
 from .mailcapture import MailCapture
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # What callers (the CLI, tests) import from here, wherever it is defined.
 __all__ = [
+    "CONSOLE",
     "HOST",
     "SERVICES",
     "PortInUseError",
@@ -57,6 +60,7 @@ DEFAULT_MAIL_FROM = "Prodigy Users <no-reply@prodigy-users.local>"
 class Ports:
     """Where everything listens (all on 127.0.0.1)."""
 
+    console: int = 8100
     identity: int = 8101
     membership: int = 8102
     notifications: int = 8103
@@ -87,8 +91,8 @@ class Ports:
         return dataclasses.replace(self, **overrides)
 
     def service(self, name: str) -> int:
-        """The HTTP port of a service."""
-        if name not in SERVICES:
+        """The HTTP port of a service (or of the console)."""
+        if name not in SERVICES and name != CONSOLE:
             raise KeyError(f"unknown service {name!r}; services: {', '.join(SERVICES)}")
         port: int = getattr(self, name)
         return port
@@ -134,6 +138,8 @@ class StackConfig:
     fast: bool = False
     replicas: int = 1
     services: tuple[str, ...] = SERVICES
+    # Start the web console too (its links are what the emails point at).
+    console: bool = True
     ready_timeout: float = 90.0
     mail_from: str = DEFAULT_MAIL_FROM
     # How a service process is started; the service name is appended. Empty: the
@@ -247,7 +253,8 @@ class Stack:
         return self.postgres.database_url(name)
 
     def url(self, name: str, replica: int = 1) -> str:
-        """Base URL of a service (``replica`` 1..N) or of the mail view (``"mail"``)."""
+        """Base URL of a service (``replica`` 1..N), of the console (``"console"``) or of
+        the mail view (``"mail"``)."""
         if name == "mail":
             if self.mail is None:
                 raise KeyError("mail capture is off: the stack sends mail to an external server")
@@ -279,8 +286,31 @@ class Stack:
                 out[key] = rep.proc.pid
         return out
 
+    @property
+    def links_base_url(self) -> str:
+        """Where the links in emails land: the console (identity's own page without it)."""
+        if self.config.console:
+            return self.url(CONSOLE)
+        return self.url("identity")
+
+    def console_env(self) -> dict[str, str]:
+        """The console's environment: where it listens and where the four services are."""
+        env = dict(os.environ)
+        env.update(
+            PYTHONUNBUFFERED="1",
+            PRODIGY_HTTP_HOST=HOST,
+            PRODIGY_HTTP_PORT=str(self.config.ports.console),
+            PRODIGY_SECRET_KEY_PATH=str(self.keys_dir / CONSOLE_SECRET),
+            PRODIGY_LOG_JSON="true",
+            **{f"PRODIGY_{name.upper()}_URL": self.url(name) for name in SERVICES},
+        )
+        env.update(self.config.service_env)
+        return env
+
     def service_env(self, name: str, replica: int = 1) -> dict[str, str]:
         """The whole environment a service process gets (``os.environ`` + the stack's)."""
+        if name == CONSOLE:
+            return self.console_env()
         if name not in SERVICES:
             raise KeyError(f"unknown service {name!r}; services: {', '.join(SERVICES)}")
         keys = self._keys or _key_paths(self.keys_dir)
@@ -292,8 +322,10 @@ class Stack:
             PRODIGY_HTTP_HOST=HOST,
             PRODIGY_HTTP_PORT=str(self._port(name, replica)),
             PRODIGY_JWKS_PATH=str(keys["jwks"]),
-            PRODIGY_PUBLIC_BASE_URL=f"http://{HOST}:{self.config.ports.identity}",
-            PRODIGY_APP_BASE_URL=f"http://{HOST}:{self.config.ports.membership}",
+            # Every link in an email (set password, reset, invitation, join) opens a
+            # page of the console.
+            PRODIGY_PUBLIC_BASE_URL=self.links_base_url,
+            PRODIGY_APP_BASE_URL=self.links_base_url,
             PRODIGY_LOG_JSON="true",
         )
         if self.broker.embedded:
@@ -328,6 +360,7 @@ class Stack:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             self._preflight_ports()
             self._keys = generate_keys(self.keys_dir)
+            ensure_secret(self.keys_dir / CONSOLE_SECRET)
             self.running = True
             self._broker_wanted = True
             await _all_or_first_failure(
@@ -394,6 +427,13 @@ class Stack:
                 port = self.config.ports.service(name) if index == 1 else extra.pop()
                 rep = _Replica(key, name, index, port, self._service_process(key, name))
                 self._replicas[key] = rep
+        if self.config.console:
+            # One is plenty for one machine (its forms would work across several: they
+            # share the secret file).
+            port = self.config.ports.console
+            self._replicas[CONSOLE] = _Replica(
+                CONSOLE, CONSOLE, 1, port, self._service_process(CONSOLE, CONSOLE)
+            )
 
     def _service_process(self, key: str, name: str) -> ChildProcess:
         # The environment is filled in at each spawn (see _spawn_replica).
@@ -411,7 +451,7 @@ class Stack:
         return self.data_dir / "env" / f"{name}.env"
 
     def _write_env_files(self) -> None:
-        for name in SERVICES:
+        for name in (*SERVICES, CONSOLE):
             env = self.service_env(name)
             lines = [
                 f"{k}={shlex.quote(v)}"
@@ -649,6 +689,8 @@ class Stack:
             wanted += [(ports.smtp, "the mail capture (SMTP)")]
             wanted += [(ports.mail_http, "the mail capture (HTTP view)")]
         wanted += [(ports.service(n), f"the {n} service") for n in self.config.services]
+        if self.config.console:
+            wanted.append((ports.console, "the console"))
         seen: dict[int, str] = {}
         for port, what in wanted:
             if port in seen:

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import DEFAULT_DATA_DIR, SERVICES
+from . import CONSOLE, DEFAULT_DATA_DIR, SERVICES
 from .process import StackError
 from .supervisor import Stack, StackConfig
 
@@ -39,6 +39,8 @@ def configure_console_logging(level: int = logging.INFO) -> None:
 def summary(stack: Stack) -> str:
     """Every address of the running stack, for the terminal."""
     rows: list[tuple[str, str]] = []
+    if stack.config.console:
+        rows.append((CONSOLE, stack.url(CONSOLE)))
     for name in SERVICES:
         url = stack.url(name)
         if name not in stack.config.services:
@@ -57,7 +59,11 @@ def summary(stack: Stack) -> str:
     rows.append(("postgres", stack.postgres.url))
     rows.append(("logs", str(stack.logs_dir)))
     width = max(len(k) for k, _ in rows) + 2
-    lines = [f"prodigy-users is up (data in {stack.data_dir})", ""]
+    lines = []
+    if stack.config.console:
+        # First, where a person would look: the console serves every page of the system.
+        lines += [f"open {stack.url(CONSOLE)}", ""]
+    lines += [f"prodigy-users is up (data in {stack.data_dir})", ""]
     lines += [f"  {k.ljust(width)}{v}" for k, v in rows]
     lines += ["", f"Create a department:\n  {_create_hint(stack)}", "", "Press Ctrl-C to stop."]
     return "\n".join(lines)
@@ -72,6 +78,8 @@ def _create_hint(stack: Stack) -> str:
         args += ["--membership-url", stack.url("membership")]
     if "identity" in stack.config.services and stack.config.ports.identity != 8101:
         args += ["--identity-url", stack.url("identity")]
+    if stack.config.console and stack.config.ports.console != 8100:
+        args += ["--console-url", stack.url(CONSOLE)]
     return shlex.join(args)
 
 

@@ -143,5 +143,11 @@ def test_deploy_keys_writes_the_files_the_secrets_hold(
     out = capsys.readouterr().out
     for name in ("signing.pem", "jwks.json", "seal.pem", "seal.pub.pem"):
         assert (tmp_path / "keys" / name).exists()
-    for secret in ("prodigy-signing-key", "prodigy-seal-key", "prodigy-public-keys"):
+    assert len((tmp_path / "keys" / "console.key").read_bytes().strip()) >= 32
+    for secret in (
+        "prodigy-signing-key",
+        "prodigy-seal-key",
+        "prodigy-public-keys",
+        "prodigy-console-secret",
+    ):
         assert secret in out

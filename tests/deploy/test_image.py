@@ -20,7 +20,7 @@ from importlib import metadata
 
 import pytest
 
-from prodigy_users.stack import SERVICES
+from prodigy_users.stack import SERVABLE, SERVICES
 from prodigy_users.stack.cli import SUBCOMMANDS, main, parser
 
 from . import policy
@@ -174,7 +174,7 @@ def test_every_command_the_dockerfile_names_is_in_the_cli() -> None:
     header = DOCKERFILE.read_text()
     for command, service in re.findall(r"prodigy-users (serve|migrate) (\S+)", header):
         assert command in SUBCOMMANDS
-        assert set(service.split("|")) == set(SERVICES)
+        assert set(service.split("|")) == set(SERVABLE if command == "serve" else SERVICES)
 
 
 def test_the_image_user_is_the_one_the_manifests_run_as() -> None:
@@ -258,6 +258,16 @@ def test_the_installed_distribution_has_every_service_and_its_migrations(
         f"prodigy_users/contracts/schemas/{p.name}"
         for p in (REPO / "contracts" / "schemas").glob("*.json")
     }
+    # The console: its code, every template and static file (package data).
+    console = REPO / "services" / "console"
+    wanted |= {
+        f"prodigy_users/console/{p.relative_to(console).as_posix()}"
+        for p in console.rglob("*")
+        if p.is_file()
+        and p.suffix in (".py", ".html", ".css", ".js", ".md", ".LICENSE")
+        and "__pycache__" not in p.parts
+    }
+    assert "prodigy_users/console/static/vendor/htmx-2.0.11.min.js" in wanted
     assert wanted - names == set()
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(entry_points).decode()

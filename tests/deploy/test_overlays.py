@@ -30,7 +30,7 @@ def test_everything_lands_in_the_overlay_namespace(overlay: str) -> None:
 def test_images_come_from_the_overlay(overlay: str) -> None:
     for deployment in _kind(render(overlay), "Deployment"):
         pod = deployment["spec"]["template"]["spec"]
-        for c in pod["containers"] + pod["initContainers"]:
+        for c in pod["containers"] + pod.get("initContainers", []):
             assert c["image"] == "registry.example.org/prodigy-users:0.1.0"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from prodigy_users.stack import SERVICES
+from prodigy_users.stack import CONSOLE, SERVABLE, SERVICES
 from prodigy_users.stack.cli import SUBCOMMANDS, parser
 from prodigy_users.stack.deploy_gen import CLUSTER, kafka_user_name
 
@@ -48,8 +48,26 @@ def _main(deployment: Obj) -> Obj:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_four_services_are_deployed(overlay: str) -> None:
-    assert sorted(_deployments(render(overlay))) == sorted(SERVICES)
+def test_the_four_services_and_the_console_are_deployed(overlay: str) -> None:
+    assert sorted(_deployments(render(overlay))) == sorted(SERVABLE)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_calls_the_services_by_their_names_and_keeps_no_state(overlay: str) -> None:
+    objects = render(overlay)
+    console = _deployments(objects)[CONSOLE]
+    pod = console["spec"]["template"]["spec"]
+    assert not pod.get("initContainers"), "no database to migrate"
+    env = _environment(objects, _main(console))
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    for name in SERVICES:
+        (port,) = services[name]["spec"]["ports"]
+        assert env[f"PRODIGY_{name.upper()}_URL"] == f"http://{name}:{port['port']}"
+    assert env["PRODIGY_COOKIE_SECURE"] == "true"  # the Ingress serves HTTPS
+    assert env["PRODIGY_SECRET_KEY_PATH"] in mounted_files(pod, _main(console))
+    # The shared ConfigMap has Kafka's settings (ignored by it); its own env has neither.
+    own = [v["name"] for v in _main(console)["env"]]
+    assert not [k for k in own if "DATABASE" in k or "KAFKA" in k or k.startswith("DB_")]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -101,6 +119,8 @@ def test_each_service_uses_its_own_database_and_kafka_user(overlay: str) -> None
     clusters = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Cluster"}
     users = {o["metadata"]["name"] for o in objects if o["kind"] == "KafkaUser"}
     for name, deployment in _deployments(objects).items():
+        if name == CONSOLE:
+            continue  # neither a database nor Kafka (test above)
         cluster = clusters[f"{name}-db"]
         assert cluster["spec"]["bootstrap"]["initdb"] == {"database": name, "owner": name}
         for _, c in containers(deployment["spec"]["template"]["spec"]):
@@ -140,15 +160,59 @@ def test_network_policies_allow_only_what_each_service_needs(overlay: str) -> No
         sources = [peer for rule in spec["ingress"] for peer in rule["from"]]
         for peer in sources:
             assert peer in (
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
-                    }
-                },
+                INGRESS_CONTROLLER,
                 {"podSelector": {"matchLabels": {"prodigy-users/operator-tool": "true"}}},
+                CONSOLE_PODS,
             ), (name, peer)
+        assert CONSOLE_PODS in sources, f"the console cannot reach {name}"
         for rule in spec["ingress"]:
             assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+INGRESS_CONTROLLER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
+}
+CONSOLE_PODS = {
+    "podSelector": {
+        "matchLabels": {
+            "app.kubernetes.io/name": "console",
+            "app.kubernetes.io/part-of": "prodigy-users",
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_is_reached_from_the_ingress_and_reaches_only_the_services(
+    overlay: str,
+) -> None:
+    objects = render(overlay)
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    labels = pod_labels(_deployments(objects)[CONSOLE])
+    mine = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+        and p["spec"]["podSelector"].get("matchLabels")
+    ]
+    assert [p["metadata"]["name"] for p in mine] == ["console"]
+    spec = mine[0]["spec"]
+    assert spec["ingress"] == [
+        {"from": [INGRESS_CONTROLLER], "ports": [{"port": "http", "protocol": "TCP"}]}
+    ]
+    reached = set()
+    for rule in spec["egress"]:
+        for peer in rule["to"]:
+            assert "ipBlock" not in peer
+            selected = peer["podSelector"]["matchLabels"]
+            if selected == {"k8s-app": "kube-dns"}:
+                assert {p["port"] for p in rule["ports"]} == {53}
+                continue
+            name = selected["app.kubernetes.io/name"]
+            port = _settings(name).model_fields["http_port"].default
+            assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
+            reached.add(name)
+    assert reached == set(SERVICES)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -162,8 +226,9 @@ def test_only_the_services_reach_the_kafka_listener(overlay: str) -> None:
     assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
     assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
     (peer,) = listener["networkPolicyPeers"]
-    for deployment in _deployments(objects).values():
-        assert peer["podSelector"]["matchLabels"].items() <= pod_labels(deployment).items()
+    for name, deployment in _deployments(objects).items():
+        reaches = peer["podSelector"]["matchLabels"].items() <= pod_labels(deployment).items()
+        assert reaches == (name in SERVICES), name  # never the console
     bootstrap = _config_maps(objects)
     (config,) = [d for n, d in bootstrap.items() if n.startswith("prodigy-config")]
     assert config["PRODIGY_KAFKA_BOOTSTRAP_SERVERS"] == f"{CLUSTER}-kafka-bootstrap:9093"
@@ -181,6 +246,15 @@ def test_the_ingress_routes_to_existing_services(overlay: str) -> None:
             assert backend["name"] in services
             assert backend["port"] == {"name": "http"}
     assert ingress["spec"]["rules"][0]["host"] == ingress["spec"]["tls"][0]["hosts"][0]
+    # The console at /: every page, among them those the emails link to; the APIs
+    # keep their (longer) prefixes.
+    routes = {
+        p["path"]: p["backend"]["service"]["name"]
+        for p in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    assert routes["/"] == CONSOLE
+    assert "/set-password" not in routes
+    assert all(path.startswith("/v1/") for path, name in routes.items() if name != CONSOLE)
 
 
 def _parse(args: list[str]) -> argparse.Namespace:

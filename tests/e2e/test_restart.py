@@ -26,6 +26,7 @@ CLI = [sys.executable, "-m", "prodigy_users.stack.cli"]
 def _port_args(ports: Ports) -> list[str]:
     args: list[str] = []
     for name in (
+        "console",
         "identity",
         "membership",
         "notifications",

@@ -62,7 +62,12 @@ def gone(pid: int) -> bool:
 
 def config(data_dir: Path, **overrides: object) -> StackConfig:
     """A stack without the four services, on free ports, built for speed."""
-    values: dict[str, object] = {"ports": Ports.free(), "fast": True, "services": ()}
+    values: dict[str, object] = {
+        "ports": Ports.free(),
+        "fast": True,
+        "services": (),
+        "console": False,
+    }
     values.update(overrides)
     return StackConfig(data_dir=data_dir, **values)  # type: ignore[arg-type]
 
@@ -415,7 +420,7 @@ async def test_a_service_that_dies_while_starting_is_reported_with_its_log(
 
 def _up_command(data: Path, ports: Ports) -> list[str]:
     argv = [sys.executable, "-m", "prodigy_users.stack.cli", "up", "--data-dir", str(data)]
-    argv += ["--skip", "identity,membership,notifications,reporting"]
+    argv += ["--skip", "identity,membership,notifications,reporting,console"]
     for name in ("kafka", "smtp", "mail_http", "postgres"):
         argv += ["--port", f"{name}={getattr(ports, name)}"]
     return argv

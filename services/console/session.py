@@ -1,0 +1,178 @@
+"""The signed-in person's session: the access token in one cookie, nothing else.
+
+The token lives only in an ``HttpOnly``, ``SameSite=Strict`` cookie (``Secure``
+when the console is served over HTTPS): no page, script or URL ever holds it.
+The console keeps no session store: signing out clears the cookie, and a token
+a service no longer accepts (a 401) sends the person back to sign in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Depends, Request
+from starlette.responses import Response
+
+from .clients import SignInRequired
+from .settings import Settings
+
+SESSION_COOKIE = "prodigy_session"
+DEPARTMENTS_COOKIE = "prodigy_departments"
+MAX_REMEMBERED = 20
+
+
+def settings_of(request: Request) -> Settings:
+    """The console's settings (``app.state.settings``)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def set_cookie(
+    response: Response,
+    settings: Settings,
+    name: str,
+    value: str,
+    max_age: int | None = None,
+) -> None:
+    """Every cookie of the console: HttpOnly, SameSite=Strict, Secure over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+    )
+
+
+def delete_cookie(response: Response, settings: Settings, name: str) -> None:
+    """Expire a cookie (with the same attributes it was set with)."""
+    response.delete_cookie(
+        name, path="/", httponly=True, samesite="strict", secure=settings.cookie_secure
+    )
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in person: the access token the services will judge."""
+
+    token: str
+
+    @property
+    def account_hint(self) -> str | None:
+        """The token's subject, read without checking the signature.
+
+        Only to pick which remembered departments to list; the services verify the
+        token on every call and decide everything else.
+        """
+        return token_subject(self.token)
+
+
+def token_subject(token: str) -> str | None:
+    """The ``sub`` claim of a JWT, unverified (None if it is not a JWT)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (ValueError, binascii.Error):
+        return None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    return str(sub) if sub else None
+
+
+def current_session(request: Request) -> Session | None:
+    """The session of the request, if it has a session cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    return Session(token) if token else None
+
+
+def require_session(request: Request) -> Session:
+    """The session; without one, the person is sent to sign in (and back here after)."""
+    session = current_session(request)
+    if session is None:
+        raise SignInRequired()
+    return session
+
+
+SignedIn = Annotated[Session, Depends(require_session)]
+MaybeSignedIn = Annotated[Session | None, Depends(current_session)]
+
+
+def start_session(response: Response, settings: Settings, token: str, expires_in: int) -> None:
+    """Keep the new access token (the cookie lasts as long as the token)."""
+    set_cookie(response, settings, SESSION_COOKIE, token, max_age=max(expires_in, 1))
+
+
+def end_session(response: Response, settings: Settings) -> None:
+    """Forget the access token."""
+    delete_cookie(response, settings, SESSION_COOKIE)
+
+
+# -- where to go after signing in ----------------------------------------------------
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` if it is a path on this site, else ``/``: never an open redirect.
+
+    Refused: absolute URLs, scheme-relative ``//host``, backslashes (browsers read
+    ``/\\host`` as ``//host``), control characters.
+    """
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def sign_in_url(next_path: str | None) -> str:
+    """The sign-in page, coming back to ``next_path`` afterwards."""
+    target = safe_next(next_path)
+    return "/sign-in" if target == "/" else "/sign-in?" + urlencode({"next": target})
+
+
+# -- the departments this browser has seen the person in --------------------------------
+# There is no "my departments" call in the services' APIs; until there is, the
+# console remembers the departments the person opened or joined here, per account.
+
+
+def remembered_departments(request: Request, session: Session) -> list[uuid.UUID]:
+    """Departments the person opened or joined in this browser, most recent first."""
+    raw = request.cookies.get(DEPARTMENTS_COOKIE, "")
+    account, _, ids = raw.partition(":")
+    if not account or account != session.account_hint:
+        return []
+    out: list[uuid.UUID] = []
+    for text in ids.split(","):
+        try:
+            dept = uuid.UUID(text)
+        except ValueError:
+            continue
+        if dept not in out:
+            out.append(dept)
+    return out[:MAX_REMEMBERED]
+
+
+def remember_department(
+    request: Request, response: Response, session: Session, department_id: uuid.UUID
+) -> None:
+    """Put ``department_id`` first in the person's remembered departments."""
+    account = session.account_hint
+    if account is None:
+        return
+    known = [d for d in remembered_departments(request, session) if d != department_id]
+    ids = ",".join(str(d) for d in [department_id, *known][:MAX_REMEMBERED])
+    set_cookie(
+        response, settings_of(request), DEPARTMENTS_COOKIE, f"{account}:{ids}", 400 * 24 * 3600
+    )
