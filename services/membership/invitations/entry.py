@@ -24,7 +24,6 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.membership import InvitationAccepted
 from prodigy_users.runtime.auth import Principal
 from prodigy_users.runtime.errors import DomainError, InvalidInput
@@ -47,7 +46,7 @@ from ..members.requests import request_account
 from ..rules import OPEN_STATUSES
 from ..units import unit_of_work
 from . import store
-from .rules import invitation_refusal, link_refusal, token_hash
+from .rules import invitation_refusal, link_refusal, must_confirm, token_hash
 
 Via = Literal["invitation", "registration_link"]
 
@@ -127,7 +126,7 @@ class InvitationDoor:
     def needs_confirmation(self, email: str) -> bool:
         """The invited address needs no proof (its owner opened the link emailed to
         it); any other address does."""
-        return email_key(email) != str(self.row.email_normalised)
+        return must_confirm(email, str(self.row.email_normalised))
 
     async def claim(self, conn: AsyncConnection, operation_id: uuid.UUID) -> None:
         """One registration at a time: a claim held by an open registration refuses."""
@@ -207,7 +206,7 @@ class LinkDoor:
     def needs_confirmation(self, email: str) -> bool:
         """A link invites no address in particular: every registrant proves theirs (the
         allowed domains are only worth something then)."""
-        return True
+        return must_confirm(email, None)
 
     async def claim(self, conn: AsyncConnection, operation_id: uuid.UUID) -> None:
         """Anyone may register through the link at the same time: nothing to hold."""
