@@ -28,11 +28,19 @@ _DEPARTMENT = Field(
 class CreateAccount(Payload):
     """Command: create a global account for this email, unless any account already has it.
 
-    Sent by membership when an admin adds a person. Identity answers with
-    ``AccountCreated`` or ``AccountCreationRejected`` carrying the same ``request_id``.
+    Sent by membership when an admin adds a person or someone registers. Identity
+    answers with ``AccountCreated`` or ``AccountCreationRejected`` carrying the same
+    ``request_id``; with ``confirm_email``, first with ``AccountAwaitingConfirmation``,
+    then ``AccountCreated`` once the address is confirmed or ``AccountRequestLapsed``.
+
+    An address whose account was never confirmed (a registration nobody confirmed)
+    counts as free: the request takes that account over instead of being rejected.
+
+    Version 2 added ``confirm_email``.
     """
 
     TYPE: ClassVar[str] = "identity.create_account"
+    VERSION: ClassVar[int] = 2
 
     request_id: uuid.UUID = _REQUEST
     email: Email = Field(description="Login email.", examples=["ana.lima@example.org"])
@@ -45,10 +53,23 @@ class CreateAccount(Payload):
             "password itself); absent: identity emails a set-password link instead."
         ),
     )
+    confirm_email: bool = Field(
+        default=False,
+        description=(
+            "True: the person registered and has not proved they own the address. The "
+            "account is made unconfirmed (it cannot sign in), a confirmation link is "
+            "emailed to the address, and identity answers `AccountAwaitingConfirmation`; "
+            "`AccountCreated` follows once the link is used, or `AccountRequestLapsed`."
+        ),
+    )
 
 
 class AccountCreated(Payload):
     """Event: a new global account exists. It has no password until its owner sets one.
+
+    For someone who registered and had to confirm their address, this is sent when
+    they confirm it (followed by ``AccountEmailConfirmed``): until then the account is
+    a reservation only identity knows of, deleted if nobody confirms it.
 
     Version 2 added ``batch_id``.
     """
@@ -96,6 +117,66 @@ class AccountCreationRejected(Payload):
     )
 
 
+class AccountAwaitingConfirmation(Payload):
+    """Event: identity's answer to a ``CreateAccount`` with ``confirm_email``: the account
+    exists unconfirmed and a confirmation link went to the address.
+
+    The request is not finished: ``AccountCreated`` (same ``request_id``) follows when
+    the link is used, or ``AccountRequestLapsed`` if it is not used before
+    ``expires_at`` or another request takes the address over first.
+    """
+
+    TYPE: ClassVar[str] = "identity.account_awaiting_confirmation"
+
+    request_id: uuid.UUID = _REQUEST
+    email: Email = Field(description="The address the confirmation link was sent to.")
+    department_id: uuid.UUID = _DEPARTMENT
+    expires_at: datetime = Field(description="When the confirmation link stops working (UTC).")
+
+
+class AccountRequestLapsed(Payload):
+    """Event: a request that waited for its address to be confirmed ends without an account.
+
+    ``expired``: nobody used the confirmation link in time (the unconfirmed account is
+    deleted). ``superseded``: before it was confirmed, a newer request took the address
+    over (another registration with it, or an admin adding or uploading that address).
+    """
+
+    TYPE: ClassVar[str] = "identity.account_request_lapsed"
+
+    request_id: uuid.UUID = _REQUEST
+    email: Email = Field(description="The address that was not confirmed.")
+    department_id: uuid.UUID | None = Field(
+        default=None, description="The department that asked for the account, if known."
+    )
+    reason: Literal["expired", "superseded"] = Field(
+        description="`expired`: the link was not used in time; `superseded`: a newer "
+        "request took the address over.",
+        examples=["expired"],
+    )
+
+
+class AccountEmailConfirmed(Payload):
+    """Event: the owner of an account proved they receive mail at its address (they used
+    the link of the confirmation email, with their password).
+
+    Sent right after the ``AccountCreated`` of an account made by registering; accounts
+    made any other way are confirmed from the start and get no such event.
+    """
+
+    TYPE: ClassVar[str] = "identity.account_email_confirmed"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(description="The confirmed login email.")
+    confirmed_at: datetime = Field(description="When (UTC).")
+    request_id: uuid.UUID | None = Field(
+        default=None, description="The `CreateAccount` request the confirmation completes."
+    )
+    department_id: uuid.UUID | None = Field(
+        default=None, description="Department the person registered with, if any."
+    )
+
+
 class PasswordChanged(Payload):
     """Event: an account's password was set or changed (no secret in it)."""
 
@@ -132,6 +213,29 @@ class PasswordLinkIssued(Payload):
     department_id: uuid.UUID | None = Field(
         default=None, description="Department on whose behalf the link was issued, if any."
     )
+
+
+class EmailConfirmationIssued(Payload):
+    """Private event for notifications only: email this confirmation link.
+
+    Someone registered with this address; the link (used with the password they
+    chose) proves they own it. The token travels sealed, as set-password tokens do.
+    """
+
+    TYPE: ClassVar[str] = "identity.email_confirmation_issued"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(description="Where to send the link.")
+    name: str = Field(description="Whom to greet (the name typed while registering).")
+    sealed_token: str = Field(
+        description="The single-use confirmation token, sealed to notifications' key "
+        "(as in `PasswordLinkIssued`)."
+    )
+    expires_at: datetime = Field(description="When the link stops working (UTC).")
+    department_id: uuid.UUID | None = Field(
+        default=None, description="The department the person registered with, if any."
+    )
+    resent: bool = Field(default=False, description="True when the person asked for it again.")
 
 
 class PasswordLink(BaseModel):

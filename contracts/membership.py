@@ -277,6 +277,30 @@ class WelcomeRequested(Payload):
     name: str = Field(description="Whom to greet.")
 
 
+class SignInToJoinRequested(Payload):
+    """Private event for notifications only: someone tried to register with an address
+    that already has an account; tell the address's owner, who can sign in to join.
+
+    Registering answers the same whether or not the address has an account (nobody
+    learns which addresses do); this email is what the owner gets instead of a
+    confirmation link. The link is the invitation's or the registration link's own,
+    its token sealed to notifications' key.
+    """
+
+    TYPE: ClassVar[str] = "membership.sign_in_to_join_requested"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    email: Email = Field(description="Where to send it (the address that was typed).")
+    via: Literal["invitation", "registration_link"] = Field(
+        description="Which link was used: an invitation or the department's registration link.",
+        examples=["registration_link"],
+    )
+    sealed_token: str = Field(description="The link's token, sealed to notifications' key.")
+    expires_at: datetime | None = Field(
+        default=None, description="When the link lapses (UTC), if it does."
+    )
+
+
 ImportMode = Literal["add", "update"]
 _IMPORT = Field(
     description="The bulk upload (its results are at `GET .../imports/{import_id}`).",

@@ -16,11 +16,15 @@ from typing import Literal
 
 from .envelope import Payload
 from .identity import (
+    AccountAwaitingConfirmation,
     AccountBatchAnswered,
     AccountCreated,
     AccountCreationRejected,
+    AccountEmailConfirmed,
+    AccountRequestLapsed,
     CreateAccount,
     CreateAccounts,
+    EmailConfirmationIssued,
     IssuePasswordReset,
     PasswordChanged,
     PasswordLinkIssued,
@@ -48,6 +52,7 @@ from .membership import (
     MemberRoleChanged,
     MemberStatusChanged,
     RegistrationLinkChanged,
+    SignInToJoinRequested,
     WelcomeRequested,
 )
 from .notifications import EmailDeadLettered, EmailFailed, EmailSent
@@ -102,10 +107,18 @@ IDENTITY_COMMANDS = Topic(
 IDENTITY_EVENTS = Topic(
     name="identity.events.v1",
     description="What happened to global accounts.",
-    key="account_id (request_id for rejections)",
+    key="account_id (request_id for answers about a request: rejected, awaiting "
+    "confirmation, lapsed)",
     owner="identity",
     consumers=("membership",),
-    payloads=(AccountCreated, AccountCreationRejected, PasswordChanged),
+    payloads=(
+        AccountCreated,
+        AccountCreationRejected,
+        PasswordChanged,
+        AccountAwaitingConfirmation,
+        AccountRequestLapsed,
+        AccountEmailConfirmed,
+    ),
 )
 # Apart from identity.events.v1 so that an upload's members are made as soon as each
 # batch is answered, not after membership has read every account event before it.
@@ -120,11 +133,12 @@ IDENTITY_ACCOUNT_BATCHES = Topic(
 )
 IDENTITY_CREDENTIALS = Topic(
     name="identity.credentials.v1",
-    description="Private: set-password and reset links for notifications to email.",
+    description="Private: set-password, reset and email-confirmation links for notifications "
+    "to email.",
     key="account_id (a batch of links: its request_id)",
     owner="identity",
     consumers=("notifications",),
-    payloads=(PasswordLinkIssued, PasswordLinksIssued),
+    payloads=(PasswordLinkIssued, PasswordLinksIssued, EmailConfirmationIssued),
     retention_ms=7 * DAY_MS,
     private=True,
 )
@@ -159,11 +173,12 @@ MEMBERSHIP_EVENTS = Topic(
 )
 MEMBERSHIP_MAIL = Topic(
     name="membership.mail.v1",
-    description="Private: invitation links and welcome requests for notifications to email.",
+    description="Private: invitation links, welcome requests and sign-in-to-join notices for "
+    "notifications to email.",
     key="department_id",
     owner="membership",
     consumers=("notifications",),
-    payloads=(InvitationLinkIssued, WelcomeRequested),
+    payloads=(InvitationLinkIssued, WelcomeRequested, SignInToJoinRequested),
     retention_ms=7 * DAY_MS,
     private=True,
 )

@@ -364,9 +364,10 @@ async def settle(api: Api, r: httpx.Response, *, timeout: float = 30.0) -> Settl
     """The final outcome of an accept/join: a 202 operation is followed to its end.
 
     A registration that succeeded after the 2 s wait is reported as 201 with the
-    body a synchronous answer would have had.
+    body a synchronous answer would have had. A 202 "check your email" (nothing to
+    follow until the address is confirmed) is returned as it is.
     """
-    if r.status_code != 202:
+    if r.status_code != 202 or "operation_url" not in r.json():
         return Settled(r.status_code, r.json() if r.content else {})
     url = api.url("membership", r.json()["operation_url"])
 
@@ -410,6 +411,63 @@ async def join(
         json=body,
         headers=person.headers if person else None,
     )
+
+
+_CONFIRM_LINK = r"/confirm-email\?token=([A-Za-z0-9_\-]+)"
+
+
+def confirmation_token(mail: dict[str, Any]) -> str:
+    """The token in a registration's confirmation email; text and HTML agree."""
+    import re
+
+    match = re.search(_CONFIRM_LINK, mail["text"])
+    assert match, f"no confirmation link in: {mail['text']!r}"
+    assert mail["html"] and match.group(1) in mail["html"], "the HTML part has the same link"
+    return match.group(1)
+
+
+def checked_email(r: httpx.Response, email: str) -> None:
+    """A registration answered "check your email" (202), naming the address."""
+    assert r.status_code == 202, r.text
+    assert r.json() == {"status": "check_your_email", "email": email}, r.json()
+
+
+async def confirm_email(
+    api: Api, email: str, password: str = PASSWORD, *, count: int = 1
+) -> dict[str, Any]:
+    """Open the ``count``-th confirmation email sent to ``email`` (waited for) and confirm
+    with ``password``: identity's answer (``account_id``, ``department_id``, ``request_id``)."""
+    mails = await wait_mail_matching(
+        api,
+        email,
+        lambda m: "/confirm-email?token=" in m["text"],
+        count=count,
+        what="confirmation",
+    )
+    mail = mails[count - 1]
+    r = await api.http.post(
+        api.url("identity", "/v1/email-confirmations"),
+        json={"token": confirmation_token(mail), "password": password},
+    )
+    assert r.status_code == 200, r.text
+    answer: dict[str, Any] = r.json()
+    return answer
+
+
+async def registration_outcome(
+    api: Api, request_id: str, *, timeout: float = 30.0
+) -> dict[str, Any]:
+    """A registration's operation once it has ended (after the confirmation, for one
+    that needed it): ``succeeded`` with the join, or ``failed`` with the problem."""
+    url = api.url("membership", f"/v1/operations/{request_id}")
+
+    async def probe() -> dict[str, Any] | None:
+        r = await api.http.get(url)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body if body["status"] not in ("pending", "awaiting_confirmation") else None
+
+    return await wait_for(probe, timeout=timeout, what=f"registration {request_id}")
 
 
 async def invited_person(

@@ -56,6 +56,11 @@ async def sign_in(api: Api, email: str, password: str) -> tuple[Ok | None, FormE
         errors = FormErrors()
         errors.add("Enter a correct email address and password.", "email")
         return None, errors
+    if result.slug == "email-not-confirmed":
+        # The right password of a registration not confirmed yet: say so, offer the link.
+        errors = FormErrors(resend_to=str(result.extra.get("email") or email))
+        errors.add(result.detail, "email")
+        return None, errors
     return None, errors_from(result, SIGN_IN_LABELS)
 
 
@@ -84,7 +89,7 @@ async def sign_in_form(
             request,
             "auth/sign_in.html",
             {"next": safe_next(next), "signed_out": False, "errors": errors, "email": email},
-            status=401 if "email" in errors.fields else 422,
+            status=403 if errors.resend_to else 401 if "email" in errors.fields else 422,
         )
     return signed_in_response(request, settings, answer, safe_next(next))
 

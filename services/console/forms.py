@@ -27,6 +27,9 @@ class FormErrors:
 
     fields: dict[str, str] = field(default_factory=dict)
     summary: list[ErrorItem] = field(default_factory=list)
+    # An address whose registration waits for its confirmation: the form offers to send
+    # the link again.
+    resend_to: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.summary)

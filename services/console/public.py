@@ -1,12 +1,18 @@
 """The pages people land on from their emails: accept an invitation, join with the
-department's link.
+department's link, confirm the address of a registration.
 
-Each offers "Create my account" (name, email, password) and "Sign in to accept"
-with any existing account (whatever its email); a signed-in person accepts in one
-click. Membership decides every outcome; these pages say what it answered: joined,
-already a member, a link that is used, revoked, expired, rotated or switched off.
-Membership cannot tell the invitation's department or address before it is used
-(there is no call that reads an invitation by its token), so the pages ask.
+Each link page offers "Create my account" (name, email, password) and "Sign in to
+accept" with any existing account (whatever its email); a signed-in person accepts
+in one click. Membership decides every outcome; these pages say what it answered:
+joined, "check your email" (a registration whose address must be confirmed, or one
+whose address has an account: the page cannot tell, and says the same), already a
+member, a link that is used, revoked, expired, rotated or switched off. Membership
+cannot tell the invitation's department or address before it is used (there is no
+call that reads an invitation by its token), so the pages ask.
+
+The confirmation link's page asks for the password chosen when registering (identity
+checks it with the token) and does nothing on GET: mail scanners that open links
+confirm nothing. Confirmed, the person is signed in and sees the department joined.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from .templating import render
 router = page_router()
 
 REGISTER_LABELS = {"name": "Full name", "email": "Email address", "password": "Password"}
+CONFIRM_LABELS = {"password": "Password"}
+RESEND_LABELS = {"email": "Email address"}
 # How long the page waits for a registration that membership answered with 202.
 OPERATION_WAIT_S = 8.0
 
@@ -142,6 +150,11 @@ async def _register(
         link.api_path,
         json={"name": name, "email": email, "password": password},
     )
+    if isinstance(result, Ok) and result.json().get("status") == "check_your_email":
+        # The same page whether the address is new or has an account (its owner is
+        # emailed how to sign in): nobody learns which addresses have one.
+        shown = str(result.json().get("email") or email)
+        return render(request, "public/check_email.html", {"link": link, "email": shown})
     settled = await _settle(api, result)
     if isinstance(settled, str):
         return RedirectResponse(f"/registrations/{settled}", status_code=303)
@@ -264,3 +277,106 @@ async def registration_progress(request: Request, operation: uuid.UUID, api: Api
     # No script: a Refresh header makes the browser ask again until it is done.
     headers = {} if done else {"Refresh": "2"}
     return render(request, "public/pending.html", {"done": done, "target": target}, headers=headers)
+
+
+# -- confirming a registration's address ----------------------------------------------
+
+
+@router.get("/confirm-email")
+async def confirm_page(request: Request, token: str = "") -> Response:
+    """The page the confirmation email opens: a form, nothing done until it is sent."""
+    return render(request, "public/confirm_email.html", {"token": token, "errors": FormErrors()})
+
+
+@router.post("/confirm-email")
+async def confirm_form(
+    request: Request,
+    api: Api,
+    settings: Config,
+    token: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """Confirm with the token and the password chosen; signed in, on to the outcome."""
+    result = await api.call(
+        "identity",
+        "POST",
+        "/v1/email-confirmations",
+        json={"token": token, "password": password},
+        signing_in=True,
+    )
+    if isinstance(result, Problem):
+        if result.status == 400 or not token:
+            return render(
+                request, "public/confirm_link_not_valid.html", {"problem": result}, status=400
+            )
+        errors = FormErrors()
+        if result.status == 401:
+            errors.add("Enter the password you chose when you registered.", "password")
+        else:
+            errors = errors_from(result, CONFIRM_LABELS)
+        return render(
+            request,
+            "public/confirm_email.html",
+            {"token": token, "errors": errors},
+            status=result.status,
+        )
+    confirmed = result.json()
+    target = f"/confirm-email/done?registration={confirmed.get('request_id') or ''}"
+    answer, _ = await sign_in(api, str(confirmed.get("email", "")), password)
+    if answer is None:
+        return RedirectResponse(target, status_code=303)
+    return signed_in_response(request, settings, answer, target)
+
+
+@router.get("/confirm-email/done")
+async def confirmed_page(
+    request: Request, api: Api, session: MaybeSignedIn, registration: str = ""
+) -> Response:
+    """Confirmed: the department joined (or why not); looks again every 2 s meanwhile."""
+    context: dict[str, Any] = {
+        "joined": False,
+        "pending": False,
+        "problem": None,
+        "signed_in": session is not None,
+        "sign_in": sign_in_url("/"),
+    }
+    try:
+        operation = uuid.UUID(registration)
+    except ValueError:
+        return render(request, "public/confirmed.html", context)  # confirmed, nothing to join
+    result = await api.call("membership", "GET", f"/v1/operations/{operation}")
+    if isinstance(result, Problem):
+        return render(request, "errors/not_found.html", {"problem": result}, status=404)
+    body = result.json()
+    status = body.get("status")
+    if status == "failed":
+        context["problem"] = Problem.of_json(body.get("problem") or {})
+        return render(request, "public/confirmed.html", context)
+    if status != "succeeded":
+        context["pending"] = True
+        return render(request, "public/confirmed.html", context, headers={"Refresh": "2"})
+    outcome = body.get("result") or {}
+    department_id = (body.get("member") or {}).get("department_id")
+    context.update(
+        joined=True,
+        department_id=department_id,
+        department_name=outcome.get("department_name"),
+        sign_in=sign_in_url(f"/departments/{department_id}" if department_id else "/"),
+    )
+    return render(request, "public/confirmed.html", context)
+
+
+@router.post("/confirm-email/resend")
+async def resend_confirmation(
+    request: Request, api: Api, email: Annotated[str, Form()] = ""
+) -> Response:
+    """Ask identity to send the link again; the answer is the same whoever asks."""
+    result = await api.call(
+        "identity", "POST", "/v1/email-confirmations/resend", json={"email": email}
+    )
+    if isinstance(result, Problem):
+        errors = errors_from(result, RESEND_LABELS)
+        return render(
+            request, "errors/refused.html", {"problem": result, "errors": errors}, status=422
+        )
+    return render(request, "public/confirmation_sent.html", {"email": email})

@@ -49,6 +49,36 @@ class ResetRequest(BaseModel):
     email: EmailStr
 
 
+class EmailConfirmation(BaseModel):
+    """A registration's confirmation token (from the emailed link) and the password chosen
+    while registering."""
+
+    token: str = Field(min_length=1, max_length=512)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class EmailConfirmed(BaseModel):
+    """A confirmed registration: the account, and what it was registered for."""
+
+    account_id: uuid.UUID
+    email: str
+    department_id: uuid.UUID | None = Field(
+        description="The department the person registered with, if any."
+    )
+    request_id: uuid.UUID | None = Field(
+        description=(
+            "Membership's operation that the confirmation completes: "
+            "`GET /v1/operations/{request_id}` at membership tells when the person has joined."
+        )
+    )
+
+
+class ConfirmationResend(BaseModel):
+    """Whose confirmation link to send again."""
+
+    email: EmailStr
+
+
 class AccountPublic(BaseModel):
     """The caller's account."""
 
@@ -94,6 +124,42 @@ async def set_password(body: PasswordSet, accounts: AccountsService) -> Response
 async def request_reset(body: ResetRequest, accounts: AccountsService) -> Response:
     """Ask for a reset email. Always 202: the answer never tells whether the account exists."""
     await accounts.request_reset(body.email)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/v1/email-confirmations",
+    operation_id="confirm_email",
+    tags=["registration"],
+    responses={
+        400: {"description": "`token-invalid`, `token-used` or `token-expired`."},
+        401: {"description": "`invalid-credentials`: not the password chosen when registering."},
+    },
+)
+async def confirm_email(body: EmailConfirmation, accounts: AccountsService) -> EmailConfirmed:
+    """Confirm a registration's address with the emailed link's token and the password
+    chosen when registering; the account can sign in from now on."""
+    done = await accounts.confirm_email(body.token, body.password)
+    return EmailConfirmed(
+        account_id=done.account_id,
+        email=done.email,
+        department_id=done.department_id,
+        request_id=done.request_id,
+    )
+
+
+@router.post(
+    "/v1/email-confirmations/resend",
+    status_code=202,
+    operation_id="resend_email_confirmation",
+    tags=["registration"],
+)
+async def resend_email_confirmation(
+    body: ConfirmationResend, accounts: AccountsService
+) -> Response:
+    """Send a registration's confirmation link again. Always 202: the answer never tells
+    whether a registration waits for this address."""
+    await accounts.resend_confirmation(str(body.email))
     return Response(status_code=202)
 
 

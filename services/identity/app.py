@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.keys import load_private_key
 from prodigy_users.runtime.service import Runtime, ServiceSpec
 
 from .api import router
+from .confirmations import Confirmations
 from .consumers import handlers
 from .container import Identity, Jwks
 from .errors import PROBLEMS
@@ -37,9 +39,14 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     issuer, jwks = _issuer(settings)
     # Links need no engine: the consumer's handlers issue them in its unit of work.
     links = Links(settings)
+    confirmations = Confirmations(links, timedelta(seconds=settings.email_confirmation_ttl_s))
 
     def container(runtime: Runtime) -> Identity:
-        return Identity(accounts=Accounts(runtime.engine, settings, issuer, links), jwks=jwks)
+        accounts = Accounts(runtime.engine, settings, issuer, links, confirmations)
+        return Identity(accounts=accounts, jwks=jwks)
+
+    async def sweep_unconfirmed(runtime: Runtime) -> None:
+        await runtime.use_cases(Identity).accounts.sweep_forever()
 
     return ServiceSpec(
         name="identity",
@@ -48,6 +55,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         description="Global accounts (one per email, for life), credentials and access tokens.",
         routers=[router],
         problems=PROBLEMS,
-        handlers=handlers(links),
+        handlers=handlers(links, confirmations),
         container=container,
+        background=[sweep_unconfirmed],
     )

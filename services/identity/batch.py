@@ -24,6 +24,7 @@ from prodigy_users.contracts.identity import (
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
+from .confirmations import Confirmations
 from .domain import new_token, normalise_email, token_hash
 from .links import Links
 
@@ -39,13 +40,33 @@ def distinct(requests: list[AccountRequest]) -> dict[str, AccountRequest]:
 class AccountBatches:
     """Handles ``CreateAccounts``; one per process, built by ``app.spec``."""
 
-    def __init__(self, links: Links) -> None:
+    def __init__(self, links: Links, confirmations: Confirmations) -> None:
         self.links = links
+        self.confirmations = confirmations
 
     async def create_accounts(self, uow: UnitOfWork, env: RawEnvelope, cmd: CreateAccounts) -> None:
-        """Create an account for every address no account has; answer the whole batch."""
+        """Create an account for every address no account has; answer the whole batch.
+
+        An address whose account was never confirmed (someone registered it and did not
+        prove they own it) counts as free: the batch takes that account over, as a new
+        account with a set-password link, and the registration waiting for it lapses.
+        """
         wanted = distinct(list(cmd.accounts))
-        inserted = await store.insert_accounts(
+        now = datetime.now(UTC)
+        unconfirmed = await store.unconfirmed_by_email(uow.conn, list(wanted))
+        for key, account in unconfirmed.items():
+            await self.confirmations.lapse(uow, account, "superseded")
+            await store.take_over(
+                uow.conn,
+                account.id,
+                email=str(wanted[key].email),
+                name=wanted[key].name,
+                password_hash=None,
+                confirmed_at=now,
+                now=now,
+            )
+        inserted = {key: account.id for key, account in unconfirmed.items()}
+        inserted |= await store.insert_accounts(
             uow.conn,
             [
                 {
@@ -53,8 +74,10 @@ class AccountBatches:
                     "email": str(r.email),
                     "email_normalised": key,
                     "name": r.name,
+                    "email_confirmed_at": now,
                 }
                 for key, r in wanted.items()
+                if key not in unconfirmed
             ],
         )
         taken = [key for key in wanted if key not in inserted]
@@ -62,7 +85,7 @@ class AccountBatches:
         if len(existing) != len(taken):
             # Cannot happen with a committed unique index; retrying the message is safe.
             raise RuntimeError("an address was neither inserted nor found")
-        expires_at = datetime.now(UTC) + self.links.ttl("welcome")
+        expires_at = now + self.links.ttl("welcome")
         tokens = {key: new_token() for key in inserted}
         await store.insert_tokens(
             uow.conn,

@@ -1,5 +1,6 @@
 """What identity does for the commands membership sends one at a time: create an account
-(one per email, or a rejection) and issue an admin's password reset.
+(one per email, or a rejection; unconfirmed for a registration that must prove its
+address) and issue an admin's password reset.
 
 Each runs in the consumer's unit of work; batches of accounts are ``batch``'s.
 """
@@ -22,6 +23,7 @@ from prodigy_users.runtime.passwords import is_password_hash
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
+from .confirmations import Confirmations
 from .domain import normalise_email
 from .links import Links
 
@@ -31,59 +33,97 @@ log = get_logger(__name__)
 class Commands:
     """Handles ``CreateAccount`` and ``IssuePasswordReset``; built once by ``app.spec``."""
 
-    def __init__(self, links: Links) -> None:
+    def __init__(self, links: Links, confirmations: Confirmations) -> None:
         self.links = links
+        self.confirmations = confirmations
 
     async def create_account(self, uow: UnitOfWork, env: RawEnvelope, cmd: CreateAccount) -> None:
         """Handle ``CreateAccount``: one account per email, or a rejection.
 
         With a ``password_hash`` (the person registered with a password) the account
         starts with it and no set-password email goes out; without one, the person
-        is emailed a set-password link.
+        is emailed a set-password link. With ``confirm_email`` the account starts
+        unconfirmed and the address gets a confirmation link instead.
+
+        An address whose account is unconfirmed is free: this request takes that
+        account over (the requests that waited for it lapse), so nobody can hold an
+        address they do not own by registering it first.
         """
         normalised = normalise_email(cmd.email)
-        account_id = uuid.uuid4()
         password_hash = cmd.password_hash
         if password_hash is not None and not is_password_hash(password_hash):
             # Never store what may be a password in the clear; the person gets a link instead.
             log.error("CreateAccount carried something that is not an Argon2 hash; ignored")
             password_hash = None
         now = datetime.now(UTC)
-        inserted = await store.insert_account(
-            uow.conn,
-            account_id,
-            cmd.email,
-            normalised,
-            cmd.name,
-            password_hash=password_hash,
-            password_set_at=now,
-        )
-        if not inserted:
-            existing = await store.account_by_email(uow.conn, normalised)
+        confirmed_at = None if cmd.confirm_email else now
+        account = await store.account_by_email(uow.conn, normalised, lock=True)
+        if account is None:
+            account_id = uuid.uuid4()
+            inserted = await store.insert_account(
+                uow.conn,
+                account_id,
+                cmd.email,
+                normalised,
+                cmd.name,
+                password_hash=password_hash,
+                password_set_at=now,
+                confirmed_at=confirmed_at,
+            )
+            if inserted:
+                made = store.Account(account_id, cmd.email, cmd.name, password_hash, confirmed_at)
+                await self._made(uow, cmd, made, now)
+                return
+            # A batch took the address a moment ago: it is that account's now.
+            account = await store.account_by_email(uow.conn, normalised, lock=True)
+            if account is None:
+                raise RuntimeError("an address was neither inserted nor found; retried")
+        if account.confirmed:
             uow.emit(
                 AccountCreationRejected(
                     request_id=cmd.request_id,
                     email=cmd.email,
                     reason="account_exists",
                     department_id=cmd.department_id,
-                    existing_account_id=existing.id if existing else None,
+                    existing_account_id=account.id,
                 ),
                 key=cmd.request_id,
             )
             return
-        account = store.Account(account_id, cmd.email, cmd.name, password_hash)
+        await self.confirmations.lapse(uow, account, "superseded", keep=cmd.request_id)
+        await store.take_over(
+            uow.conn,
+            account.id,
+            email=cmd.email,
+            name=cmd.name,
+            password_hash=password_hash,
+            confirmed_at=confirmed_at,
+            now=now,
+        )
+        taken = store.Account(account.id, cmd.email, cmd.name, password_hash, confirmed_at)
+        await self._made(uow, cmd, taken, now)
+
+    async def _made(
+        self, uow: UnitOfWork, cmd: CreateAccount, account: store.Account, now: datetime
+    ) -> None:
+        """The request has its account: announce it, or wait for its confirmation."""
+        if not account.confirmed:
+            await self.confirmations.await_confirmation(
+                uow, account, request_id=cmd.request_id, department_id=cmd.department_id
+            )
+            return
         uow.emit(
             AccountCreated(
-                account_id=account_id,
+                account_id=account.id,
                 email=cmd.email,
                 name=cmd.name,
                 request_id=cmd.request_id,
                 department_id=cmd.department_id,
             ),
-            key=account_id,
+            key=account.id,
         )
-        if password_hash is not None:
-            uow.emit(PasswordChanged(account_id=account_id, changed_at=now), key=account_id)
+        if account.password_hash is not None:
+            uow.emit(PasswordChanged(account_id=account.id, changed_at=now), key=account.id)
             return
         await self.links.issue(uow, account, "welcome", cmd.department_id, email_it=True)
 

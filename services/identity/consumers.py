@@ -10,14 +10,15 @@ from prodigy_users.runtime.consumer import Handler
 
 from .batch import AccountBatches
 from .commands import Commands
+from .confirmations import Confirmations
 from .links import Links
 
 
-def handlers(links: Links) -> Mapping[type[Payload], Handler]:
+def handlers(links: Links, confirmations: Confirmations) -> Mapping[type[Payload], Handler]:
     """Payload type -> handler."""
-    commands = Commands(links)
+    commands = Commands(links, confirmations)
     return {
         CreateAccount: commands.create_account,
-        CreateAccounts: AccountBatches(links).create_accounts,
+        CreateAccounts: AccountBatches(links, confirmations).create_accounts,
         IssuePasswordReset: commands.issue_password_reset,
     }

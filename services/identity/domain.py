@@ -16,6 +16,17 @@ from datetime import datetime, timedelta
 MAX_RESETS_PER_WINDOW = 3
 RESET_WINDOW = timedelta(hours=1)
 
+# Registering, and asking for the confirmation link again, email an address anyone
+# can type: at most this many confirmation emails per account per window. Beyond
+# that the registration still takes effect (its password, its request) and the
+# latest link is kept, but no email goes out until the window moves on.
+MAX_CONFIRMATIONS_PER_WINDOW = 5
+CONFIRMATION_WINDOW = timedelta(hours=1)
+
+# What each kind of token may be used for.
+CONFIRM_EMAIL = "confirm_email"
+SET_PASSWORD = frozenset({"welcome", "reset", "operator"})
+
 
 def normalise_email(email: str) -> str:
     """The form under which an email is unique: trimmed and lower-cased.
@@ -42,11 +53,17 @@ class TokenState:
 
     expires_at: datetime
     used_at: datetime | None
+    purpose: str = "welcome"
 
 
-def token_refusal(state: TokenState | None, now: datetime) -> str | None:
-    """Why a token cannot be used now (None: it can)."""
-    if state is None:
+def token_refusal(
+    state: TokenState | None, now: datetime, purposes: frozenset[str] = SET_PASSWORD
+) -> str | None:
+    """Why a token cannot be used now for one of ``purposes`` (None: it can).
+
+    A token of another purpose is as good as none: a confirmation link never sets a
+    password, a set-password link never confirms a registration."""
+    if state is None or state.purpose not in purposes:
         return "invalid"
     if state.used_at is not None:
         return "used"
@@ -58,3 +75,8 @@ def token_refusal(state: TokenState | None, now: datetime) -> str | None:
 def reset_allowed(sent_in_window: int) -> bool:
     """Whether another reset email may go out, given how many went out in the window."""
     return sent_in_window < MAX_RESETS_PER_WINDOW
+
+
+def confirmation_email_allowed(sent_in_window: int) -> bool:
+    """Whether another confirmation email may go out, given how many did in the window."""
+    return sent_in_window < MAX_CONFIRMATIONS_PER_WINDOW

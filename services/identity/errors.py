@@ -22,7 +22,8 @@ class AccountNotFound(DomainError):
 
 
 class LinkInvalid(DomainError):
-    """A set-password or reset token that was never issued."""
+    """A set-password, reset or confirmation token that was never issued (or is used for
+    what it was not issued for)."""
 
     default_detail = "This link is not valid."
 
@@ -39,10 +40,33 @@ class LinkExpired(DomainError):
     default_detail = "This link has expired; ask for a new one."
 
 
+class EmailNotConfirmed(DomainError):
+    """The password is right, but the account's address was never confirmed (it was made
+    by registering, and the link emailed to the address has not been used)."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(
+            f"Confirm your email first: we sent a link to {email}. Open it to finish "
+            "registering, or ask for the link again.",
+            extra={"email": email},
+        )
+
+
+class WrongRegistrationPassword(DomainError):
+    """A confirmation link used with another password than the one chosen when registering."""
+
+    default_detail = "That is not the password you chose when you registered."
+
+    def __init__(self) -> None:
+        super().__init__(errors=[{"field": "password", "message": "not the password you chose"}])
+
+
 PROBLEMS: dict[type[DomainError], ProblemType] = {
     InvalidCredentials: ProblemType(401, "invalid-credentials", "Invalid credentials"),
     AccountNotFound: ProblemType(404, "not-found", "No such account"),
     LinkInvalid: ProblemType(400, "token-invalid", "Link cannot be used"),
     LinkUsed: ProblemType(400, "token-used", "Link cannot be used"),
     LinkExpired: ProblemType(400, "token-expired", "Link cannot be used"),
+    EmailNotConfirmed: ProblemType(403, "email-not-confirmed", "Email not confirmed"),
+    WrongRegistrationPassword: ProblemType(401, "invalid-credentials", "Invalid credentials"),
 }

@@ -1,18 +1,26 @@
 """Identity's HTTP use cases, each one unit of work: sign in, set a password with a
-link, ask for a reset, an operator's link, the caller's own account."""
+link, ask for a reset, confirm a registration's address (or ask for its link again),
+an operator's link, the caller's own account; and the sweep of registrations nobody
+confirmed."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.contracts.identity import PasswordChanged
+from prodigy_users.contracts.identity import (
+    AccountCreated,
+    AccountEmailConfirmed,
+    PasswordChanged,
+)
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.errors import DomainError
 from prodigy_users.runtime.logging import get_logger
+from prodigy_users.runtime.loops import keep_running, sleep_for
 from prodigy_users.runtime.passwords import (
     DUMMY_HASH,
     hash_password,
@@ -22,8 +30,24 @@ from prodigy_users.runtime.passwords import (
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .domain import RESET_WINDOW, normalise_email, reset_allowed, token_hash, token_refusal
-from .errors import AccountNotFound, InvalidCredentials, LinkExpired, LinkInvalid, LinkUsed
+from .confirmations import Confirmations
+from .domain import (
+    CONFIRM_EMAIL,
+    RESET_WINDOW,
+    normalise_email,
+    reset_allowed,
+    token_hash,
+    token_refusal,
+)
+from .errors import (
+    AccountNotFound,
+    EmailNotConfirmed,
+    InvalidCredentials,
+    LinkExpired,
+    LinkInvalid,
+    LinkUsed,
+    WrongRegistrationPassword,
+)
 from .links import IssuedLink, Links
 from .settings import Settings
 
@@ -36,6 +60,19 @@ _REFUSALS: dict[str, type[DomainError]] = {
     "expired": LinkExpired,
 }
 
+# Unconfirmed accounts the sweep deletes per transaction.
+SWEEP_BATCH = 200
+
+
+@dataclass(frozen=True)
+class ConfirmedEmail:
+    """A registration's address just confirmed: whose, and what it completes."""
+
+    account_id: uuid.UUID
+    email: str
+    department_id: uuid.UUID | None
+    request_id: uuid.UUID | None
+
 
 class Accounts:
     """Identity's HTTP use cases on its database; built once the runtime's engine exists."""
@@ -46,11 +83,13 @@ class Accounts:
         settings: Settings,
         issuer: TokenIssuer | None,
         links: Links,
+        confirmations: Confirmations,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.issuer = issuer
         self.links = links
+        self.confirmations = confirmations
 
     def uow(self) -> UnitOfWork:
         """A unit of work on identity's database."""
@@ -71,10 +110,10 @@ class Accounts:
         ``LinkExpired``; ``WeakPassword`` if the password breaks the policy)."""
         async with self.uow() as uow:
             found = await store.lock_token(uow.conn, token_hash(token))
-            refusal = token_refusal(found[1] if found else None, datetime.now(UTC))
+            refusal = token_refusal(found.state if found else None, datetime.now(UTC))
             if refusal is not None or found is None:
                 raise _REFUSALS[refusal or "invalid"]()
-            account = await store.account_by_id(uow.conn, found[0])
+            account = await store.account_by_id(uow.conn, found.account_id)
             assert account is not None
             require_strong(password, email=account.email)
             hashed = await asyncio.to_thread(hash_password, password)
@@ -84,7 +123,11 @@ class Accounts:
             await uow.commit()
 
     async def login(self, email: str, password: str) -> tuple[str, int]:
-        """An access token for good credentials; ``InvalidCredentials`` for anything else."""
+        """An access token for good credentials; ``InvalidCredentials`` for anything else.
+
+        ``EmailNotConfirmed`` for the right password of an account whose address was
+        never confirmed (only someone who knows the password learns that it exists).
+        """
         async with self.engine.connect() as conn:
             account = await store.account_by_email(conn, normalise_email(email))
         stored = account.password_hash if account and account.password_hash else DUMMY_HASH
@@ -92,6 +135,8 @@ class Accounts:
         ok = matches and account is not None and account.password_hash is not None
         if not ok or account is None:
             raise InvalidCredentials()
+        if not account.confirmed:
+            raise EmailNotConfirmed(account.email)
         assert self.issuer is not None, "identity needs PRODIGY_SIGNING_KEY_PATH"
         ttl = self.settings.access_token_ttl_s
         return self.issuer.issue(account.id, ttl=timedelta(seconds=ttl)), ttl
@@ -104,7 +149,9 @@ class Accounts:
         """
         async with self.uow() as uow:
             found = await store.account_by_email(uow.conn, normalise_email(email))
-            if found is None:
+            if found is None or not found.confirmed:
+                # An unconfirmed account is someone's registration in progress: whoever
+                # forgot its password registers again (that replaces it).
                 return
             # The row lock serialises concurrent requests for one account, so the
             # count below cannot be read by two of them at once.
@@ -116,6 +163,114 @@ class Accounts:
                 return
             await self.links.issue(uow, account, "reset", None, email_it=True)
             await uow.commit()
+
+    async def confirm_email(self, token: str, password: str) -> ConfirmedEmail:
+        """Use a registration's confirmation link, with the password chosen then.
+
+        The address is proved: the account becomes a real one (``AccountCreated`` for
+        the request that made it, so membership lets the person in, then
+        ``AccountEmailConfirmed``). The password is asked for because the link alone
+        proves only the mailbox: someone who registered another person's address would
+        otherwise get the account the day its owner clicks the link. ``LinkInvalid``,
+        ``LinkUsed``, ``LinkExpired``; ``WrongRegistrationPassword`` (the link stays usable).
+        """
+        async with self.uow() as uow:
+            found = await store.lock_token(uow.conn, token_hash(token))
+            now = datetime.now(UTC)
+            refusal = token_refusal(found.state if found else None, now, frozenset({CONFIRM_EMAIL}))
+            if refusal is not None or found is None:
+                raise _REFUSALS[refusal or "invalid"]()
+            account = await store.account_by_id(uow.conn, found.account_id, lock=True)
+            assert account is not None
+            stored = account.password_hash or DUMMY_HASH
+            matches = await asyncio.to_thread(verify_password, stored, password)
+            if not matches or account.password_hash is None:
+                raise WrongRegistrationPassword()
+            await store.confirm(uow.conn, account.id, now)
+            await store.retire_tokens(uow.conn, account.id, now, CONFIRM_EMAIL)
+            uow.emit(
+                AccountCreated(
+                    account_id=account.id,
+                    email=account.email,
+                    name=account.name,
+                    request_id=found.request_id,
+                    department_id=found.department_id,
+                ),
+                key=account.id,
+            )
+            uow.emit(
+                PasswordChanged(
+                    account_id=account.id, changed_at=account.password_changed_at or now
+                ),
+                key=account.id,
+            )
+            uow.emit(
+                AccountEmailConfirmed(
+                    account_id=account.id,
+                    email=account.email,
+                    confirmed_at=now,
+                    request_id=found.request_id,
+                    department_id=found.department_id,
+                ),
+                key=account.id,
+            )
+            await uow.commit()
+        return ConfirmedEmail(account.id, account.email, found.department_id, found.request_id)
+
+    async def resend_confirmation(self, email: str) -> None:
+        """Email a registration's confirmation link again; the caller learns nothing.
+
+        Only for an unconfirmed account whose registration has not lapsed; the new link
+        keeps that registration's expiry, and the per-hour cap of confirmation emails
+        applies (``domain.MAX_CONFIRMATIONS_PER_WINDOW``).
+        """
+        async with self.uow() as uow:
+            account = await store.account_by_email(uow.conn, normalise_email(email), lock=True)
+            if account is None or account.confirmed:
+                return
+            now = datetime.now(UTC)
+            waiting = [
+                w
+                for w in await store.waiting_requests(uow.conn, account.id, CONFIRM_EMAIL)
+                if w.expires_at > now
+            ]
+            if not waiting:
+                return  # lapsed: the sweep deletes it; registering again starts over
+            latest = waiting[-1]
+            await self.confirmations.issue(
+                uow,
+                account,
+                request_id=latest.request_id,
+                department_id=latest.department_id,
+                expires_at=latest.expires_at,
+                resent=True,
+            )
+            await uow.commit()
+
+    async def sweep_unconfirmed(self) -> bool:
+        """Delete accounts whose confirmation link lapsed unused; their requests lapse
+        (``AccountRequestLapsed``). Nothing else is announced: nobody outside identity
+        ever heard of them. True if any were deleted."""
+        async with self.uow() as uow:
+            lapsed = await store.lapsed_unconfirmed(uow.conn, CONFIRM_EMAIL, SWEEP_BATCH)
+            if not lapsed:
+                return False
+            for account in lapsed:
+                await self.confirmations.lapse(uow, account, "expired")
+            await store.delete_accounts(uow.conn, [a.id for a in lapsed])
+            await uow.commit()
+        log.info("unconfirmed registrations deleted", count=len(lapsed))
+        return True
+
+    async def sweep_forever(self) -> None:
+        """``sweep_unconfirmed`` for the life of the service, every
+        ``unconfirmed_sweep_interval_s``."""
+        interval = self.settings.unconfirmed_sweep_interval_s
+        await keep_running(
+            self.sweep_unconfirmed,
+            what="unconfirmed accounts sweep",
+            idle=lambda: sleep_for(interval),
+        )
 
     async def account(self, account_id: uuid.UUID) -> store.Account | None:
         """The account, if it exists."""

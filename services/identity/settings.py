@@ -20,3 +20,7 @@ class Settings(ServiceSettings):
     welcome_link_ttl_s: int = 7 * 24 * 3600
     reset_link_ttl_s: int = 3600
     operator_link_ttl_s: int = 24 * 3600
+    # A registration's confirmation link works this long; an account nobody confirmed
+    # in that time is deleted by the sweep, which runs every interval.
+    email_confirmation_ttl_s: int = 24 * 3600
+    unconfirmed_sweep_interval_s: float = 600.0

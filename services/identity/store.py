@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,12 +23,27 @@ class Account:
     email: str
     name: str
     password_hash: str | None
+    # None: registered, the address not proved yet (see ``tables.accounts``).
+    email_confirmed_at: datetime | None = None
+    password_changed_at: datetime | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the owner of the address stands behind the account."""
+        return self.email_confirmed_at is not None
 
 
 def _account(row: sa.Row[tuple[object, ...]] | None) -> Account | None:
     if row is None:
         return None
-    return Account(row.id, row.email, row.name, row.password_hash)
+    return Account(
+        row.id,
+        row.email,
+        row.name,
+        row.password_hash,
+        row.email_confirmed_at,
+        row.password_changed_at,
+    )
 
 
 async def insert_account(
@@ -39,10 +55,12 @@ async def insert_account(
     *,
     password_hash: str | None = None,
     password_set_at: datetime | None = None,
+    confirmed_at: datetime | None = None,
 ) -> bool:
     """Insert unless the normalised email is taken; True if inserted.
 
     ``password_hash``: the account starts with this password (chosen while registering).
+    ``confirmed_at`` None: an unconfirmed account (someone registered with the address).
     """
     stmt = (
         pg_insert(accounts)
@@ -53,6 +71,7 @@ async def insert_account(
             name=name,
             password_hash=password_hash,
             password_changed_at=password_set_at if password_hash else None,
+            email_confirmed_at=confirmed_at,
         )
         .on_conflict_do_nothing(index_elements=["email_normalised"])
         .returning(accounts.c.id)
@@ -60,12 +79,14 @@ async def insert_account(
     return (await conn.execute(stmt)).first() is not None
 
 
-async def account_by_email(conn: AsyncConnection, normalised: str) -> Account | None:
-    """The account with this normalised email, if any."""
-    row = (
-        await conn.execute(sa.select(accounts).where(accounts.c.email_normalised == normalised))
-    ).first()
-    return _account(row)
+async def account_by_email(
+    conn: AsyncConnection, normalised: str, *, lock: bool = False
+) -> Account | None:
+    """The account with this normalised email, if any (``lock``: row-locked)."""
+    stmt = sa.select(accounts).where(accounts.c.email_normalised == normalised)
+    if lock:
+        stmt = stmt.with_for_update()
+    return _account((await conn.execute(stmt)).first())
 
 
 async def account_by_id(
@@ -84,31 +105,50 @@ async def insert_token(
     token_hash: str,
     purpose: str,
     expires_at: datetime,
+    *,
+    request_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
 ) -> None:
-    """Store a token's hash."""
+    """Store a token's hash (``request_id``, ``department_id``: what it completes)."""
     await conn.execute(
         sa.insert(credential_tokens).values(
-            token_hash=token_hash, account_id=account_id, purpose=purpose, expires_at=expires_at
+            token_hash=token_hash,
+            account_id=account_id,
+            purpose=purpose,
+            expires_at=expires_at,
+            request_id=request_id,
+            department_id=department_id,
         )
     )
 
 
-async def lock_token(conn: AsyncConnection, token_hash: str) -> tuple[uuid.UUID, TokenState] | None:
+@dataclass(frozen=True)
+class StoredToken:
+    """A token's row: whose it is, what for, and whether it can still be used."""
+
+    account_id: uuid.UUID
+    state: TokenState
+    request_id: uuid.UUID | None
+    department_id: uuid.UUID | None
+
+
+async def lock_token(conn: AsyncConnection, token_hash: str) -> StoredToken | None:
     """The token's account and state, row-locked so two uses cannot both succeed."""
     row = (
         await conn.execute(
-            sa.select(
-                credential_tokens.c.account_id,
-                credential_tokens.c.expires_at,
-                credential_tokens.c.used_at,
-            )
+            sa.select(credential_tokens)
             .where(credential_tokens.c.token_hash == token_hash)
             .with_for_update()
         )
     ).first()
     if row is None:
         return None
-    return row.account_id, TokenState(row.expires_at, row.used_at)
+    return StoredToken(
+        row.account_id,
+        TokenState(row.expires_at, row.used_at, row.purpose),
+        row.request_id,
+        row.department_id,
+    )
 
 
 async def set_password(
@@ -120,11 +160,134 @@ async def set_password(
         .where(accounts.c.id == account_id)
         .values(password_hash=password_hash, password_changed_at=now)
     )
-    await conn.execute(
-        sa.update(credential_tokens)
-        .where(credential_tokens.c.account_id == account_id, credential_tokens.c.used_at.is_(None))
-        .values(used_at=now)
+    await retire_tokens(conn, account_id, now)
+
+
+async def retire_tokens(
+    conn: AsyncConnection, account_id: uuid.UUID, now: datetime, purpose: str | None = None
+) -> None:
+    """Every outstanding token of the account (of ``purpose``, if given) stops working."""
+    stmt = sa.update(credential_tokens).where(
+        credential_tokens.c.account_id == account_id, credential_tokens.c.used_at.is_(None)
     )
+    if purpose is not None:
+        stmt = stmt.where(credential_tokens.c.purpose == purpose)
+    await conn.execute(stmt.values(used_at=now))
+
+
+@dataclass(frozen=True)
+class WaitingRequest:
+    """A request whose account waits for its address to be confirmed."""
+
+    request_id: uuid.UUID
+    department_id: uuid.UUID | None
+    expires_at: datetime
+
+
+async def waiting_requests(
+    conn: AsyncConnection, account_id: uuid.UUID, purpose: str
+) -> list[WaitingRequest]:
+    """The requests the account's unused tokens of ``purpose`` would complete (expired
+    ones too), one per request, the latest expiry of each; oldest first."""
+    rows = await conn.execute(
+        sa.select(
+            credential_tokens.c.request_id,
+            credential_tokens.c.department_id,
+            credential_tokens.c.expires_at,
+        )
+        .where(
+            credential_tokens.c.account_id == account_id,
+            credential_tokens.c.purpose == purpose,
+            credential_tokens.c.used_at.is_(None),
+            credential_tokens.c.request_id.is_not(None),
+        )
+        .ext(distinct_on(credential_tokens.c.request_id))
+        .order_by(credential_tokens.c.request_id, credential_tokens.c.expires_at.desc())
+    )
+    found = [WaitingRequest(r.request_id, r.department_id, r.expires_at) for r in rows]
+    return sorted(found, key=lambda w: w.expires_at)
+
+
+async def take_over(
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    *,
+    email: str,
+    name: str,
+    password_hash: str | None,
+    confirmed_at: datetime | None,
+    now: datetime,
+) -> None:
+    """An unconfirmed account becomes the new request's: its address as now typed, the
+    new name and password (None: none, a set-password link follows), confirmed or not,
+    and every token it had retired."""
+    await conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            password_changed_at=now if password_hash else None,
+            email_confirmed_at=confirmed_at,
+        )
+    )
+    await retire_tokens(conn, account_id, now)
+
+
+async def confirm(conn: AsyncConnection, account_id: uuid.UUID, now: datetime) -> None:
+    """The owner of the address stands behind the account from ``now``."""
+    await conn.execute(
+        sa.update(accounts).where(accounts.c.id == account_id).values(email_confirmed_at=now)
+    )
+
+
+async def lapsed_unconfirmed(conn: AsyncConnection, purpose: str, limit: int) -> list[Account]:
+    """Unconfirmed accounts none of whose ``purpose`` tokens can still be used, locked
+    (skipping those another transaction holds): the sweep deletes them."""
+    live = (
+        sa.select(credential_tokens.c.token_hash)
+        .where(
+            credential_tokens.c.account_id == accounts.c.id,
+            credential_tokens.c.purpose == purpose,
+            credential_tokens.c.used_at.is_(None),
+            credential_tokens.c.expires_at > sa.func.now(),
+        )
+        .exists()
+    )
+    rows = await conn.execute(
+        sa.select(accounts)
+        .where(accounts.c.email_confirmed_at.is_(None), ~live)
+        .order_by(accounts.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [a for a in (_account(r) for r in rows) if a is not None]
+
+
+async def delete_accounts(conn: AsyncConnection, account_ids: list[uuid.UUID]) -> None:
+    """Delete accounts and their tokens."""
+    if not account_ids:
+        return
+    await conn.execute(
+        sa.delete(credential_tokens).where(credential_tokens.c.account_id.in_(account_ids))
+    )
+    await conn.execute(sa.delete(accounts).where(accounts.c.id.in_(account_ids)))
+
+
+async def unconfirmed_by_email(
+    conn: AsyncConnection, normalised: list[str]
+) -> dict[str, Account]:
+    """The unconfirmed accounts with these normalised emails, locked, by that email."""
+    if not normalised:
+        return {}
+    rows = await conn.execute(
+        sa.select(accounts)
+        .where(accounts.c.email_normalised.in_(normalised), accounts.c.email_confirmed_at.is_(None))
+        .order_by(accounts.c.email_normalised)
+        .with_for_update()
+    )
+    return {r.email_normalised: a for r in rows if (a := _account(r)) is not None}
 
 
 async def count_recent_tokens(

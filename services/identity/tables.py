@@ -23,6 +23,16 @@ accounts = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    # NULL: someone registered with this address and has not proved they own it yet;
+    # the account cannot sign in, any other request for the address takes it over,
+    # and the sweep deletes it once its confirmation link has lapsed.
+    sa.Column("email_confirmed_at", sa.DateTime(timezone=True), nullable=True),
+)
+# The sweep's candidates: few at any time, so a small partial index.
+sa.Index(
+    "ix_accounts_unconfirmed",
+    accounts.c.created_at,
+    postgresql_where=accounts.c.email_confirmed_at.is_(None),
 )
 
 credential_tokens = sa.Table(
@@ -38,4 +48,7 @@ credential_tokens = sa.Table(
     ),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+    # What an email-confirmation token completes: membership's request and its department.
+    sa.Column("request_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("department_id", UUID(as_uuid=True), nullable=True),
 )

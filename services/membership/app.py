@@ -13,12 +13,22 @@ from .imports.answers import ImportAnswers
 from .imports.api import router as imports_router
 from .imports.wakeup import Wakeup
 from .invitations.api import router as invitations_router
-from .invitations.entry import complete_registration
+from .invitations.registrations import Registrations
+from .invitations.tokens import LinkTokens
 from .members.api import router as members_router
 from .members.requests import IdentityAnswers
 from .members.service import completions
 from .members.waiters import Waiters
 from .settings import Settings
+
+
+def identity_answers(settings: Settings, waiters: Waiters) -> IdentityAnswers:
+    """The handlers of identity's answers, as the consumer of one process applies them
+    (registrations are finished by the invitations feature, which knows the links)."""
+    tokens = LinkTokens(
+        settings.link_secret_path, settings.seal_public_key_path, settings.app_base_url
+    )
+    return IdentityAnswers(waiters, completions(Registrations(tokens)))
 
 # The POSTs that create something on behalf of a signed-in admin or operator: a retry
 # with the same Idempotency-Key is answered what the first attempt was. (Accepting an
@@ -59,9 +69,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             imports_router,
         ],
         problems=PROBLEMS,
-        handlers=handlers(
-            IdentityAnswers(waiters, completions(complete_registration)), ImportAnswers(wakeup)
-        ),
+        handlers=handlers(identity_answers(settings, waiters), ImportAnswers(wakeup)),
         ignored=IGNORED,
         container=container,
         idempotent=IDEMPOTENT,

@@ -1,4 +1,5 @@
-"""What membership consumes: identity's answers to its account requests (single or batched)."""
+"""What membership consumes: identity's answers to its account requests (single or batched,
+and the registrations that wait for their address to be confirmed)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 from prodigy_users.contracts.envelope import Payload
 from prodigy_users.contracts.identity import (
+    AccountAwaitingConfirmation,
     AccountBatchAnswered,
     AccountCreated,
     AccountCreationRejected,
+    AccountRequestLapsed,
 )
 from prodigy_users.runtime.consumer import Handler
 
@@ -22,6 +25,8 @@ def handlers(requests: IdentityAnswers, imports: ImportAnswers) -> Mapping[type[
     return {
         AccountCreated: requests.on_account_created,
         AccountCreationRejected: requests.on_account_rejected,
+        AccountAwaitingConfirmation: requests.on_awaiting_confirmation,
+        AccountRequestLapsed: requests.on_request_lapsed,
         AccountBatchAnswered: imports.on_batch_answered,
     }
 

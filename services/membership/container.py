@@ -58,7 +58,7 @@ def build_use_cases(
         operations=operations,
         invitations=invitations,
         links=RegistrationLinks(engine, tokens),
-        entry=Entry(engine, operations),
+        entry=Entry(engine),
         groups=groups,
         imports=Imports(engine, settings, wakeup),
         import_worker=ImportWorker(engine, settings, invitations, lifecycle, groups, wakeup),

@@ -72,6 +72,31 @@ ACCOUNT_EXISTS_REGISTERING = (
 )
 
 
+class AccountNotReady(DomainError):
+    """A signed-in account membership has not heard of yet (identity's event about it is
+    on its way): nothing is decided with a stand-in address; the person tries again."""
+
+    default_detail = "Your account is still being set up; try again in a moment."
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=2)
+
+
+class RegistrationLapsed(DomainError):
+    """A registration whose address was not confirmed: the link was not used in time, or a
+    newer request for the address replaced it. Nobody joined."""
+
+    default_detail = (
+        "The email address was not confirmed in time, so nobody joined; register again."
+    )
+
+
+REGISTRATION_SUPERSEDED = (
+    "A newer registration or an admin's request for this email address replaced this "
+    "registration before it was confirmed."
+)
+
+
 class AlreadyMember(DomainError):
     """The person is a current member of the department (``detail`` says who, to whom it
     is said); ``account_id``, when given, names their record for the admin."""
@@ -285,6 +310,8 @@ PROBLEMS: ProblemTable = {
     EmployeeIdTaken: ProblemType(409, "employee-id-taken", "Employee ID in use"),
     AccountExists: ProblemType(409, "account-exists", "Account already exists"),
     AlreadyMember: ProblemType(409, "already-member", "Already a member"),
+    AccountNotReady: ProblemType(409, "account-not-ready", "Account not ready"),
+    RegistrationLapsed: ProblemType(410, "registration-lapsed", "Registration not confirmed"),
     InvitationUsed: ProblemType(400, "invitation-used", "Invitation cannot be used"),
     InvitationRevoked: ProblemType(400, "invitation-revoked", "Invitation cannot be used"),
     InvitationExpired: ProblemType(400, "invitation-expired", "Invitation cannot be used"),

@@ -12,7 +12,10 @@ from prodigy_users.runtime.auth import OPERATOR_SUBJECT
 ROLES: tuple[str, ...] = get_args(Role)
 MANAGING_ROLES = frozenset({"admin"})
 
-OperationStatus = Literal["pending", "succeeded", "failed"]
+# pending (identity has not answered) -> awaiting_confirmation (a registration whose
+# address must be confirmed first) -> succeeded | failed.
+OperationStatus = Literal["pending", "awaiting_confirmation", "succeeded", "failed"]
+OPEN_STATUSES: frozenset[str] = frozenset({"pending", "awaiting_confirmation"})
 
 
 def can_manage_members(role: str | None) -> bool:

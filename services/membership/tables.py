@@ -113,6 +113,10 @@ invitations = sa.Table(
     sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("account_id", UUID(as_uuid=True), nullable=True),
     sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    # The registration (an operation) that is using this invitation while identity makes
+    # its account and its address is confirmed: nobody else registers through it
+    # meanwhile. Released when that registration ends without joining.
+    sa.Column("claimed_by", UUID(as_uuid=True), nullable=True),
 )
 # One pending invitation per address and department, even with two admins at once.
 sa.Index(

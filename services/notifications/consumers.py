@@ -9,7 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
-from prodigy_users.contracts.identity import PasswordLinkIssued, PasswordLinksIssued
+from prodigy_users.contracts.identity import (
+    EmailConfirmationIssued,
+    PasswordLinkIssued,
+    PasswordLinksIssued,
+)
 from prodigy_users.contracts.membership import (
     DepartmentCreated,
     InvitationLinkIssued,
@@ -17,6 +21,7 @@ from prodigy_users.contracts.membership import (
     MemberRemoved,
     MemberRestored,
     MemberRoleChanged,
+    SignInToJoinRequested,
     WelcomeRequested,
 )
 from prodigy_users.runtime.consumer import BatchHandler, Handler
@@ -45,6 +50,8 @@ EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], list[dict[str, Any]
     PasswordLinksIssued: service.password_links_emails,
     InvitationLinkIssued: lambda envelope, p: [service.invitation_email(envelope, p)],
     WelcomeRequested: lambda envelope, p: [service.welcome_email(envelope, p)],
+    EmailConfirmationIssued: lambda envelope, p: [service.confirmation_email(envelope, p)],
+    SignInToJoinRequested: lambda envelope, p: [service.sign_in_to_join_email(envelope, p)],
 }
 
 
@@ -54,7 +61,8 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
 
     async def emails_asked(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
         """Queue the emails the event asks for: welcome or password-reset links (one or a
-        batch), an invitation or its reminder (a new event: a new email), "you joined"."""
+        batch), an invitation or its reminder (a new event: a new email), "you joined",
+        a registration's confirmation link, "sign in to join" for an address's owner."""
         rows = EMAIL_ROWS[type(payload)](envelope, payload)
         await service.queue_many(uow.conn, rows, name_wait=name_wait)
 

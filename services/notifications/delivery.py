@@ -37,7 +37,9 @@ from .domain import (
     Outcome,
     OutgoingEmail,
     RetryPolicy,
+    confirm_email_url,
     department_label,
+    door_url,
     invitation_url,
     lease_left_for_send,
     link_expired,
@@ -184,6 +186,11 @@ class Delivery:
             url = set_password_url(self._settings.public_base_url, opened or self._open(email))
         elif kind == "invitation":
             url = invitation_url(self._settings.app_base_url, opened or self._open(email))
+        elif kind == "confirm_email":
+            url = confirm_email_url(self._settings.app_base_url, opened or self._open(email))
+        elif kind == "door":
+            via = email.details.get("via", "registration_link")
+            url = door_url(self._settings.app_base_url, via, opened or self._open(email))
         else:
             url = self._settings.app_base_url  # no secret: where to sign in
         context: dict[str, Any] = {
@@ -196,6 +203,7 @@ class Delivery:
             "admin_asked": email.department_id is not None,
             "role": role_label(email.details.get("role", "member")),
             "inviter": email.details.get("inviter") or None,
+            "via": email.details.get("via", "registration_link"),
         }
         try:
             rendered = render(email.template, context)

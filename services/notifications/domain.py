@@ -17,12 +17,20 @@ from .errors import InvalidCursor, UnknownStatus
 EmailStatus = Literal["pending", "sending", "retrying", "sent", "failed"]
 EMAIL_STATUSES: tuple[EmailStatus, ...] = ("pending", "sending", "retrying", "sent", "failed")
 Template = Literal[
-    "welcome", "password_reset", "invitation", "invitation_reminder", "welcome_joined"
+    "welcome",
+    "password_reset",
+    "invitation",
+    "invitation_reminder",
+    "welcome_joined",
+    "confirm_email",
+    "sign_in_to_join",
 ]
 Purpose = Literal["welcome", "reset"]
-# Which page a template's link opens: identity's set-password page, or the app's
-# invitation page. A template without a kind carries no secret link at all.
-LinkKind = Literal["set_password", "invitation"]
+# Which page a template's link opens: identity's set-password page, the app's
+# invitation page, its email-confirmation page, or the link someone registered
+# through (an invitation's or the department's registration link: ``door``, told
+# by the email's ``via`` detail). A template without a kind carries no secret link.
+LinkKind = Literal["set_password", "invitation", "confirm_email", "door"]
 
 # ``sending`` is due again only once its lease has run out (the sender died).
 DUE_STATUSES: tuple[EmailStatus, ...] = ("pending", "retrying", "sending")
@@ -38,6 +46,8 @@ _LINKS: dict[str, LinkKind] = {
     "password_reset": "set_password",
     "invitation": "invitation",
     "invitation_reminder": "invitation",
+    "confirm_email": "confirm_email",
+    "sign_in_to_join": "door",
 }
 
 # (department, account): whose role in which department.
@@ -69,6 +79,23 @@ def set_password_url(public_base_url: str, token: str) -> str:
 def invitation_url(app_base_url: str, token: str) -> str:
     """The link that opens an invitation: ``{app}/invitations/{token}``."""
     return f"{app_base_url.rstrip('/')}/invitations/{quote(token, safe='')}"
+
+
+def join_url(app_base_url: str, token: str) -> str:
+    """A department's self-registration link: ``{app}/join/{token}``."""
+    return f"{app_base_url.rstrip('/')}/join/{quote(token, safe='')}"
+
+
+def confirm_email_url(app_base_url: str, token: str) -> str:
+    """The link that confirms a registration's address: ``{app}/confirm-email?token=...``."""
+    return f"{app_base_url.rstrip('/')}/confirm-email?{urlencode({'token': token})}"
+
+
+def door_url(app_base_url: str, via: str, token: str) -> str:
+    """The link someone registered through: an invitation's, or the registration link."""
+    if via == "invitation":
+        return invitation_url(app_base_url, token)
+    return join_url(app_base_url, token)
 
 
 def last_roles(changes: Iterable[tuple[MemberKey, str | None]]) -> dict[MemberKey, str | None]:

@@ -10,7 +10,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
-from prodigy_users.contracts.identity import PasswordLink, PasswordLinkIssued, PasswordLinksIssued
+from prodigy_users.contracts.identity import (
+    EmailConfirmationIssued,
+    PasswordLink,
+    PasswordLinkIssued,
+    PasswordLinksIssued,
+)
 from prodigy_users.contracts.membership import (
     DepartmentCreated,
     InvitationLinkIssued,
@@ -18,6 +23,7 @@ from prodigy_users.contracts.membership import (
     MemberRemoved,
     MemberRestored,
     MemberRoleChanged,
+    SignInToJoinRequested,
     WelcomeRequested,
 )
 from prodigy_users.contracts.notifications import EmailDeadLettered, EmailFailed, EmailSent
@@ -137,6 +143,40 @@ def invitation_email(envelope: RawEnvelope, payload: InvitationLinkIssued) -> di
         "sealed_token": payload.sealed_token,
         "link_expires_at": payload.expires_at,
         "details": details,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+def confirmation_email(envelope: RawEnvelope, payload: EmailConfirmationIssued) -> dict[str, Any]:
+    """The queued row for a registration's confirmation link: the token still sealed."""
+    return {
+        "id": uuid.uuid4(),
+        "source_event_id": envelope.event_id,
+        "template": "confirm_email",
+        "recipient": str(payload.email),
+        "recipient_name": payload.name,
+        "department_id": payload.department_id,
+        "account_id": payload.account_id,
+        "sealed_token": payload.sealed_token,
+        "link_expires_at": payload.expires_at,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+def sign_in_to_join_email(envelope: RawEnvelope, payload: SignInToJoinRequested) -> dict[str, Any]:
+    """The queued row for "someone tried to register with your address": the link they
+    used (sealed), which the owner opens to sign in and join."""
+    return {
+        "id": uuid.uuid4(),
+        "source_event_id": envelope.event_id,
+        "template": "sign_in_to_join",
+        "recipient": str(payload.email),
+        "recipient_name": "",  # addressed to whoever owns the address
+        "department_id": payload.department_id,
+        "account_id": None,
+        "sealed_token": payload.sealed_token,
+        "link_expires_at": payload.expires_at,
+        "details": {"via": payload.via},
         "correlation_id": envelope.correlation_id,
     }
 

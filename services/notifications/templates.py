@@ -168,6 +168,77 @@ Sign in with your account ({{ email }}) to get started:
 {% endblock %}
 {% block footer %}You get this email because you joined {{ department }}.{% endblock %}
 """,
+    "confirm_email.subject.txt": "Confirm your email to join {{ department }}",
+    "confirm_email.txt": """\
+Hello {{ name }},
+
+Someone (we hope you) registered with this address, {{ email }}, to join \
+{{ department }} on Prodigy.
+
+To confirm it was you, open this link and enter the password you chose when you
+registered:
+{{ url }}
+
+The link works once and expires at {{ expires_at | utc }}. Until you confirm, you
+cannot sign in and you have not joined {{ department }}.
+
+If it was not you, ignore this email: nothing happens. Nobody can use your address
+without this link and the password they chose, and the registration is deleted
+when the link expires.
+""",
+    "confirm_email.html": """\
+{% extends "layout.html" %}
+{% block title %}Confirm your email to join {{ department }}{% endblock %}
+{% block body %}
+<p>Hello {{ name }},</p>
+<p>Someone (we hope you) registered with this address, <strong>{{ email }}</strong>, to join
+<strong>{{ department }}</strong> on Prodigy.</p>
+<p>To confirm it was you, open this link and enter the password you chose when you
+registered:</p>
+<p><a href="{{ url }}">Confirm my email</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>The link expires at {{ expires_at | utc }}. Until you confirm, you cannot sign in and you
+have not joined {{ department }}.</p>
+{% endblock %}
+{% block footer %}If it was not you, ignore this email: nothing happens. Nobody can use your \
+address without this link and the password they chose, and the registration is deleted when \
+the link expires.{% endblock %}
+""",
+    "sign_in_to_join.subject.txt": (
+        "Someone tried to register with your address at {{ department }}"
+    ),
+    "sign_in_to_join.txt": """\
+Hello,
+
+Someone tried to register at {{ department }} on Prodigy with your address,
+{{ email }}. You already have a Prodigy account with it, so nothing was created
+and nothing about your account changed.
+
+If it was you, sign in with your account to \
+{% if via == "invitation" %}accept the invitation{% else %}join {{ department }}{% endif %}:
+{{ url }}
+
+Forgot your password? The sign-in page lets you choose a new one.
+
+If it was not you, ignore this email.
+""",
+    "sign_in_to_join.html": """\
+{% extends "layout.html" %}
+{% block title %}Sign in to join {{ department }}{% endblock %}
+{% block body %}
+<p>Hello,</p>
+<p>Someone tried to register at <strong>{{ department }}</strong> on Prodigy with your address,
+<strong>{{ email }}</strong>. You already have a Prodigy account with it, so nothing was created
+and nothing about your account changed.</p>
+<p>If it was you, sign in with your account to
+{% if via == "invitation" %}accept the invitation{% else %}join {{ department }}{% endif %}:</p>
+<p><a href="{{ url }}">{% if via == "invitation" %}Accept the invitation{% else %}Join \
+{{ department }}{% endif %}</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>Forgot your password? The sign-in page lets you choose a new one.</p>
+{% endblock %}
+{% block footer %}If it was not you, ignore this email: your account is unchanged.{% endblock %}
+""",
 }
 
 TEMPLATES = frozenset(

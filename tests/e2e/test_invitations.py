@@ -17,6 +17,8 @@ from tests.support import (
     Person,
     accept,
     backdate_invitation,
+    checked_email,
+    confirm_email,
     invitation_status,
     invitation_token,
     invite,
@@ -26,6 +28,7 @@ from tests.support import (
     problem_type,
     random_email,
     registration,
+    registration_outcome,
     second_admin,
     settle,
     subject_has,
@@ -153,11 +156,19 @@ async def test_a_member_with_a_valid_link_is_told_so_and_nothing_changes(api: Ap
     assert name in r.json()["detail"] and "already a member" in r.json()["detail"].lower()
     assert await invitation_status(api, admin, result["invitation_id"]) == "pending"
 
-    # Registering with an address that has an account: sign in and accept instead.
-    outcome = await settle(api, await accept(api, token, body=registration(person.email)))
-    assert outcome.status_code == 409, outcome.body
-    assert outcome.body["type"].endswith("/account-exists")
-    assert "sign in" in outcome.body["detail"].lower()
+    # Registering with an address that has an account: answered as for any address, and
+    # its owner is emailed the invitation's link to sign in and accept with.
+    r = await accept(api, token, body=registration(person.email))
+    checked_email(r, person.email)
+    [notice] = await wait_mail_matching(api, person.email, subject_has("someone tried", name))
+    assert invitation_token(notice) == token and "sign in" in notice["text"].lower()
+
+    async def released() -> bool:
+        # The claim is let go once identity has answered: a registration may use it again.
+        r = await accept(api, token, body=registration(random_email("after")))
+        return r.status_code == 202
+
+    await wait_for(released, timeout=30, what="the invitation free again")
     assert await invitation_status(api, admin, result["invitation_id"]) == "pending"
 
     weak = {"name": "Wes Weak", "email": random_email("weak"), "password": "short"}
@@ -532,3 +543,68 @@ async def test_one_person_accepting_two_invitations_at_once_gets_one_membership(
         await api.wait_reported(admin, fence)
         rows = [u for u in await api.report_users(admin) if u["account_id"] == person.account_id]
         assert len(rows) == 1
+
+
+async def test_registering_with_another_address_joins_once_that_address_is_confirmed(
+    api: Api,
+) -> None:
+    name = _dept_name()
+    admin = await api.create_department(name)
+    invited = random_email("invited")
+    [result] = await invite_ok(api, admin, [invited], role="officer")
+    token = invitation_token((await api.wait_mail(invited))[0])
+    other = random_email("other-address")
+
+    r = await accept(api, token, body=registration(other, "Otto Other"))
+
+    checked_email(r, other)
+    r = await accept(api, token, body=registration(random_email("second")))
+    assert r.status_code == 400 and problem_type(r) == "invitation-used", r.text
+    assert await invitation_status(api, admin, result["invitation_id"]) == "pending"
+    confirmed = await confirm_email(api, other)
+    outcome = await registration_outcome(api, confirmed["request_id"])
+    assert outcome["status"] == "succeeded", outcome
+    assert outcome["result"]["role"] == "officer"
+    row = await api.wait_reported(admin, other)
+    assert (row["account_id"], row["role"]) == (confirmed["account_id"], "officer")
+    [accepted] = await list_invitations(api, admin, "accepted")
+    assert accepted["account_id"] == confirmed["account_id"]
+    assert await api.login(other)
+
+
+async def test_ten_anonymous_accepts_of_one_invitation_at_once_make_one_account(
+    api: Api,
+) -> None:
+    # The finding: one joined, nine got 400 /invitation-used, yet ten accounts existed,
+    # and their addresses could not be added any more.
+    admin = await api.create_department()
+    invited = random_email("contested")
+    await invite_ok(api, admin, [invited])
+    token = invitation_token((await api.wait_mail(invited))[0])
+    emails = [random_email(f"racer{n}") for n in range(10)]
+
+    responses = await asyncio.gather(
+        *(accept(api, token, body=registration(e)) for e in emails)
+    )
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202] + [400] * 9, [r.text for r in responses]
+    assert all(problem_type(r) == "invitation-used" for r in responses if r.status_code == 400)
+    [winner] = [e for e, r in zip(emails, responses, strict=True) if r.status_code == 202]
+    losers = [e for e in emails if e != winner]
+    await wait_mail_matching(api, winner, subject_has("confirm your email"))
+    for email in losers:
+        r = await api.http.post(
+            api.url("identity", "/v1/auth/token"), json={"email": email, "password": PASSWORD}
+        )
+        assert r.status_code == 401, f"{email} has an account: {r.text}"
+    # Their addresses are as free as before: an admin adds one at once.
+    r = await api.add_member(admin, losers[0])
+    assert r.status_code == 201, r.text
+    # The winner's account exists, unconfirmed: its owner confirms and joins.
+    r = await api.http.post(
+        api.url("identity", "/v1/auth/token"), json={"email": winner, "password": PASSWORD}
+    )
+    assert r.status_code == 403 and problem_type(r) == "email-not-confirmed", r.text
+    outcome = await registration_outcome(api, (await confirm_email(api, winner))["request_id"])
+    assert outcome["status"] == "succeeded", outcome

@@ -81,6 +81,26 @@ SAMPLES: dict[str, Payload] = {
             )
         ],
     ),
+    "identity.account_awaiting_confirmation": identity.AccountAwaitingConfirmation(
+        request_id=uuid.uuid4(),
+        email="ana.lima@example.org",
+        department_id=DEPT,
+        expires_at=NOW + timedelta(days=1),
+    ),
+    "identity.account_request_lapsed": identity.AccountRequestLapsed(
+        request_id=uuid.uuid4(), email="ana.lima@example.org", department_id=DEPT, reason="expired"
+    ),
+    "identity.account_email_confirmed": identity.AccountEmailConfirmed(
+        account_id=ACCOUNT, email="ana.lima@example.org", confirmed_at=NOW, department_id=DEPT
+    ),
+    "identity.email_confirmation_issued": identity.EmailConfirmationIssued(
+        account_id=ACCOUNT,
+        email="ana.lima@example.org",
+        name="Ana Lima",
+        sealed_token="c2VhbGVk",
+        expires_at=NOW + timedelta(days=1),
+        department_id=DEPT,
+    ),
     "membership.department_created": membership.DepartmentCreated(
         department_id=DEPT, name="Springfield EMS"
     ),
@@ -175,6 +195,12 @@ SAMPLES: dict[str, Payload] = {
     ),
     "membership.welcome_requested": membership.WelcomeRequested(
         department_id=DEPT, account_id=ACCOUNT, email="ana.lima@example.org", name="Ana Lima"
+    ),
+    "membership.sign_in_to_join_requested": membership.SignInToJoinRequested(
+        department_id=DEPT,
+        email="ana.lima@example.org",
+        via="registration_link",
+        sealed_token="c2VhbGVk",
     ),
     "membership.import_started": membership.ImportStarted(
         department_id=DEPT, import_id=uuid.uuid4(), rows=3, mode="add", file_name="staff.csv"

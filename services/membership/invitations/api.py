@@ -19,11 +19,9 @@ from ..deps import (
     InvitationsService,
     RegistrationLinksService,
 )
-from ..members.api import accepted, failed
 from ..members.joining import Joined
-from ..members.requests import Operation
 from ..schemas import Named
-from .entry import Registration
+from .entry import Registered, Registration
 
 router = APIRouter()
 
@@ -109,7 +107,32 @@ class LinkCreate(BaseModel):
     allowed_domains: list[str] = Field(default_factory=list, max_length=50)
 
 
-def _joined(outcome: Joined | Operation, *, registered: bool) -> Any:
+class RegistrationAccepted(BaseModel):
+    """A registration recorded (202). The answer is the same whether or not the address
+    has an account.
+
+    `check_your_email`: the address must be confirmed; a link went to it (or, if it has
+    an account, an email telling its owner to sign in). `pending`: the person registered
+    with the invited address itself; follow `operation_url` until they have joined.
+    """
+
+    status: Literal["check_your_email", "pending"]
+    email: str
+    operation_id: uuid.UUID | None = None
+    operation_url: str | None = None
+
+
+_ENTRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Signed in: the account joined.", "model": JoinedPublic},
+    202: {
+        "description": "Registering: recorded; `check_your_email`, or `pending` with the "
+        "operation to follow (the invited address itself).",
+        "model": RegistrationAccepted,
+    },
+}
+
+
+def _entered(outcome: Joined | Registered) -> Any:
     if isinstance(outcome, Joined):
         body = JoinedPublic(
             department_id=outcome.department_id,
@@ -117,19 +140,17 @@ def _joined(outcome: Joined | Operation, *, registered: bool) -> Any:
             role=outcome.role,
             status=outcome.status,
         )
-        return JSONResponse(body.model_dump(mode="json"), status_code=201 if registered else 200)
-    if outcome.status == "pending":
-        return accepted(outcome)
-    if outcome.status == "failed":
-        return failed(outcome)
-    assert outcome.result is not None
-    body = JoinedPublic(
-        department_id=outcome.department_id,
-        account_id=uuid.UUID(outcome.result["account_id"]),
-        role=outcome.result.get("role") or "member",
-        status=outcome.result.get("status", "joined"),
+        return JSONResponse(body.model_dump(mode="json"), status_code=200)
+    if outcome.confirm_email:
+        answer = RegistrationAccepted(status="check_your_email", email=outcome.email)
+        return JSONResponse(answer.model_dump(mode="json", exclude_none=True), status_code=202)
+    url = f"/v1/operations/{outcome.operation_id}"
+    answer = RegistrationAccepted(
+        status="pending", email=outcome.email, operation_id=outcome.operation_id, operation_url=url
     )
-    return JSONResponse(body.model_dump(mode="json"), status_code=201)
+    return JSONResponse(
+        answer.model_dump(mode="json"), status_code=202, headers={"Location": url}
+    )
 
 
 def _registration(body: RegistrationBody | None) -> Registration | None:
@@ -218,7 +239,10 @@ async def revoke(
 
 
 @router.post(
-    "/v1/invitations/{token}/accept", operation_id="accept_invitation", tags=["invitations"]
+    "/v1/invitations/{token}/accept",
+    operation_id="accept_invitation",
+    tags=["invitations"],
+    responses=_ENTRY_RESPONSES,
 )
 async def accept(
     token: str,
@@ -226,11 +250,12 @@ async def accept(
     entry: EntryService,
     body: RegistrationBody | None = None,
 ) -> Any:
-    """Accept: signed in, your account joins; otherwise register with name, email, password."""
+    """Accept: signed in, your account joins; otherwise register with name, email, password
+    (another address than the invited one must be confirmed from the email it gets)."""
     outcome = await entry.accept(
         token, principal, _registration(body if principal is None else None)
     )
-    return _joined(outcome, registered=principal is None)
+    return _entered(outcome)
 
 
 def _link(row: Any, url: str | None) -> LinkPublic:
@@ -286,15 +311,21 @@ async def disable_link(
     return Response(status_code=204)
 
 
-@router.post("/v1/join/{token}", operation_id="join", tags=["registration link"])
+@router.post(
+    "/v1/join/{token}",
+    operation_id="join",
+    tags=["registration link"],
+    responses=_ENTRY_RESPONSES,
+)
 async def join(
     token: str,
     principal: MaybePrincipal,
     entry: EntryService,
     body: RegistrationBody | None = None,
 ) -> Any:
-    """Join through the department's link: signed in, or registering."""
+    """Join through the department's link: signed in, or registering (the address is
+    confirmed from the email it gets before the person joins)."""
     outcome = await entry.join_link(
         token, principal, _registration(body if principal is None else None)
     )
-    return _joined(outcome, registered=principal is None)
+    return _entered(outcome)

@@ -2,9 +2,16 @@
 
 Both links are doors into a department, and both are used the same way: a person
 who is signed in walks through with their account; a person without one registers
-while walking through (identity makes the account, and the join completes with
-identity's answer). A door says whether it may be used, by whom, and what walking
-through it does.
+while walking through. A door says whether it may be used, by whom, whether the
+registrant must prove their address, and what walking through it does.
+
+Registering only records the request: the HTTP answer is the same whatever happens
+next (identity makes the account, takes over an unconfirmed one, or says the address
+has an account), so nobody learns which addresses have one. An invitation is claimed
+by the registration that uses it, in the same transaction that records it, so that
+concurrent registrations through one invitation cannot each make an account: the
+first claims it, the others are told it is used. ``registrations`` finishes (or ends)
+the request when identity answers.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from prodigy_users.runtime.passwords import hash_password, require_strong
 from prodigy_users.runtime.uow import UnitOfWork
 
 from ..errors import (
+    AccountNotReady,
     EmailDomainNotAllowed,
     InvitationExpired,
     InvitationInvalid,
@@ -34,10 +42,11 @@ from ..errors import (
 )
 from ..members import store as member_store
 from ..members.joining import Joined, join
-from ..members.requests import Operation, Operations, request_account
+from ..members.requests import request_account
+from ..rules import OPEN_STATUSES
 from ..units import unit_of_work
 from . import store
-from .rules import invitation_refusal, link_refusal, token_hash
+from .rules import invitation_refusal, link_refusal, must_confirm, token_hash
 
 Via = Literal["invitation", "registration_link"]
 
@@ -51,6 +60,20 @@ class Registration:
     password: str
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A registration recorded; identity is asked for the account.
+
+    ``confirm_email``: the address must be proved (the person is told to check their
+    email); otherwise the person registered with the invited address itself, and the
+    operation ``operation_id`` tells when they have joined.
+    """
+
+    operation_id: uuid.UUID
+    email: str
+    confirm_email: bool
+
+
 class Door(Protocol):
     """An invitation or a registration link, found by its token."""
 
@@ -59,18 +82,18 @@ class Door(Protocol):
         """The department it lets people into."""
         ...
 
-    @property
-    def fallback_email(self) -> str:
-        """The address a signed-in account goes by if identity's event about it has not
-        reached membership yet."""
+    def check(self, email: str, now: datetime) -> None:
+        """Raise why the door cannot be used now by ``email``."""
+
+    def needs_confirmation(self, email: str) -> bool:
+        """Whether someone registering with ``email`` must prove they own it first."""
         ...
 
-    def check(self, email: str | None, now: datetime) -> None:
-        """Raise why the door cannot be used now by ``email`` (None: not known)."""
+    async def claim(self, conn: AsyncConnection, operation_id: uuid.UUID) -> None:
+        """Hold the door for the registration ``operation_id`` (``InvitationUsed`` if
+        another registration holds it)."""
 
-    async def let_in(
-        self, uow: UnitOfWork, account_id: uuid.UUID, name: str, email: str
-    ) -> Joined:
+    async def let_in(self, uow: UnitOfWork, account_id: uuid.UUID, name: str, email: str) -> Joined:
         """Make the account a member, and record that the door was used."""
         ...
 
@@ -94,21 +117,29 @@ class InvitationDoor:
         department_id: uuid.UUID = self.row.department_id
         return department_id
 
-    @property
-    def fallback_email(self) -> str:
-        """The invited address."""
-        return str(self.row.email)
-
-    def check(self, email: str | None, now: datetime) -> None:
+    def check(self, email: str, now: datetime) -> None:
         """Accepted, revoked and expired invitations cannot be used (whoever you are)."""
         refusal = invitation_refusal(self.row.status, self.row.expires_at, now)
         if refusal is not None:
             raise _INVITATION_REFUSALS[refusal]()
 
-    async def let_in(
-        self, uow: UnitOfWork, account_id: uuid.UUID, name: str, email: str
-    ) -> Joined:
-        """Join with the invitation's role, and mark the invitation accepted."""
+    def needs_confirmation(self, email: str) -> bool:
+        """The invited address needs no proof (its owner opened the link emailed to
+        it); any other address does."""
+        return must_confirm(email, str(self.row.email_normalised))
+
+    async def claim(self, conn: AsyncConnection, operation_id: uuid.UUID) -> None:
+        """One registration at a time: a claim held by an open registration refuses."""
+        holder = self.row.claimed_by
+        if holder is not None:
+            held = await member_store.operation(conn, holder)
+            if held is not None and held.status in OPEN_STATUSES:
+                raise InvitationUsed()
+        await store.set_fields(conn, self.row.id, claimed_by=operation_id)
+
+    async def let_in(self, uow: UnitOfWork, account_id: uuid.UUID, name: str, email: str) -> Joined:
+        """Join with the invitation's role, and mark the invitation accepted (whoever
+        held a claim on it: a signed-in person goes before a pending registration)."""
         invitation = self.row
         now = datetime.now(UTC)
         joined = await join(
@@ -130,6 +161,7 @@ class InvitationDoor:
             accepted_at=now,
             account_id=account_id,
             closed_at=now,
+            claimed_by=None,
         )
         uow.emit(
             InvitationAccepted(
@@ -155,13 +187,8 @@ class LinkDoor:
         department_id: uuid.UUID = self.row.department_id
         return department_id
 
-    @property
-    def fallback_email(self) -> str:
-        """A link invites no address in particular."""
-        return "unknown@invalid"
-
-    def check(self, email: str | None, now: datetime) -> None:
-        """Switched off, expired, or (when the address is known) a domain not allowed."""
+    def check(self, email: str, now: datetime) -> None:
+        """Switched off, expired, or a domain not allowed."""
         refusal = link_refusal(
             enabled=self.row.enabled,
             expires_at=self.row.expires_at,
@@ -176,9 +203,15 @@ class LinkDoor:
         if refusal is not None:
             raise RegistrationLinkInvalid()
 
-    async def let_in(
-        self, uow: UnitOfWork, account_id: uuid.UUID, name: str, email: str
-    ) -> Joined:
+    def needs_confirmation(self, email: str) -> bool:
+        """A link invites no address in particular: every registrant proves theirs (the
+        allowed domains are only worth something then)."""
+        return must_confirm(email, None)
+
+    async def claim(self, conn: AsyncConnection, operation_id: uuid.UUID) -> None:
+        """Anyone may register through the link at the same time: nothing to hold."""
+
+    async def let_in(self, uow: UnitOfWork, account_id: uuid.UUID, name: str, email: str) -> Joined:
         """Join with the link's role."""
         return await join(
             uow,
@@ -205,30 +238,21 @@ async def find_door(conn: AsyncConnection, via: Via, hashed: str) -> Door:
     return LinkDoor(link)
 
 
-async def complete_registration(uow: UnitOfWork, operation: Any, account_id: uuid.UUID) -> Joined:
-    """Identity made the account of someone who registered at a door: let them in."""
-    request = operation.request
-    door = await find_door(uow.conn, request["via"], request["token_hash"])
-    door.check(request["email"], datetime.now(UTC))
-    return await door.let_in(uow, account_id, request["name"], request["email"])
-
-
 class Entry:
     """Accepting invitations and joining through the registration link."""
 
-    def __init__(self, engine: AsyncEngine, operations: Operations) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.operations = operations
 
     async def accept(
         self, token: str, principal: Principal | None, registration: Registration | None
-    ) -> Joined | Operation:
-        """Use an invitation: the signed-in account joins, or a new one registers and joins."""
+    ) -> Joined | Registered:
+        """Use an invitation: the signed-in account joins, or a new one registers."""
         return await self._enter("invitation", token, principal, registration)
 
     async def join_link(
         self, token: str, principal: Principal | None, registration: Registration | None
-    ) -> Joined | Operation:
+    ) -> Joined | Registered:
         """Join through the department's link: signed in, or registering."""
         return await self._enter("registration_link", token, principal, registration)
 
@@ -238,50 +262,61 @@ class Entry:
         token: str,
         principal: Principal | None,
         registration: Registration | None,
-    ) -> Joined | Operation:
+    ) -> Joined | Registered:
         hashed = token_hash(token)
-        now = datetime.now(UTC)
         if principal is not None:
-            async with unit_of_work(self.engine) as uow:
-                door = await find_door(uow.conn, via, hashed)
-                account = await member_store.account(uow.conn, principal.account_id)
-                door.check(str(account.email) if account is not None else None, now)
-                if account is not None:
-                    name, email = str(account.name), str(account.email)
-                else:
-                    # Identity's event has not reached us yet: the door's address stands in.
-                    email = door.fallback_email
-                    name = email.split("@", 1)[0]
-                joined = await door.let_in(uow, principal.account_id, name, email)
-                await uow.commit()
-            return joined
-        registration = _required(registration)
+            return await self._signed_in(via, hashed, principal)
+        return await self._register(via, hashed, _required(registration))
+
+    async def _signed_in(self, via: Via, hashed: str, principal: Principal) -> Joined:
+        """The signed-in account walks through, as membership knows it.
+
+        An account identity has not told us about yet (its ``AccountCreated`` is on its
+        way) is asked to try again in a moment: its address is what the domains and the
+        membership are decided on, and no stand-in may take its place.
+        """
+        async with unit_of_work(self.engine) as uow:
+            door = await find_door(uow.conn, via, hashed)
+            account = await member_store.account(uow.conn, principal.account_id)
+            if account is None:
+                raise AccountNotReady()
+            door.check(str(account.email), datetime.now(UTC))
+            joined = await door.let_in(
+                uow, principal.account_id, str(account.name), str(account.email)
+            )
+            await uow.commit()
+        return joined
+
+    async def _register(self, via: Via, hashed: str, registration: Registration) -> Registered:
+        """Check the door, claim it, record the request and ask identity for the account,
+        in one transaction; the outcome follows identity's answer."""
+        operation_id = uuid.uuid4()
+        # A link that cannot be used is refused before the password is hashed; the hash
+        # is made outside the transaction, so an invitation is not locked meanwhile.
         async with self.engine.connect() as conn:
             door = await find_door(conn, via, hashed)
-        door.check(registration.email, now)
-        return await self._register(door.department_id, registration, via, hashed)
-
-    async def _register(
-        self, department_id: uuid.UUID, registration: Registration, via: Via, hashed: str
-    ) -> Operation:
-        """Ask identity for the account; the join follows its answer."""
-        operation_id = uuid.uuid4()
+            door.check(registration.email, datetime.now(UTC))
         password_hash = await asyncio.to_thread(hash_password, registration.password)
         async with unit_of_work(self.engine) as uow:
+            door = await find_door(uow.conn, via, hashed)
+            door.check(registration.email, datetime.now(UTC))
+            confirm = door.needs_confirmation(registration.email)
+            await door.claim(uow.conn, operation_id)
             await request_account(
                 uow,
                 operation_id=operation_id,
                 kind="register",
-                department_id=department_id,
+                department_id=door.department_id,
                 requested_by=None,
                 name=registration.name,
                 email=registration.email,
                 role=None,
                 password_hash=password_hash,
                 extra={"via": via, "token_hash": hashed},
+                confirm_email=confirm,
             )
             await uow.commit()
-        return await self.operations.wait_for(operation_id)
+        return Registered(operation_id, registration.email, confirm)
 
 
 def _required(registration: Registration | None) -> Registration:

@@ -103,6 +103,17 @@ def domain_allowed(email: str, allowed: Sequence[str]) -> bool:
     return domain in {d.lower().lstrip("@") for d in allowed}
 
 
+def must_confirm(email: str, invited_normalised: str | None) -> bool:
+    """Whether someone registering with ``email`` must prove they own it before joining.
+
+    Always through the registration link (``invited_normalised`` None: it invites no
+    address in particular); through an invitation, unless ``email`` is the invited
+    address itself (compared as the one-account-per-email rule compares), whose owner
+    proved it by opening the link emailed there.
+    """
+    return invited_normalised is None or email_key(email) != invited_normalised
+
+
 def link_refusal(
     *,
     enabled: bool,

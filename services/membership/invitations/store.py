@@ -78,6 +78,15 @@ async def by_token(conn: AsyncConnection, token_hash: str) -> sa.Row[Any] | None
     ).first()
 
 
+async def release_claim(conn: AsyncConnection, operation_id: uuid.UUID) -> None:
+    """The registration ``operation_id`` lets go of the invitation it claimed, if any."""
+    await conn.execute(
+        sa.update(invitations)
+        .where(invitations.c.claimed_by == operation_id)
+        .values(claimed_by=None)
+    )
+
+
 async def set_fields(conn: AsyncConnection, invitation_id: uuid.UUID, **values: Any) -> None:
     """Change an invitation."""
     await conn.execute(

@@ -55,7 +55,7 @@ class OperationPublic(BaseModel):
 
     id: uuid.UUID
     kind: str
-    status: Literal["pending", "succeeded", "failed"]
+    status: Literal["pending", "awaiting_confirmation", "succeeded", "failed"]
     result: dict[str, Any] | None = None
     member: MemberPublic | None = None
     problem: dict[str, Any] | None = None

@@ -31,6 +31,8 @@ class Joined:
     account_id: uuid.UUID
     role: str
     status: Literal["joined", "restored"]
+    # Said to someone who registered (they cannot read the department otherwise).
+    department_name: str | None = None
 
 
 async def already_member(uow: UnitOfWork, department_id: uuid.UUID) -> AlreadyMember:

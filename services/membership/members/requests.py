@@ -6,6 +6,11 @@ one unit of work; identity answers on its topic (``AccountCreated`` or
 ``AccountCreationRejected``), and the answer completes the row in the consumer's
 transaction. The HTTP call that made the request waits for that briefly
 (``sync_wait_s``), then answers 202 with the operation to poll.
+
+A registration whose address must be proved first (``confirm_email``) is answered
+``AccountAwaitingConfirmation``: the row waits (``awaiting_confirmation``) until
+``AccountCreated`` (the person used the link) or ``AccountRequestLapsed`` (they did
+not in time, or another request took the address over).
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import (
+    AccountAwaitingConfirmation,
     AccountCreated,
     AccountCreationRejected,
+    AccountRequestLapsed,
     CreateAccount,
 )
 from prodigy_users.runtime.errors import DomainError
@@ -30,7 +37,8 @@ from prodigy_users.runtime.idempotency_rules import KEY_TTL
 from prodigy_users.runtime.problems import problem_of
 from prodigy_users.runtime.uow import UnitOfWork
 
-from ..errors import PROBLEMS, AccountExists
+from ..errors import PROBLEMS, REGISTRATION_SUPERSEDED, AccountExists, RegistrationLapsed
+from ..rules import OPEN_STATUSES
 from . import store
 from .joining import Joined
 from .waiters import Waiters
@@ -74,11 +82,13 @@ async def request_account(
     password_hash: str | None = None,
     extra: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    confirm_email: bool = False,
 ) -> None:
     """Record the request and ask identity for the account, in the caller's unit of work.
 
     ``idempotency_key`` (``runtime.idempotency.current_key()``) is kept with the request,
-    for ``earlier_request``.
+    for ``earlier_request``. ``confirm_email``: the account waits for its address to be
+    confirmed before the request completes.
     """
     if idempotency_key is not None:
         await store.forget_operation_key(uow.conn, idempotency_key, KEY_TTL)
@@ -88,7 +98,13 @@ async def request_account(
         kind=kind,
         department_id=department_id,
         requested_by=requested_by,
-        request={"name": name, "email": email, "role": role, **(extra or {})},
+        request={
+            "name": name,
+            "email": email,
+            "role": role,
+            "confirm_email": confirm_email,
+            **(extra or {}),
+        },
         idempotency_key=idempotency_key,
     )
     uow.emit(
@@ -98,6 +114,7 @@ async def request_account(
             name=name,
             department_id=department_id,
             password_hash=password_hash,
+            confirm_email=confirm_email,
         ),
         key=email_key(email),
     )
@@ -129,7 +146,7 @@ class Operations:
 
         async def done() -> bool:
             op = await self.get(operation_id)
-            return op is not None and op.status != "pending"
+            return op is not None and op.status not in OPEN_STATUSES
 
         await self.waiters.wait(operation_id, done, self.sync_wait_s)
         op = await self.get(operation_id)
@@ -144,6 +161,10 @@ class Operations:
 
 
 Join = Callable[[UnitOfWork, Any, uuid.UUID], Awaitable[Joined]]
+# Why a request ended without a member: the address has an account (and that is a
+# failure), its confirmation lapsed, or the join itself was refused.
+Ending = Literal["account_exists", "lapsed", "refused"]
+Ended = Callable[[UnitOfWork, Any, Ending], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -153,12 +174,15 @@ class Completion:
     ``join`` makes the account a member (it gets the operation row and the account);
     ``existing_joins``: an address that already has an account joins with it instead
     of failing (a department's first admin); ``exists_detail`` is what the person is
-    told when the address has an account and that is a failure.
+    told when the address has an account and that is a failure; ``ended`` runs, in
+    the same transaction, when the request ends without a member (a registration
+    lets go of its invitation, and tells an address's owner how to sign in).
     """
 
     join: Join
     existing_joins: bool = False
     exists_detail: str | None = None
+    ended: Ended | None = None
 
 
 class IdentityAnswers:
@@ -184,30 +208,61 @@ class IdentityAnswers:
     ) -> None:
         """Identity refused: the request fails, unless an existing account may join."""
         row = await store.operation(uow.conn, event.request_id, lock=True)
-        if row is None or row.status != "pending":
+        if row is None or row.status not in OPEN_STATUSES:
             return
         completion = self.completions[row.kind]
         if completion.existing_joins and event.existing_account_id is not None:
             await self._complete(uow, event.request_id, event.existing_account_id)
             return
-        await self._finish(uow, row.id, failed=AccountExists(completion.exists_detail))
+        await self._end(uow, row, "account_exists", AccountExists(completion.exists_detail))
+
+    async def on_awaiting_confirmation(
+        self, uow: UnitOfWork, env: RawEnvelope, event: AccountAwaitingConfirmation
+    ) -> None:
+        """The account exists unconfirmed: the request waits for the address's owner.
+
+        Only a pending request moves: the answers come on different keys, so the
+        account's ``AccountCreated`` (the person was quick) may have completed it first.
+        """
+        row = await store.operation(uow.conn, event.request_id, lock=True)
+        if row is None or row.status != "pending":
+            return
+        await store.set_operation_status(uow.conn, row.id, "awaiting_confirmation")
+        uow.after_commit(lambda: self.waiters.notify(row.id))
+
+    async def on_request_lapsed(
+        self, uow: UnitOfWork, env: RawEnvelope, event: AccountRequestLapsed
+    ) -> None:
+        """The address was not confirmed (in time, or before another request took it):
+        the request fails, and whatever it held is let go."""
+        row = await store.operation(uow.conn, event.request_id, lock=True)
+        if row is None or row.status not in OPEN_STATUSES:
+            return
+        detail = REGISTRATION_SUPERSEDED if event.reason == "superseded" else None
+        await self._end(uow, row, "lapsed", RegistrationLapsed(detail))
 
     async def _complete(
         self, uow: UnitOfWork, operation_id: uuid.UUID, account_id: uuid.UUID
     ) -> None:
         row = await store.operation(uow.conn, operation_id, lock=True)
-        if row is None or row.status != "pending":
+        if row is None or row.status not in OPEN_STATUSES:
             return
         try:
             joined = await self.completions[row.kind].join(uow, row, account_id)
         except DomainError as error:
-            await self._finish(uow, row.id, failed=error)
+            await self._end(uow, row, "refused", error)
             return
-        await self._finish(
-            uow,
-            row.id,
-            result={"account_id": str(account_id), "status": joined.status, "role": joined.role},
-        )
+        result = {"account_id": str(account_id), "status": joined.status, "role": joined.role}
+        if joined.department_name is not None:
+            result["department_name"] = joined.department_name
+        await self._finish(uow, row.id, result=result)
+
+    async def _end(self, uow: UnitOfWork, row: Any, ending: Ending, error: DomainError) -> None:
+        """The request fails with ``error``; its kind's ``ended`` runs first."""
+        ended = self.completions[row.kind].ended
+        if ended is not None:
+            await ended(uow, row, ending)
+        await self._finish(uow, row.id, failed=error)
 
     async def _finish(
         self,

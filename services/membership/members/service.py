@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +27,8 @@ from . import store
 from .joining import Joined, Via, join
 from .requests import (
     Completion,
+    Ended,
+    Ending,
     Join,
     Operation,
     Operations,
@@ -148,14 +150,29 @@ def _join_as_requested(via: Via, *, attributed: bool) -> Join:
     return complete
 
 
-def completions(complete_registration: Join) -> dict[str, Completion]:
+class RegistrationEnds(Protocol):
+    """What finishes registrations (the invitations feature: it knows the links)."""
+
+    async def complete(self, uow: UnitOfWork, operation: Any, account_id: uuid.UUID) -> Joined:
+        """Let the person in."""
+        ...
+
+    async def ended(self, uow: UnitOfWork, operation: Any, ending: Ending) -> None:
+        """The registration ended without a member."""
+
+
+def completions(registrations: RegistrationEnds) -> dict[str, Completion]:
     """How each kind of request ends once identity has answered (registrations are
     finished by the invitations feature, which knows links and invitations)."""
+    complete_registration: Join = registrations.complete
+    ended: Ended = registrations.ended
     return {
         "add_member": Completion(_join_as_requested("admin_add", attributed=True)),
         # A department's first admin who already has an account joins with it.
         "create_department": Completion(
             _join_as_requested("operator", attributed=False), existing_joins=True
         ),
-        "register": Completion(complete_registration, exists_detail=ACCOUNT_EXISTS_REGISTERING),
+        "register": Completion(
+            complete_registration, exists_detail=ACCOUNT_EXISTS_REGISTERING, ended=ended
+        ),
     }

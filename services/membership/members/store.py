@@ -154,6 +154,35 @@ async def complete_operation(
     )
 
 
+async def set_operation_status(
+    conn: AsyncConnection, operation_id: uuid.UUID, status: str
+) -> None:
+    """Move an open operation to another open status (``awaiting_confirmation``)."""
+    await conn.execute(
+        sa.update(operations).where(operations.c.id == operation_id).values(status=status)
+    )
+
+
+async def recent_refused_registrations(
+    conn: AsyncConnection, normalised: str, problem_slug: str, within: timedelta
+) -> int:
+    """How many registrations with this address ended with ``problem_slug`` lately (any
+    department): caps the emails anyone can make the system send to an address."""
+    email = sa.func.lower(operations.c.request["email"].astext)
+    count = await conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(operations)
+        .where(
+            operations.c.kind == "register",
+            operations.c.status == "failed",
+            operations.c.completed_at > sa.func.now() - within,
+            operations.c.problem["type"].astext.like(f"%/{problem_slug}"),
+            email == normalised,
+        )
+    )
+    return int(count or 0)
+
+
 async def upsert_account(
     conn: AsyncConnection, account_id: uuid.UUID, email: str, name: str
 ) -> None:

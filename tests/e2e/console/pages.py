@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from playwright.async_api import Locator, Page, expect
 
-from tests.support import PASSWORD
+from tests.support import PASSWORD, Api, subject_has, wait_mail_matching
 
 
 @dataclass
@@ -84,3 +84,19 @@ class UsersPage:
         """Click a column heading's sort link."""
         header = self.table.get_by_role("columnheader", name=re.compile(rf"^{heading}"))
         await header.get_by_role("link").click()
+
+
+async def confirmation_link(api: Api, email: str, *, count: int = 1) -> str:
+    """The link of the ``count``-th confirmation email sent to ``email`` (waited for)."""
+    mails = await wait_mail_matching(
+        api, email, subject_has("confirm your email"), count=count, what="confirmation"
+    )
+    text: str = mails[count - 1]["text"]
+    return next(word for word in text.split() if "/confirm-email?token=" in word)
+
+
+async def confirm(page: Page, password: str = PASSWORD) -> None:
+    """On the confirmation link's page: enter the password and confirm."""
+    await expect(page.get_by_role("heading", name="Confirm your email")).to_be_visible()
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Confirm my email").click()

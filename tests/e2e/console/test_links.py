@@ -15,12 +15,13 @@ from tests.support import (
     Api,
     invite_ok,
     random_email,
+    subject_has,
     wait_mail_matching,
     wait_row,
 )
 
 from .checks import check_page
-from .pages import sign_in
+from .pages import confirm, confirmation_link, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -133,19 +134,25 @@ async def test_a_signed_in_member_is_told_they_are_already_a_member(
     await check_page(page, "already-member")
 
 
-async def test_registering_with_an_email_that_has_an_account_offers_to_sign_in(
+async def test_registering_with_an_address_that_has_an_account_shows_check_your_email(
     page: Page, console_url: str, api: Api, admin: Admin
 ) -> None:
     _, link = await _invitation_link(api, admin, console_url)
     other = await api.create_department()
     await page.goto(link)
     await _register(page, "Someone", other.email)
-    form = page.get_by_role("region", name="Create my account")
-    await expect(form.get_by_label("Email address")).to_have_attribute("aria-invalid", "true")
-    await expect(form.get_by_role("alert")).to_contain_text("sign in below")
-    # The sign-in form is ready with that address.
-    existing = page.get_by_role("region", name="Sign in to accept")
-    await expect(existing.get_by_label("Email address")).to_have_value(other.email)
+    # The page says what it says for any address: nothing tells whether one has an account.
+    await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text(other.email)
+    # The owner is emailed the invitation's own link, and signs in there to accept.
+    [notice] = await wait_mail_matching(
+        api, other.email, subject_has("someone tried to register"), what="sign-in notice"
+    )
+    emailed = next(w for w in notice["text"].split() if "/invitations/" in w)
+    assert emailed == link
+    await page.goto(emailed)
+    await _sign_in_to_accept(page, other.email)
+    await _joined(page, admin)
 
 
 async def test_bad_and_revoked_invitation_links_get_a_clear_page(
@@ -200,8 +207,12 @@ async def test_joining_with_the_department_link_and_a_rotated_one(
     await page.goto(link)
     await expect(page.get_by_role("heading", name="Join the department")).to_be_visible()
     await check_page(page, "join")
-    await _register(page, "Jo Joiner", random_email("joiner"))
-    await _joined(page, admin)
+    joiner = random_email("joiner")
+    await _register(page, "Jo Joiner", joiner)
+    await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    await page.goto(await confirmation_link(api, joiner))
+    await confirm(page)
+    await expect(page.get_by_role("status")).to_contain_text("You have joined")
 
     newer = await _registration_link(api, admin)  # the old link stops working
     assert newer != link

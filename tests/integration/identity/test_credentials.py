@@ -4,97 +4,23 @@ password hash, admin-triggered resets, and the cap on public reset requests."""
 from __future__ import annotations
 
 import asyncio
-import json
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.contracts.envelope import Payload, wrap
 from prodigy_users.contracts.identity import CreateAccount, IssuePasswordReset
-from prodigy_users.contracts.topics import IDENTITY_COMMANDS
-from prodigy_users.identity import store
 from prodigy_users.identity.api import set_password_form
-from prodigy_users.identity.consumers import handlers
 from prodigy_users.identity.errors import PROBLEMS, InvalidCredentials
-from prodigy_users.identity.links import Links
 from prodigy_users.identity.service import Accounts
-from prodigy_users.identity.settings import Settings
 from prodigy_users.identity.tables import credential_tokens
-from prodigy_users.runtime.auth import TokenIssuer
-from prodigy_users.runtime.consumer import Consumer
-from prodigy_users.runtime.keys import generate_keys, load_private_key
-from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.runtime.passwords import hash_password
-from tests.integration.databases import own_database
+
+from .conftest import PASSWORD, account_id_of, command, emitted, new_email
 
 pytestmark = pytest.mark.timeout(120)
-
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def keys() -> Iterator[dict[str, Path]]:
-    with tempfile.TemporaryDirectory(prefix="identity-keys-") as tmp:
-        yield generate_keys(Path(tmp))
-
-
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[AsyncEngine]:
-    """A migrated identity database on a PostgreSQL of its own."""
-    async with own_database("identity") as eng:
-        yield eng
-
-
-@pytest.fixture(scope="module")
-def identity(engine: AsyncEngine, keys: dict[str, Path]) -> Accounts:
-    settings = Settings(jwks_path=keys["jwks"], seal_public_key_path=keys["seal_public"])
-    issuer = TokenIssuer(
-        load_private_key(keys["signing_key"]),
-        kid=json.loads(keys["jwks"].read_text())["keys"][0]["kid"],
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-    )
-    return Accounts(engine, settings, issuer, Links(settings))
-
-
-async def command(identity: Accounts, engine: AsyncEngine, payload: Payload, key: str) -> None:
-    """Deliver a command as identity's consumer would (the broker is never used)."""
-    table = handlers(identity.links)
-    consumer = Consumer("identity", engine, KafkaBroker("127.0.0.1:1"), identity.settings, table)
-    body = wrap(payload, producer="membership", key=key).encode()
-    await consumer.process(
-        IDENTITY_COMMANDS, body, None, {p.TYPE: (p, h) for p, h in table.items()}
-    )
-
-
-async def emitted(engine: AsyncEngine, account_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The outbox envelopes about one account, oldest first."""
-    async with engine.connect() as conn:
-        result = await conn.execute(
-            sa.select(outbox.c.envelope)
-            .where(outbox.c.envelope["data"]["account_id"].astext == str(account_id))
-            .order_by(outbox.c.id)
-        )
-        return [row.envelope for row in result]
-
-
-async def account_id_of(identity: Accounts, email: str) -> uuid.UUID:
-    async with identity.engine.connect() as conn:
-        account = await store.account_by_email(conn, email.lower())
-    assert account is not None
-    return account.id
-
-
-def new_email() -> str:
-    return f"reg-{uuid.uuid4().hex[:10]}@example.org"
 
 
 async def test_a_registered_password_is_kept_and_no_set_password_email_goes_out(

@@ -20,8 +20,9 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -30,23 +31,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.envelope import Payload, RawEnvelope, wrap
 from prodigy_users.contracts.identity import (
+    AccountAwaitingConfirmation,
     AccountBatchAnswered,
     AccountCreated,
     AccountCreationRejected,
+    AccountRequestLapsed,
     BatchAccount,
     CreateAccount,
     CreateAccounts,
 )
 from prodigy_users.contracts.membership import InvitationLinkIssued, Role
 from prodigy_users.contracts.topics import PAYLOADS, topic_of
-from prodigy_users.membership.app import spec
+from prodigy_users.membership.app import identity_answers, spec
 from prodigy_users.membership.consumers import handlers
 from prodigy_users.membership.container import UseCases, build_use_cases
 from prodigy_users.membership.imports.answers import ImportAnswers
 from prodigy_users.membership.imports.wakeup import Wakeup
-from prodigy_users.membership.invitations.entry import complete_registration
-from prodigy_users.membership.members.requests import IdentityAnswers
-from prodigy_users.membership.members.service import completions
 from prodigy_users.membership.members.waiters import Waiters
 from prodigy_users.membership.settings import Settings
 from prodigy_users.runtime.auth import OPERATOR_SUBJECT, Principal
@@ -98,6 +98,29 @@ def rejected(
         reason="account_exists",
         department_id=command.department_id,
         existing_account_id=existing_account_id,
+    )
+
+
+def awaiting(command: CreateAccount) -> AccountAwaitingConfirmation:
+    """Identity made the account unconfirmed and emailed the confirmation link."""
+    assert command.confirm_email, "only a registration that must prove its address waits"
+    return AccountAwaitingConfirmation(
+        request_id=command.request_id,
+        email=command.email,
+        department_id=command.department_id,
+        expires_at=datetime.now(UTC) + timedelta(hours=24),
+    )
+
+
+def lapsed(
+    command: CreateAccount, reason: Literal["expired", "superseded"] = "expired"
+) -> AccountRequestLapsed:
+    """Nobody confirmed the address in time (or another request took it over)."""
+    return AccountRequestLapsed(
+        request_id=command.request_id,
+        email=command.email,
+        department_id=command.department_id,
+        reason=reason,
     )
 
 
@@ -320,9 +343,7 @@ def build(engine: AsyncEngine, settings: Settings, keys: dict[str, Path]) -> Mem
     """One membership process on ``engine``, wired as ``app.spec`` wires it."""
     waiters = Waiters()
     wakeup = Wakeup()
-    table = handlers(
-        IdentityAnswers(waiters, completions(complete_registration)), ImportAnswers(wakeup)
-    )
+    table = handlers(identity_answers(settings, waiters), ImportAnswers(wakeup))
     service = spec(settings)
     assert set(table) == set(service.handlers), "the table app.spec hands the consumer"
     consumer = consumer_of(replace(service, handlers=table), engine)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from prodigy_users.contracts.identity import CreateAccount
+from prodigy_users.contracts.identity import AccountCreated, CreateAccount
 from prodigy_users.contracts.membership import (
     InvitationAccepted,
     InvitationExpired,
@@ -19,20 +19,22 @@ from prodigy_users.contracts.membership import (
     InvitationRevoked,
     MemberAdded,
     MemberInvited,
+    SignInToJoinRequested,
     WelcomeRequested,
 )
 from prodigy_users.membership import errors
-from prodigy_users.membership.invitations.entry import Registration
+from prodigy_users.membership.invitations.entry import Registered, Registration
+from prodigy_users.membership.invitations.registrations import MAX_SIGN_IN_NOTICES
 from prodigy_users.membership.invitations.rules import token_hash
 from prodigy_users.membership.members.joining import Joined
-from prodigy_users.membership.members.requests import Operation
 from prodigy_users.membership.tables import invitations, memberships
 from prodigy_users.runtime.auth import Principal
 from prodigy_users.runtime.errors import InvalidInput
+from prodigy_users.runtime.keys import unseal
 from prodigy_users.runtime.problems import PROBLEM_BASE
 from tests.support import PASSWORD, random_email
 
-from .conftest import Membership, created, rejected
+from .conftest import Membership, awaiting, created, lapsed, rejected
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -319,24 +321,29 @@ async def test_accepting_signed_in_joins_that_account_and_marks_the_invitation_a
     assert (await invitation(m, second_id)).status == "pending"
 
 
-async def test_an_account_membership_has_not_heard_of_yet_joins_by_the_invited_address(
+async def test_an_account_membership_has_not_heard_of_yet_is_asked_to_try_again(
     membership: Membership,
 ) -> None:
     m = membership
     dept = await m.department()
-    invited_email = random_email("early")
-    _, token = await m.invite(dept, invited_email)
+    invitation_id, token = await m.invite(dept, random_email("early"))
     newcomer = Principal(account_id=uuid.uuid4())  # identity's event is still on its way
 
-    joined = await m.use_cases.entry.accept(token, newcomer, None)
+    with pytest.raises(errors.AccountNotReady) as refused:
+        await m.use_cases.entry.accept(token, newcomer, None)
 
-    assert joined.status == "joined"
-    member = await m.use_cases.members.current(dept.id, newcomer.account_id)
-    assert (member.email, member.name, member.role) == (
-        invited_email,
-        invited_email.split("@")[0],
-        "member",
-    )
+    assert refused.value.retry_after == 2
+    assert await m.use_cases.members.current(dept.id, newcomer.account_id) is None
+    assert (await invitation(m, invitation_id)).status == "pending"
+    joins = [e for e in await m.events(dept.id, MemberAdded) if e.via == "invitation"]
+    assert joins == [], "no stand-in joined"
+    # Once identity's event is in, the same account accepts with its own address.
+    email = random_email("arrived")
+    await m.deliver(AccountCreated(account_id=newcomer.account_id, email=email, name="Ari Ved"))
+    joined = await m.use_cases.entry.accept(token, newcomer, None)
+    assert isinstance(joined, Joined) and joined.status == "joined"
+    [added] = [e for e in await m.events(dept.id, MemberAdded) if e.via == "invitation"]
+    assert (str(added.email), added.name) == (email, "Ari Ved")
 
 
 async def test_unknown_tokens_are_not_valid(membership: Membership) -> None:
@@ -381,49 +388,189 @@ async def test_two_accounts_accepting_one_invitation_at_once_one_joins(
     assert [e.account_id for e in await m.events(dept.id, InvitationAccepted)] == [winner]
 
 
-async def test_registering_through_an_invitation_joins_once_identity_makes_the_account(
+async def test_registering_with_the_invited_address_joins_once_identity_makes_the_account(
     membership: Membership,
 ) -> None:
     m = membership
-    dept = await m.department()
-    invitation_id, token = await m.invite(dept, random_email("inv"), "officer")
-    email = random_email("registers")
+    dept = await m.department("Invited Station")
+    invited = random_email("inv")
+    invitation_id, token = await m.invite(dept, invited, "officer")
 
-    op = await m.use_cases.entry.accept(token, None, Registration("Reg Istered", email, PASSWORD))
+    # Typed in another case: the same address, proved by opening the link emailed to it.
+    registered = await m.use_cases.entry.accept(
+        token, None, Registration("Reg Istered", invited.upper(), PASSWORD)
+    )
 
-    assert isinstance(op, Operation)
+    assert isinstance(registered, Registered) and not registered.confirm_email
+    op = await m.use_cases.operations.get(registered.operation_id)
+    assert op is not None
     assert (op.status, op.kind, op.requested_by) == ("pending", "register", None)
-    [command] = await m.commands(CreateAccount, email=email)
+    [command] = await m.commands(CreateAccount, request_id=str(op.id))
+    assert command.confirm_email is False and command.request_id == op.id
     assert command.password_hash is not None and command.password_hash.startswith("$argon2")
     assert PASSWORD not in await m.outbox_text(dept.id), "never the password itself"
-    assert (await invitation(m, invitation_id)).status == "pending", "not before the account"
+    row = await invitation(m, invitation_id)
+    assert (row.status, row.claimed_by) == ("pending", op.id), "claimed, not yet accepted"
 
     account_id = uuid.uuid4()
     await m.deliver(created(command, account_id))
 
     done = await m.use_cases.operations.get(op.id)
     assert done is not None and done.status == "succeeded"
-    assert done.result == {"account_id": str(account_id), "status": "joined", "role": "officer"}
+    assert done.result == {
+        "account_id": str(account_id),
+        "status": "joined",
+        "role": "officer",
+        "department_name": "Invited Station",
+    }
     row = await invitation(m, invitation_id)
-    assert (row.status, row.account_id) == ("accepted", account_id)
+    assert (row.status, row.account_id, row.claimed_by) == ("accepted", account_id, None)
     [welcome] = await m.events(dept.id, WelcomeRequested)
     assert welcome.account_id == account_id
 
 
-async def test_registering_with_an_address_that_has_an_account_is_told_to_sign_in(
+async def test_registering_with_another_address_waits_for_its_confirmation(
+    membership: Membership,
+) -> None:
+    m = membership
+    dept = await m.department()
+    invitation_id, token = await m.invite(dept, random_email("inv"), "officer")
+    email = random_email("other-address")
+
+    registered = await m.use_cases.entry.accept(
+        token, None, Registration("Other Address", email, PASSWORD)
+    )
+
+    assert isinstance(registered, Registered) and registered.confirm_email
+    [command] = await m.commands(CreateAccount, email=email)
+    assert command.confirm_email is True
+    assert (await invitation(m, invitation_id)).claimed_by == registered.operation_id
+    # While it waits, nobody else registers through the invitation.
+    with pytest.raises(errors.InvitationUsed):
+        await m.use_cases.entry.accept(token, None, Registration("Too", random_email(), PASSWORD))
+
+    await m.deliver(awaiting(command))
+
+    op = await m.use_cases.operations.get(registered.operation_id)
+    assert op is not None and op.status == "awaiting_confirmation"
+    joins = [e for e in await m.events(dept.id, MemberAdded) if e.via == "invitation"]
+    assert joins == [], "no membership before the address is confirmed"
+    assert (await invitation(m, invitation_id)).status == "pending"
+
+    # The person used the emailed link: identity announces the account, they join.
+    account_id = uuid.uuid4()
+    await m.deliver(created(command, account_id))
+    done = await m.use_cases.operations.get(registered.operation_id)
+    assert done is not None and done.status == "succeeded", done
+    row = await invitation(m, invitation_id)
+    assert (row.status, row.account_id, row.claimed_by) == ("accepted", account_id, None)
+    member = await m.use_cases.members.current(dept.id, account_id)
+    assert (member.email, member.role) == (email, "officer")
+    # Identity's answers travel on different keys: a late "awaiting" changes nothing.
+    await m.deliver(awaiting(command))
+    again = await m.use_cases.operations.get(registered.operation_id)
+    assert again is not None and again.status == "succeeded"
+
+
+async def test_concurrent_registrations_through_one_invitation_ask_for_one_account(
+    membership: Membership,
+) -> None:
+    m = membership
+    dept = await m.department()
+    invitation_id, token = await m.invite(dept, random_email("contested"))
+    emails = [random_email(f"racer{n}") for n in range(10)]
+
+    outcomes = await asyncio.gather(
+        *(
+            m.use_cases.entry.accept(token, None, Registration("Racer", e, PASSWORD))
+            for e in emails
+        ),
+        return_exceptions=True,
+    )
+
+    won = [o for o in outcomes if isinstance(o, Registered)]
+    used = [o for o in outcomes if isinstance(o, errors.InvitationUsed)]
+    assert len(won) == 1 and len(used) == 9, outcomes
+    asked = [c for e in emails for c in await m.commands(CreateAccount, email=e)]
+    assert [c.request_id for c in asked] == [won[0].operation_id], "the losers asked nothing"
+    assert (await invitation(m, invitation_id)).claimed_by == won[0].operation_id
+
+
+async def test_a_signed_in_accept_goes_before_a_pending_registration(
+    membership: Membership,
+) -> None:
+    m = membership
+    dept = await m.department()
+    invitation_id, token = await m.invite(dept, random_email("inv"))
+    email = random_email("slow")
+    registered = await m.use_cases.entry.accept(token, None, Registration("Slow", email, PASSWORD))
+    assert isinstance(registered, Registered)
+    [command] = await m.commands(CreateAccount, email=email)
+    await m.deliver(awaiting(command))
+    person = await signed_in(m, random_email("quick"))
+
+    joined = await m.use_cases.entry.accept(token, person, None)
+
+    assert isinstance(joined, Joined) and joined.account_id == person.account_id
+    row = await invitation(m, invitation_id)
+    assert (row.status, row.account_id, row.claimed_by) == ("accepted", person.account_id, None)
+    # The registration's address is confirmed later: it finds the invitation used.
+    late_account = uuid.uuid4()
+    await m.deliver(created(command, late_account))
+    op = await m.use_cases.operations.get(registered.operation_id)
+    assert op is not None and op.status == "failed"
+    assert op.problem is not None and op.problem["type"].endswith("/invitation-used")
+    assert await m.use_cases.members.current(dept.id, late_account) is None
+
+
+async def test_a_lapsed_confirmation_releases_the_invitation(membership: Membership) -> None:
+    m = membership
+    dept = await m.department()
+    invitation_id, token = await m.invite(dept, random_email("inv"))
+    email = random_email("never-confirms")
+    first = await m.use_cases.entry.accept(token, None, Registration("Never", email, PASSWORD))
+    assert isinstance(first, Registered)
+    [command] = await m.commands(CreateAccount, email=email)
+    await m.deliver(awaiting(command))
+
+    await m.deliver(lapsed(command, "expired"))
+
+    op = await m.use_cases.operations.get(first.operation_id)
+    assert op is not None and op.status == "failed"
+    assert op.problem is not None and op.problem["type"].endswith("/registration-lapsed")
+    assert op.problem["status"] == 410
+    row = await invitation(m, invitation_id)
+    assert (row.status, row.claimed_by) == ("pending", None)
+    # Free again: the next registration claims it.
+    second = await m.use_cases.entry.accept(
+        token, None, Registration("Next", random_email("next"), PASSWORD)
+    )
+    assert isinstance(second, Registered)
+    assert (await invitation(m, invitation_id)).claimed_by == second.operation_id
+    # A superseded registration says so.
+    [next_command] = await m.commands(CreateAccount, request_id=str(second.operation_id))
+    await m.deliver(lapsed(next_command, "superseded"))
+    op = await m.use_cases.operations.get(second.operation_id)
+    assert op is not None and op.problem is not None
+    assert op.problem["detail"] == errors.REGISTRATION_SUPERSEDED
+
+
+async def test_registering_with_an_address_that_has_an_account_tells_its_owner(
     membership: Membership,
 ) -> None:
     m = membership
     dept = await m.department()
     invitation_id, token = await m.invite(dept, random_email())
     email = random_email("has-account")
-    op = await m.use_cases.entry.accept(token, None, Registration("Has Account", email, PASSWORD))
-    assert isinstance(op, Operation)
+    registered = await m.use_cases.entry.accept(
+        token, None, Registration("Has Account", email, PASSWORD)
+    )
+    assert isinstance(registered, Registered) and registered.confirm_email
     [command] = await m.commands(CreateAccount, email=email)
 
     await m.deliver(rejected(command, existing_account_id=uuid.uuid4()))
 
-    failed = await m.use_cases.operations.get(op.id)
+    failed = await m.use_cases.operations.get(registered.operation_id)
     assert failed is not None and failed.status == "failed"
     assert failed.problem == {
         "type": PROBLEM_BASE + "account-exists",
@@ -431,5 +578,26 @@ async def test_registering_with_an_address_that_has_an_account_is_told_to_sign_i
         "status": 409,
         "detail": errors.ACCOUNT_EXISTS_REGISTERING,
     }
-    assert (await invitation(m, invitation_id)).status == "pending", "still theirs to accept"
+    row = await invitation(m, invitation_id)
+    assert (row.status, row.claimed_by) == ("pending", None), "still theirs to accept"
     assert await m.events(dept.id, InvitationAccepted) == []
+    # The owner of the address is told to sign in, with the invitation's own link.
+    [notice] = await m.events(dept.id, SignInToJoinRequested)
+    assert (str(notice.email), notice.via) == (email, "invitation")
+    assert unseal(m.seal_key, notice.sealed_token) == token
+    assert notice.expires_at == row.expires_at
+
+
+async def test_sign_in_to_join_emails_to_one_address_are_capped(membership: Membership) -> None:
+    m = membership
+    dept = await m.department()
+    email = random_email("pestered")
+    for _ in range(MAX_SIGN_IN_NOTICES + 2):
+        _, token = await m.invite(dept, random_email("inv"))
+        registered = await m.use_cases.entry.accept(token, None, Registration("X", email, PASSWORD))
+        assert isinstance(registered, Registered)
+        [command] = await m.commands(CreateAccount, request_id=str(registered.operation_id))
+        await m.deliver(rejected(command, existing_account_id=uuid.uuid4()))
+
+    notices = [n for n in await m.events(dept.id, SignInToJoinRequested) if str(n.email) == email]
+    assert len(notices) == MAX_SIGN_IN_NOTICES

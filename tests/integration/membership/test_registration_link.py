@@ -9,22 +9,23 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from prodigy_users.contracts.identity import CreateAccount
+from prodigy_users.contracts.identity import AccountCreated, CreateAccount
 from prodigy_users.contracts.membership import (
     MemberAdded,
     RegistrationLinkChanged,
+    SignInToJoinRequested,
     WelcomeRequested,
 )
 from prodigy_users.membership import errors
-from prodigy_users.membership.invitations.entry import Registration
+from prodigy_users.membership.invitations.entry import Registered, Registration
 from prodigy_users.membership.members.joining import Joined
-from prodigy_users.membership.members.requests import Operation
 from prodigy_users.membership.tables import operations
 from prodigy_users.runtime.auth import Principal
 from prodigy_users.runtime.errors import InvalidInput, WeakPassword
+from prodigy_users.runtime.keys import unseal
 from tests.support import PASSWORD, random_email
 
-from .conftest import Department, Membership, created
+from .conftest import Department, Membership, awaiting, created, rejected
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -137,19 +138,22 @@ async def test_allowed_domains_refuse_other_domains_and_expired_links_refuse_all
         )
 
 
-async def test_registering_asks_identity_for_the_account_with_a_password_hash(
+async def test_registering_asks_identity_for_an_unconfirmed_account_and_joins_on_confirmation(
     membership: Membership,
 ) -> None:
     m = membership
-    dept = await m.department()
+    dept = await m.department("Link Station")
     token = await rotate(m, dept)
     email = random_email("self")
 
-    op = await m.use_cases.entry.join_link(
+    registered = await m.use_cases.entry.join_link(
         token, None, Registration("Sel Fregister", email, PASSWORD)
     )
 
-    assert isinstance(op, Operation)
+    # Whoever registers through the link proves their address first.
+    assert isinstance(registered, Registered) and registered.confirm_email
+    op = await m.use_cases.operations.get(registered.operation_id)
+    assert op is not None
     assert (op.status, op.kind, op.requested_by, op.department_id) == (
         "pending",
         "register",
@@ -157,18 +161,32 @@ async def test_registering_asks_identity_for_the_account_with_a_password_hash(
         dept.id,
     )
     [command] = await m.commands(CreateAccount, email=email)
-    assert (command.request_id, command.name) == (op.id, "Sel Fregister")
+    assert (command.request_id, command.name, command.confirm_email) == (
+        op.id,
+        "Sel Fregister",
+        True,
+    )
     assert command.password_hash is not None and command.password_hash.startswith("$argon2")
     assert PASSWORD not in await m.outbox_text(dept.id), "the hash travels, never the password"
     [stored] = await m.rows(sa.select(operations).where(operations.c.id == op.id))
     assert PASSWORD not in str(stored.request) and stored.request["via"] == "registration_link"
+
+    await m.deliver(awaiting(command))
+    waiting = await m.use_cases.operations.get(op.id)
+    assert waiting is not None and waiting.status == "awaiting_confirmation"
+    assert [e for e in await m.events(dept.id, MemberAdded) if e.via == "registration_link"] == []
 
     account_id = uuid.uuid4()
     await m.deliver(created(command, account_id))
 
     done = await m.use_cases.operations.get(op.id)
     assert done is not None and done.status == "succeeded"
-    assert done.result == {"account_id": str(account_id), "status": "joined", "role": "officer"}
+    assert done.result == {
+        "account_id": str(account_id),
+        "status": "joined",
+        "role": "officer",
+        "department_name": "Link Station",
+    }
     [added] = [e for e in await m.events(dept.id, MemberAdded) if e.via == "registration_link"]
     assert (added.account_id, str(added.email), added.name) == (account_id, email, "Sel Fregister")
     [welcome] = await m.events(dept.id, WelcomeRequested)
@@ -182,19 +200,71 @@ async def test_a_link_switched_off_while_identity_makes_the_account_lets_nobody_
     dept = await m.department()
     token = await rotate(m, dept)
     email = random_email("midway")
-    op = await m.use_cases.entry.join_link(token, None, Registration("Mid Way", email, PASSWORD))
-    assert isinstance(op, Operation)
+    registered = await m.use_cases.entry.join_link(
+        token, None, Registration("Mid Way", email, PASSWORD)
+    )
+    assert isinstance(registered, Registered)
     [command] = await m.commands(CreateAccount, email=email)
+    await m.deliver(awaiting(command))
     await m.use_cases.links.disable(dept.id)
 
     await m.deliver(created(command))
 
-    failed = await m.use_cases.operations.get(op.id)
+    failed = await m.use_cases.operations.get(registered.operation_id)
     assert failed is not None and failed.status == "failed"
     assert failed.problem is not None and failed.problem["type"].endswith(
         "/registration-link-invalid"
     )
     assert [e for e in await m.events(dept.id, MemberAdded) if e.via == "registration_link"] == []
+
+
+async def test_registering_an_address_that_has_an_account_emails_its_owner_the_join_link(
+    membership: Membership,
+) -> None:
+    m = membership
+    dept = await m.department()
+    token = await rotate(m, dept)
+    email = random_email("known")
+    new_email = random_email("unknown")
+
+    known = await m.use_cases.entry.join_link(token, None, Registration("K", email, PASSWORD))
+    unknown = await m.use_cases.entry.join_link(
+        token, None, Registration("U", new_email, PASSWORD)
+    )
+
+    # The same answer either way: nothing tells the caller which address has an account.
+    assert isinstance(known, Registered) and isinstance(unknown, Registered)
+    assert (known.confirm_email, unknown.confirm_email) == (True, True)
+    [command] = await m.commands(CreateAccount, email=email)
+    await m.deliver(rejected(command, existing_account_id=uuid.uuid4()))
+    [notice] = await m.events(dept.id, SignInToJoinRequested)
+    assert (str(notice.email), notice.via, notice.expires_at) == (email, "registration_link", None)
+    assert unseal(m.seal_key, notice.sealed_token) == token
+    failed = await m.use_cases.operations.get(known.operation_id)
+    assert failed is not None and failed.problem is not None
+    assert failed.problem["type"].endswith("/account-exists")
+
+
+async def test_a_signed_in_account_membership_has_not_heard_of_is_asked_to_try_again(
+    membership: Membership,
+) -> None:
+    m = membership
+    dept = await m.department()
+    token = await rotate(m, dept, allowed_domains=["example.org"])
+    early = Principal(account_id=uuid.uuid4())  # its AccountCreated is still on its way
+
+    with pytest.raises(errors.AccountNotReady) as refused:
+        await m.use_cases.entry.join_link(token, early, None)
+
+    assert refused.value.retry_after == 2
+    assert await m.use_cases.members.current(dept.id, early.account_id) is None
+    # Once known, its address is checked against the domains: never skipped.
+    await m.deliver(
+        AccountCreated(account_id=early.account_id, email="early@elsewhere.org", name="Early")
+    )
+    with pytest.raises(errors.EmailDomainNotAllowed):
+        await m.use_cases.entry.join_link(token, early, None)
+    assert await m.use_cases.members.current(dept.id, early.account_id) is None
 
 
 async def test_registering_needs_a_strong_password_and_the_whole_form(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from prodigy_users.identity.domain import (
+    CONFIRM_EMAIL,
+    MAX_CONFIRMATIONS_PER_WINDOW,
     MAX_RESETS_PER_WINDOW,
     TokenState,
+    confirmation_email_allowed,
     new_token,
     normalise_email,
     reset_allowed,
@@ -37,6 +40,23 @@ def test_token_refusals() -> None:
     assert token_refusal(TokenState(NOW - timedelta(seconds=1), None), NOW) == "expired"
     assert token_refusal(TokenState(NOW, None), NOW) == "expired"
     assert token_refusal(TokenState(NOW + timedelta(hours=1), NOW), NOW) == "used"
+
+
+def test_a_token_works_only_for_what_it_was_issued_for() -> None:
+    later = NOW + timedelta(hours=1)
+    confirm = frozenset({CONFIRM_EMAIL})
+    for purpose in ("welcome", "reset", "operator"):
+        assert token_refusal(TokenState(later, None, purpose), NOW) is None
+        assert token_refusal(TokenState(later, None, purpose), NOW, confirm) == "invalid"
+    assert token_refusal(TokenState(later, None, CONFIRM_EMAIL), NOW, confirm) is None
+    assert token_refusal(TokenState(later, None, CONFIRM_EMAIL), NOW) == "invalid"
+    assert token_refusal(TokenState(later, NOW, CONFIRM_EMAIL), NOW, confirm) == "used"
+
+
+def test_confirmation_emails_are_capped_per_window() -> None:
+    assert confirmation_email_allowed(0)
+    assert confirmation_email_allowed(MAX_CONFIRMATIONS_PER_WINDOW - 1)
+    assert not confirmation_email_allowed(MAX_CONFIRMATIONS_PER_WINDOW)
 
 
 def test_password_policy() -> None:

@@ -16,6 +16,7 @@ from prodigy_users.membership.invitations.rules import (
     domain_allowed,
     invitation_refusal,
     link_refusal,
+    must_confirm,
     parse_pasted,
     token_hash,
 )
@@ -164,3 +165,12 @@ def test_registration_link_refusals() -> None:
     assert refusal("a@evil.org") == "domain"
     assert refusal("a@x.org", expires=now) == "expired"
     assert refusal("a@x.org", enabled=False) == "invalid"
+
+
+def test_registrants_confirm_their_address_unless_it_is_the_invited_one() -> None:
+    invited = email_key("Ana.Lima@Example.org")
+    assert not must_confirm("ana.lima@example.org", invited)
+    assert not must_confirm(" ANA.LIMA@EXAMPLE.ORG ", invited)
+    assert must_confirm("ana.lima@elsewhere.org", invited)
+    # A registration link invites no address: everyone proves theirs.
+    assert must_confirm("ana.lima@example.org", None)

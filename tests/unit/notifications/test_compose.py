@@ -259,3 +259,37 @@ def test_every_template_composes_a_text_and_an_html_part(
         assert TOKEN in body["text/plain"] and TOKEN in body["text/html"]
         assert email.sealed_token is not None
         assert email.sealed_token not in body["text/plain"] + body["text/html"]
+
+
+def test_confirmation_links_to_the_apps_confirm_page_with_the_opened_token(
+    app_delivery: Delivery, key: rsa.RSAPrivateKey
+) -> None:
+    email = outgoing(key, template="confirm_email", link_expires_at=NOW + timedelta(days=1))
+    message = compose(app_delivery, email, NOW)
+    assert message["Subject"] == "Confirm your email to join Springfield EMS"
+    link = f"{APP}/confirm-email?token={TOKEN}"
+    for part in parts(message).values():
+        assert link in part or link.replace("&", "&amp;") in part
+        assert "set-password" not in part and "/invitations/" not in part
+    with pytest.raises(ComposeError, match="expired"):
+        compose(app_delivery, outgoing(key, template="confirm_email", link_expires_at=NOW), NOW)
+
+
+@pytest.mark.parametrize(
+    ("via", "path"), [("invitation", "invitations"), ("registration_link", "join")]
+)
+def test_sign_in_to_join_links_to_the_link_that_was_used(
+    app_delivery: Delivery, key: rsa.RSAPrivateKey, via: str, path: str
+) -> None:
+    email = outgoing(
+        key,
+        template="sign_in_to_join",
+        recipient_name="",
+        account_id=None,
+        link_expires_at=None,
+        details={"via": via},
+    )
+    message = compose(app_delivery, email, NOW)
+    assert message["Subject"].startswith("Someone tried to register with your address")
+    for part in parts(message).values():
+        assert f"{APP}/{path}/{TOKEN}" in part

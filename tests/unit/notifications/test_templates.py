@@ -24,6 +24,7 @@ def context(**overrides: Any) -> dict[str, Any]:
         "admin_asked": False,
         "role": "a member",
         "inviter": None,
+        "via": "registration_link",
     }
     return base | overrides
 
@@ -64,6 +65,8 @@ ALLOWED = {
     "invitation": {"email", "department", "url", "expires_at", "role", "inviter"},
     "invitation_reminder": {"email", "department", "url", "expires_at", "role", "inviter"},
     "welcome_joined": {"name", "email", "department", "url"},
+    "confirm_email": {"name", "email", "department", "url", "expires_at"},
+    "sign_in_to_join": {"email", "department", "url", "via"},
 }
 
 
@@ -164,3 +167,36 @@ def test_reset_asked_by_an_admin_names_the_department() -> None:
     public = render("password_reset", context(admin_asked=False))
     assert "Someone asked to reset the password" in public.text
     assert "Springfield EMS" not in public.text
+
+
+CONFIRM_URL = "http://127.0.0.1:8100/confirm-email?token=conf-Tok_123"
+
+
+def test_confirmation_names_the_department_the_address_the_link_and_what_ignoring_does() -> None:
+    email = render("confirm_email", context(url=CONFIRM_URL))
+    assert email.subject == "Confirm your email to join Springfield EMS"
+    for part in (email.text, email.html):
+        assert CONFIRM_URL in part or CONFIRM_URL.replace("&", "&amp;") in part
+        assert "ana.lima@example.org" in part and "Springfield EMS" in part
+        assert "2026-12-02 21:05 UTC" in part
+        assert "password you chose" in part  # the link alone is not enough
+        assert "ignore this email" in part
+    assert f'<a href="{CONFIRM_URL}">' in email.html
+
+
+@pytest.mark.parametrize(
+    ("via", "action"),
+    [("invitation", "accept the invitation"), ("registration_link", "join Springfield EMS")],
+)
+def test_sign_in_to_join_tells_the_owner_nothing_was_created_and_where_to_sign_in(
+    via: str, action: str
+) -> None:
+    url = f"http://127.0.0.1:8100/{'invitations' if via == 'invitation' else 'join'}/t-1"
+    email = render("sign_in_to_join", context(url=url, via=via, name=""))
+    assert email.subject == "Someone tried to register with your address at Springfield EMS"
+    for part in (email.text, email.html):
+        assert url in part
+        assert "ana.lima@example.org" in part
+        assert "nothing was created" in " ".join(part.split())
+        assert action in " ".join(part.split())
+    assert f'<a href="{url}">' in email.html
