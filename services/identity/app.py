@@ -50,4 +50,5 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         problems=PROBLEMS,
         handlers=handlers(links),
         container=container,
+        throttled=True,
     )

@@ -1,11 +1,17 @@
-"""What identity consumes: account requests (single or in batches) and password resets."""
+"""What identity consumes: account requests (single or in batches), admins' password
+resets, and the public reset requests it recorded itself."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from prodigy_users.contracts.envelope import Payload
-from prodigy_users.contracts.identity import CreateAccount, CreateAccounts, IssuePasswordReset
+from prodigy_users.contracts.identity import (
+    CreateAccount,
+    CreateAccounts,
+    IssuePasswordReset,
+    PasswordResetRequested,
+)
 from prodigy_users.runtime.consumer import Handler
 
 from .batch import AccountBatches
@@ -20,4 +26,5 @@ def handlers(links: Links) -> Mapping[type[Payload], Handler]:
         CreateAccount: commands.create_account,
         CreateAccounts: AccountBatches(links).create_accounts,
         IssuePasswordReset: commands.issue_password_reset,
+        PasswordResetRequested: commands.reset_requested,
     }

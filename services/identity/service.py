@@ -1,5 +1,6 @@
 """Identity's HTTP use cases, each one unit of work: sign in, set a password with a
-link, ask for a reset, an operator's link, the caller's own account."""
+link, ask for a reset (recorded here, worked by ``commands``), an operator's link,
+the caller's own account."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.contracts.identity import PasswordChanged
+from prodigy_users.contracts.email import email_key
+from prodigy_users.contracts.identity import PasswordChanged, PasswordResetRequested
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.errors import DomainError
 from prodigy_users.runtime.logging import get_logger
@@ -22,7 +24,7 @@ from prodigy_users.runtime.passwords import (
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .domain import RESET_WINDOW, normalise_email, reset_allowed, token_hash, token_refusal
+from .domain import normalise_email, token_hash, token_refusal
 from .errors import AccountNotFound, InvalidCredentials, LinkExpired, LinkInvalid, LinkUsed
 from .links import IssuedLink, Links
 from .settings import Settings
@@ -97,24 +99,14 @@ class Accounts:
         return self.issuer.issue(account.id, ttl=timedelta(seconds=ttl)), ttl
 
     async def request_reset(self, email: str) -> None:
-        """Email a reset link if the account exists; the caller learns nothing either way.
+        """Record a reset request; the caller learns nothing either way.
 
-        At most ``MAX_RESETS_PER_WINDOW`` reset emails per account per hour, so the
-        public endpoint cannot flood an address; requests beyond are dropped silently.
+        Only the request is written here (``PasswordResetRequested``, read back by
+        identity's consumer: ``commands.Commands.reset_requested``), the same work for
+        every address, so the answer's timing cannot tell whether the account exists.
         """
         async with self.uow() as uow:
-            found = await store.account_by_email(uow.conn, normalise_email(email))
-            if found is None:
-                return
-            # The row lock serialises concurrent requests for one account, so the
-            # count below cannot be read by two of them at once.
-            account = await store.account_by_id(uow.conn, found.id, lock=True)
-            assert account is not None
-            recent = await store.count_recent_tokens(uow.conn, account.id, "reset", RESET_WINDOW)
-            if not reset_allowed(recent):
-                log.info("password reset request dropped: too many", account_id=str(account.id))
-                return
-            await self.links.issue(uow, account, "reset", None, email_it=True)
+            uow.emit(PasswordResetRequested(email=email), key=email_key(email))
             await uow.commit()
 
     async def account(self, account_id: uuid.UUID) -> store.Account | None:
