@@ -14,9 +14,11 @@ from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import MaybePrincipal
 
 from ..deps import (
+    AcceptGuard,
     DepartmentAdmin,
     EntryService,
     InvitationsService,
+    JoinGuard,
     RegistrationLinksService,
 )
 from ..members.api import accepted, failed
@@ -26,6 +28,10 @@ from ..schemas import Named
 from .entry import Registration
 
 router = APIRouter()
+
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many attempts (`/too-many-attempts`, with `Retry-After`)."}
+}
 
 
 class InvitationsCreate(BaseModel):
@@ -218,7 +224,11 @@ async def revoke(
 
 
 @router.post(
-    "/v1/invitations/{token}/accept", operation_id="accept_invitation", tags=["invitations"]
+    "/v1/invitations/{token}/accept",
+    operation_id="accept_invitation",
+    tags=["invitations"],
+    dependencies=[AcceptGuard],
+    responses=THROTTLED,
 )
 async def accept(
     token: str,
@@ -286,7 +296,13 @@ async def disable_link(
     return Response(status_code=204)
 
 
-@router.post("/v1/join/{token}", operation_id="join", tags=["registration link"])
+@router.post(
+    "/v1/join/{token}",
+    operation_id="join",
+    tags=["registration link"],
+    dependencies=[JoinGuard],
+    responses=THROTTLED,
+)
 async def join(
     token: str,
     principal: MaybePrincipal,
