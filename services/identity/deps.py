@@ -92,6 +92,8 @@ async def reset_request_guard(request: Request) -> AsyncIterator[None]:
 AccountsService = Annotated[Accounts, Depends(get_accounts)]
 PublicKeys = Annotated[Jwks, Depends(get_jwks)]
 Operator = Annotated[Principal, Depends(require_operator)]
-SignInGuard = Annotated[None, Depends(sign_in_guard)]
-PasswordSetGuard = Annotated[None, Depends(password_set_guard)]
-ResetRequestGuard = Annotated[None, Depends(reset_request_guard)]
+# scope="function": the attempt is settled before the answer leaves, so the client's
+# next attempt finds its count as this one left it.
+SignInGuard = Annotated[None, Depends(sign_in_guard, scope="function")]
+PasswordSetGuard = Annotated[None, Depends(password_set_guard, scope="function")]
+ResetRequestGuard = Annotated[None, Depends(reset_request_guard, scope="function")]

@@ -153,5 +153,7 @@ async def join_guard(request: Request, token: str) -> AsyncIterator[None]:
 
 
 # For a route's ``dependencies=[...]``: the route's own signature stays as it is.
-AcceptGuard: Any = Depends(accept_guard)
-JoinGuard: Any = Depends(join_guard)
+# scope="function": the attempt is settled before the answer leaves, so the client's
+# next attempt finds its count as this one left it.
+AcceptGuard: Any = Depends(accept_guard, scope="function")
+JoinGuard: Any = Depends(join_guard, scope="function")
