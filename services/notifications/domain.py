@@ -20,7 +20,7 @@ Template = Literal[
     "welcome", "password_reset", "invitation", "invitation_reminder", "welcome_joined"
 ]
 Purpose = Literal["welcome", "reset"]
-# Which page a template's link opens: identity's set-password page, or the app's
+# Which page a template's link opens: the console's set-password page, or its
 # invitation page. A template without a kind carries no secret link at all.
 LinkKind = Literal["set_password", "invitation"]
 

@@ -270,7 +270,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         # FastAPI's own spans record the raw path and query, and ours carry tokens
-        # (/v1/invitations/{token}/accept, /set-password?token=): TracingMiddleware
+        # (/v1/invitations/{token}/accept, /v1/join/{token}): TracingMiddleware
         # records the route template instead. Metrics are Prometheus' (/metrics).
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )

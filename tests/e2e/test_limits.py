@@ -130,6 +130,22 @@ async def test_an_upload_may_be_larger_than_the_limit(api: Api) -> None:
     assert r.status_code == 202, r.text
 
 
+async def test_the_console_refuses_a_form_over_64_kib_with_a_page(api: Api, stack: Any) -> None:
+    if stack is None:
+        pytest.skip("PRODIGY_TEST_TARGET=external: the console's URL is the stack's")
+    r = await api.http.post(
+        stack.url("console") + "/sign-in",
+        content=b"email=" + b"a" * (64 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 413
+    assert r.headers["content-type"].startswith("text/html")
+    assert "larger than the 64 KiB this page accepts" in r.text
+    # The console's own page headers, as on every page of it.
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+
+
 @pytest.mark.parametrize("service", SERVICES)
 async def test_every_answer_of_every_service_carries_the_security_headers(
     api: Api, service: str
