@@ -14,7 +14,6 @@ from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.identity import PasswordChanged, PasswordResetRequested
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.errors import DomainError
-from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.passwords import (
     DUMMY_HASH,
     hash_password,
@@ -28,8 +27,6 @@ from .domain import normalise_email, token_hash, token_refusal
 from .errors import AccountNotFound, InvalidCredentials, LinkExpired, LinkInvalid, LinkUsed
 from .links import IssuedLink, Links
 from .settings import Settings
-
-log = get_logger(__name__)
 
 # Why a token cannot be used (``domain.token_refusal``) -> the error that says so.
 _REFUSALS: dict[str, type[DomainError]] = {
