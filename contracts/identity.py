@@ -292,6 +292,23 @@ class IssuePasswordReset(Payload):
     )
 
 
+class PasswordResetRequested(Payload):
+    """Private event, identity to itself: someone asked for a reset email for this address.
+
+    The public reset request only records this and answers ``202``, so the answer
+    takes the same time whether or not the address has an account; identity's
+    consumer then looks the address up and, for an account under its cap of reset
+    emails, issues the link (``PasswordLinkIssued``). Nobody else reads the topic.
+    """
+
+    TYPE: ClassVar[str] = "identity.password_reset_requested"
+
+    email: Email = Field(
+        description="The address as typed (it may have no account).",
+        examples=["ana.lima@example.org"],
+    )
+
+
 class AccountRequest(BaseModel):
     """One address of a ``CreateAccounts`` batch."""
 

@@ -29,6 +29,7 @@ from .identity import (
     PasswordChanged,
     PasswordLinkIssued,
     PasswordLinksIssued,
+    PasswordResetRequested,
 )
 from .membership import (
     DepartmentCreated,
@@ -142,6 +143,18 @@ IDENTITY_CREDENTIALS = Topic(
     retention_ms=7 * DAY_MS,
     private=True,
 )
+# Identity's own queue of public reset requests: the request is answered once it is
+# recorded here, the lookup and the email happen when identity reads it back.
+IDENTITY_RESET_REQUESTS = Topic(
+    name="identity.reset_requests.v1",
+    description="Private: public password-reset requests, worked by identity after it answered.",
+    key="the address's email key (in order per address)",
+    owner="identity",
+    consumers=("identity",),
+    payloads=(PasswordResetRequested,),
+    retention_ms=DAY_MS,
+    private=True,
+)
 MEMBERSHIP_EVENTS = Topic(
     name="membership.events.v1",
     description="What happened to departments and their members, in order per department.",
@@ -223,6 +236,7 @@ TOPICS: tuple[Topic, ...] = (
     IDENTITY_EVENTS,
     IDENTITY_ACCOUNT_BATCHES,
     IDENTITY_CREDENTIALS,
+    IDENTITY_RESET_REQUESTS,
     MEMBERSHIP_EVENTS,
     MEMBERSHIP_MAIL,
     NOTIFICATION_EVENTS,

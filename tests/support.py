@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,6 +26,26 @@ PASSWORD = "correct horse battery staple"
 def random_email(prefix: str = "user") -> str:
     """A fresh address per test: no table truncation between tests."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.org"
+
+
+# RFC 2544's benchmarking range: 131,072 addresses that are nobody's.
+_CLIENTS = ipaddress.ip_network("198.18.0.0/15")
+
+
+def client_address() -> str:
+    """A client address of its own (in ``X-Forwarded-For``, which the test stack trusts
+    from loopback, as it trusts the console): the services throttle per client address,
+    and the tests of one session must not use up each other's budgets."""
+    return str(_CLIENTS[secrets.randbelow(_CLIENTS.num_addresses - 2) + 1])
+
+
+def from_address(ip: str) -> dict[str, str]:
+    """The header that makes a request come from ``ip`` (through the trusted proxy)."""
+    return {"X-Forwarded-For": ip}
+
+
+async def _from_an_address_of_its_own(request: httpx.Request) -> None:
+    request.headers.setdefault("X-Forwarded-For", client_address())
 
 
 async def wait_for(
@@ -96,12 +118,18 @@ class Admin:
 
 
 class Api:
-    """Talks to a running stack over HTTP, as users and operators do."""
+    """Talks to a running stack over HTTP, as users and operators do.
+
+    Each request comes from a client address of its own (``client_address``) unless it
+    says otherwise (``from_address``): tests of the throttles choose theirs.
+    """
 
     def __init__(self, urls: dict[str, str], keys: Keys) -> None:
         self.urls = urls
         self.keys = keys
-        self.http = httpx.AsyncClient(timeout=30.0)
+        self.http = httpx.AsyncClient(
+            timeout=30.0, event_hooks={"request": [_from_an_address_of_its_own]}
+        )
 
     def url(self, service: str, path: str) -> str:
         """Full URL of a path on a service."""

@@ -8,14 +8,16 @@ templates, added to ``PAGES`` below.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from prodigy_users.runtime.body_limit import BodyLimit, Override, size_text
 from prodigy_users.runtime.logging import configure_logging, get_logger
 
 from . import auth, errors, home, public, users
@@ -52,10 +54,29 @@ def health_router() -> APIRouter:
     return router
 
 
+# Pages whose forms send more than ``max_body_bytes`` (a file): (path pattern, limit).
+BODY_LIMITS: tuple[Override, ...] = ()
+
+
+def too_large(limit: int, path: str) -> Response:
+    """What a form over the limit gets: a short page (no form sends that much by hand)."""
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Too much to send</title></head><body><h1>Too much to send</h1>"
+        f"<p>What you sent is larger than the {size_text(limit)} this page accepts. "
+        "Go back and send less.</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=413)
+
+
 def build_app(
-    settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    body_limits: Sequence[Override] = BODY_LIMITS,
 ) -> FastAPI:
-    """The console app (``transport``: a test may route the service calls elsewhere)."""
+    """The console app (``transport``: a test may route the service calls elsewhere;
+    ``body_limits``: pages allowed larger bodies, see ``BODY_LIMITS``)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -81,7 +102,15 @@ def build_app(
     app.state.csrf = CsrfSigner(load_secret(settings.secret_key_path), settings.csrf_max_age_s)
     app.state.services = Services(settings, transport)
     errors.install(app)
-    app.add_middleware(SecurityMiddleware, secure_cookies=settings.cookie_secure)
+    # Inside the security middleware: a refusal gets the page headers too.
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, overrides=body_limits, refusal=too_large
+    )
+    app.add_middleware(
+        SecurityMiddleware,
+        secure_cookies=settings.cookie_secure,
+        trusted=settings.trusted_networks,
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(health_router())
     for router in PAGES:

@@ -10,6 +10,7 @@ out or fails (5xx). ``errors.py`` turns those into pages.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +34,11 @@ SERVICE_LABELS: dict[str, str] = {
 
 JSON = Mapping[str, Any]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+# The address of the person whose page request makes the calls (set per request by
+# ``security.SecurityMiddleware``): sent on as ``X-Forwarded-For``, so the services
+# throttle that person, not the console (they trust it as a proxy).
+client_ip: ContextVar[str | None] = ContextVar("console_client_ip", default=None)
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,9 @@ class Services:
             headers["X-Correlation-ID"] = cid
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        ip = client_ip.get()
+        if ip:
+            headers["X-Forwarded-For"] = ip
         query = params if params is None or isinstance(params, Mapping) else tuple(params)
         return self.http.build_request(
             method,

@@ -6,7 +6,8 @@ inline, no framing), ``X-Frame-Options: DENY``, ``nosniff``, no referrer (pages
 such as ``/invitations/{token}`` carry secrets in their path), and ``no-store``
 on everything but the static files (pages show personal data). Each request
 gets a correlation id (``X-Correlation-ID``), sent on with the service calls it
-makes, so one page's calls can be followed through the services' logs.
+makes, so one page's calls can be followed through the services' logs, and so is
+the person's address (``X-Forwarded-For``: the services throttle per address).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prodigy_users.runtime.logging import correlation_id
+from prodigy_users.runtime.throttle_rules import IPNetwork, client_ip
 
+from . import clients
 from .csrf import SID_COOKIE, new_sid
 
 CSP = "; ".join(
@@ -77,9 +80,12 @@ def sid_cookie(value: str, secure: bool) -> str:
 class SecurityMiddleware:
     """Security headers on every answer; a browser id cookie for those without one."""
 
-    def __init__(self, app: ASGIApp, *, secure_cookies: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, secure_cookies: bool, trusted: tuple[IPNetwork, ...] = ()
+    ) -> None:
         self.app = app
         self.secure_cookies = secure_cookies
+        self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,6 +94,9 @@ class SecurityMiddleware:
         # One id per page request, logged here and sent with every call it makes.
         cid = _header(scope, b"x-correlation-id") or uuid.uuid4().hex
         token = correlation_id.set(cid)
+        peer = scope.get("client") or (None, None)
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        ip_token = clients.client_ip.set(client_ip(peer[0], forwarded, self.trusted))
         sent_sid = _sid_from(scope)
         state = scope.setdefault("state", {})
         state["sid"] = sent_sid or new_sid()
@@ -111,4 +120,5 @@ class SecurityMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            clients.client_ip.reset(ip_token)
             correlation_id.reset(token)

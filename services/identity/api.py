@@ -1,102 +1,50 @@
-"""Identity's HTTP surface."""
+"""Identity's HTTP surface: sign-in, passwords, the caller's account, operators' links.
+
+The pages people use (the set-password page every emailed link opens) are the
+console's; identity serves only its API. The public calls that take a secret or
+make an email are guarded by the throttle (``deps``).
+"""
 
 from __future__ import annotations
 
-import html
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Form, Response
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, EmailStr, Field
+from fastapi import APIRouter, Response
 
 from prodigy_users.runtime.auth import CurrentPrincipal
-from prodigy_users.runtime.errors import DomainError
-from prodigy_users.runtime.problems import problem_of
 
-from .deps import AccountsService, Operator, PublicKeys
-from .errors import PROBLEMS
+from .deps import (
+    AccountsService,
+    ConfirmationGuard,
+    ConfirmationResendGuard,
+    Operator,
+    PasswordSetGuard,
+    PublicKeys,
+    ResetRequestGuard,
+    SignInGuard,
+)
+from .schemas import (
+    AccessToken,
+    AccountPublic,
+    ConfirmationResend,
+    EmailConfirmation,
+    EmailConfirmed,
+    PasswordLink,
+    PasswordSet,
+    ResetRequest,
+    TokenRequest,
+)
 
 router = APIRouter()
 
-
-class TokenRequest(BaseModel):
-    """Credentials."""
-
-    email: str = Field(min_length=1, max_length=320, examples=["ana.lima@example.org"])
-    password: str = Field(min_length=1, max_length=1024)
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many attempts (`/too-many-attempts`, with `Retry-After`)."}
+}
 
 
-class AccessToken(BaseModel):
-    """A bearer access token."""
-
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme, not a secret
-    expires_in: int = Field(description="Seconds until it expires.")
-
-
-class PasswordSet(BaseModel):
-    """A set-password or reset token and the new password."""
-
-    token: str = Field(min_length=1, max_length=512)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class ResetRequest(BaseModel):
-    """Who forgot their password."""
-
-    email: EmailStr
-
-
-class EmailConfirmation(BaseModel):
-    """A registration's confirmation token (from the emailed link) and the password chosen
-    while registering."""
-
-    token: str = Field(min_length=1, max_length=512)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class EmailConfirmed(BaseModel):
-    """A confirmed registration: the account, and what it was registered for."""
-
-    account_id: uuid.UUID
-    email: str
-    department_id: uuid.UUID | None = Field(
-        description="The department the person registered with, if any."
-    )
-    request_id: uuid.UUID | None = Field(
-        description=(
-            "Membership's operation that the confirmation completes: "
-            "`GET /v1/operations/{request_id}` at membership tells when the person has joined."
-        )
-    )
-
-
-class ConfirmationResend(BaseModel):
-    """Whose confirmation link to send again."""
-
-    email: EmailStr
-
-
-class AccountPublic(BaseModel):
-    """The caller's account."""
-
-    account_id: uuid.UUID
-    email: str
-    name: str
-
-
-class PasswordLink(BaseModel):
-    """A set-password link for an operator to hand over."""
-
-    url: str
-    token: str
-    expires_at: datetime
-
-
-@router.post("/v1/auth/token", operation_id="issue_token", tags=["auth"])
-async def issue_token(body: TokenRequest, accounts: AccountsService) -> AccessToken:
+@router.post("/v1/auth/token", operation_id="issue_token", tags=["auth"], responses=THROTTLED)
+async def issue_token(body: TokenRequest, _: SignInGuard, accounts: AccountsService) -> AccessToken:
     """Sign in: an access token, or 401 whether or not the email exists."""
     token, ttl = await accounts.login(body.email, body.password)
     return AccessToken(access_token=token, expires_in=ttl)
@@ -108,8 +56,16 @@ async def jwks(keys: PublicKeys) -> dict[str, Any]:
     return keys
 
 
-@router.post("/v1/password/set", status_code=204, operation_id="set_password", tags=["password"])
-async def set_password(body: PasswordSet, accounts: AccountsService) -> Response:
+@router.post(
+    "/v1/password/set",
+    status_code=204,
+    operation_id="set_password",
+    tags=["password"],
+    responses=THROTTLED,
+)
+async def set_password(
+    body: PasswordSet, _: PasswordSetGuard, accounts: AccountsService
+) -> Response:
     """Set a password with a single-use set-password or reset token."""
     await accounts.set_password(body.token, body.password)
     return Response(status_code=204)
@@ -120,8 +76,11 @@ async def set_password(body: PasswordSet, accounts: AccountsService) -> Response
     status_code=202,
     operation_id="request_password_reset",
     tags=["password"],
+    responses=THROTTLED,
 )
-async def request_reset(body: ResetRequest, accounts: AccountsService) -> Response:
+async def request_reset(
+    body: ResetRequest, _: ResetRequestGuard, accounts: AccountsService
+) -> Response:
     """Ask for a reset email. Always 202: the answer never tells whether the account exists."""
     await accounts.request_reset(body.email)
     return Response(status_code=202)
@@ -134,9 +93,12 @@ async def request_reset(body: ResetRequest, accounts: AccountsService) -> Respon
     responses={
         400: {"description": "`token-invalid`, `token-used` or `token-expired`."},
         401: {"description": "`invalid-credentials`: not the password chosen when registering."},
+        **THROTTLED,
     },
 )
-async def confirm_email(body: EmailConfirmation, accounts: AccountsService) -> EmailConfirmed:
+async def confirm_email(
+    body: EmailConfirmation, _: ConfirmationGuard, accounts: AccountsService
+) -> EmailConfirmed:
     """Confirm a registration's address with the emailed link's token and the password
     chosen when registering; the account can sign in from now on."""
     done = await accounts.confirm_email(body.token, body.password)
@@ -153,9 +115,10 @@ async def confirm_email(body: EmailConfirmation, accounts: AccountsService) -> E
     status_code=202,
     operation_id="resend_email_confirmation",
     tags=["registration"],
+    responses=THROTTLED,
 )
 async def resend_email_confirmation(
-    body: ConfirmationResend, accounts: AccountsService
+    body: ConfirmationResend, _: ConfirmationResendGuard, accounts: AccountsService
 ) -> Response:
     """Send a registration's confirmation link again. Always 202: the answer never tells
     whether a registration waits for this address."""
@@ -180,44 +143,3 @@ async def password_link(account: uuid.UUID, _: Operator, accounts: AccountsServi
     """Platform operators: a fresh set-password link (e.g. for a department's first admin)."""
     link = await accounts.operator_link(account)
     return PasswordLink(url=link.url, token=link.token, expires_at=link.expires_at)
-
-
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1"><title>Set your password</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
-input,button{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;margin:.25rem 0}}
-.err{{color:#a00}}</style></head><body><h1>Set your password</h1>{body}</body></html>"""
-
-
-@router.get("/set-password", response_class=HTMLResponse, include_in_schema=False)
-async def set_password_page(token: str = "") -> HTMLResponse:
-    """The page the emailed link opens: a plain form, no script."""
-    form = (
-        '<form method="post" action="/set-password">'
-        f'<input type="hidden" name="token" value="{html.escape(token)}">'
-        "<label>New password (at least 10 characters)"
-        '<input type="password" name="password" autocomplete="new-password" required></label>'
-        "<button>Set password</button></form>"
-    )
-    return HTMLResponse(_PAGE.format(body=form), headers={"Referrer-Policy": "no-referrer"})
-
-
-@router.post("/set-password", response_class=HTMLResponse, include_in_schema=False)
-async def set_password_form(
-    accounts: AccountsService, token: str = Form(""), password: str = Form("")
-) -> HTMLResponse:
-    """The form's target: sets the password and says what happened.
-
-    A refusal is a page too (a person's browser shows it), with the status and the
-    messages its problem document would carry.
-    """
-    try:
-        await accounts.set_password(token, password)
-    except DomainError as error:
-        problem = problem_of(error, PROBLEMS)
-        messages = [e["message"] for e in problem.errors or []] or [problem.detail]
-        items = "".join(f"<li>{html.escape(m)}</li>" for m in messages)
-        again = f"/set-password?token={html.escape(token)}"
-        body = f'<ul class="err">{items}</ul><p><a href="{again}">Try again</a></p>'
-        return HTMLResponse(_PAGE.format(body=body), status_code=problem.status)
-    return HTMLResponse(_PAGE.format(body="<p>Your password is set. You can sign in now.</p>"))

@@ -58,4 +58,5 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         handlers=handlers(links, confirmations),
         container=container,
         background=[sweep_unconfirmed],
+        throttled=True,
     )

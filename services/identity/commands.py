@@ -1,14 +1,19 @@
-"""What identity does for the commands membership sends one at a time: create an account
-(one per email, or a rejection; unconfirmed for a registration that must prove its
-address) and issue an admin's password reset.
+"""What identity does for the commands membership sends one at a time (create an account,
+one per email, or a rejection; unconfirmed for a registration that must prove its
+address; issue an admin's password reset), and for the public reset requests it
+recorded itself.
 
-Each runs in the consumer's unit of work; batches of accounts are ``batch``'s.
+Each runs in the consumer's unit of work; batches of accounts are ``batch``'s. Every
+reset email, whoever asked, counts against one cap per account
+(``domain.MAX_RESETS_PER_WINDOW`` an hour): the rest are dropped, and the caller was
+answered ``202`` long before.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Literal
 
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import (
@@ -17,6 +22,7 @@ from prodigy_users.contracts.identity import (
     CreateAccount,
     IssuePasswordReset,
     PasswordChanged,
+    PasswordResetRequested,
 )
 from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.passwords import is_password_hash
@@ -24,7 +30,7 @@ from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
 from .confirmations import Confirmations
-from .domain import normalise_email
+from .domain import RESET_REQUEST_MAX_AGE, RESET_WINDOW, normalise_email, reset_allowed
 from .links import Links
 
 log = get_logger(__name__)
@@ -130,12 +136,46 @@ class Commands:
     async def issue_password_reset(
         self, uow: UnitOfWork, env: RawEnvelope, cmd: IssuePasswordReset
     ) -> None:
-        """Handle ``IssuePasswordReset`` (an admin asked): email a 1-hour reset link.
+        """Handle ``IssuePasswordReset`` (an admin asked): email a 1-hour reset link,
+        within the account's cap of reset emails.
 
         An unknown account is not an error: there is nobody to email.
         """
-        account = await store.account_by_id(uow.conn, cmd.account_id)
-        if account is None:
-            log.warning("password reset for an unknown account", account_id=str(cmd.account_id))
+        await self._reset(uow, cmd.account_id, cmd.department_id, asked_by="admin")
+
+    async def reset_requested(
+        self, uow: UnitOfWork, env: RawEnvelope, event: PasswordResetRequested
+    ) -> None:
+        """Handle ``PasswordResetRequested`` (someone asked on the public endpoint): email
+        a reset link if the address has an account, within its cap. A request that
+        waited longer than a reset link would live is dropped: its asker has moved on."""
+        if datetime.now(UTC) - env.occurred_at > RESET_REQUEST_MAX_AGE:
+            log.info("password reset request dropped: too old", event_id=str(env.event_id))
             return
-        await self.links.issue(uow, account, "reset", cmd.department_id, email_it=True)
+        found = await store.account_by_email(uow.conn, normalise_email(event.email))
+        # An unconfirmed account is someone's registration in progress: whoever forgot
+        # its password registers again (that replaces it).
+        if found is not None and found.confirmed:
+            await self._reset(uow, found.id, None, asked_by="public")
+
+    async def _reset(
+        self,
+        uow: UnitOfWork,
+        account_id: uuid.UUID,
+        department_id: uuid.UUID | None,
+        *,
+        asked_by: Literal["admin", "public"],
+    ) -> None:
+        # The row lock serialises concurrent resets of one account, so the count below
+        # cannot be read by two of them at once.
+        account = await store.account_by_id(uow.conn, account_id, lock=True)
+        if account is None:
+            log.warning("password reset for an unknown account", account_id=str(account_id))
+            return
+        recent = await store.count_recent_tokens(uow.conn, account.id, "reset", RESET_WINDOW)
+        if not reset_allowed(recent):
+            log.info(
+                "password reset dropped: too many", account_id=str(account.id), asked_by=asked_by
+            )
+            return
+        await self.links.issue(uow, account, "reset", department_id, email_it=True)

@@ -1,11 +1,17 @@
-"""What identity consumes: account requests (single or in batches) and password resets."""
+"""What identity consumes: account requests (single or in batches), admins' password
+resets, and the public reset requests it recorded itself."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from prodigy_users.contracts.envelope import Payload
-from prodigy_users.contracts.identity import CreateAccount, CreateAccounts, IssuePasswordReset
+from prodigy_users.contracts.identity import (
+    CreateAccount,
+    CreateAccounts,
+    IssuePasswordReset,
+    PasswordResetRequested,
+)
 from prodigy_users.runtime.consumer import Handler
 
 from .batch import AccountBatches
@@ -21,4 +27,5 @@ def handlers(links: Links, confirmations: Confirmations) -> Mapping[type[Payload
         CreateAccount: commands.create_account,
         CreateAccounts: AccountBatches(links, confirmations).create_accounts,
         IssuePasswordReset: commands.issue_password_reset,
+        PasswordResetRequested: commands.reset_requested,
     }

@@ -1,19 +1,58 @@
-"""FastAPI dependencies for identity's routes: its use cases, its public keys, operators."""
+"""FastAPI dependencies for identity's routes: its use cases, its public keys, operators,
+and the guards that throttle the public calls (``runtime.throttle``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
+from prodigy_users.contracts.email import email_key
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
 from prodigy_users.runtime.errors import OperatorsOnly
 from prodigy_users.runtime.service import use_cases
+from prodigy_users.runtime.throttle import throttle_of
+from prodigy_users.runtime.throttle_rules import (
+    PER_ACCOUNT,
+    PER_ADDRESS,
+    PER_PERSONAL_LINK,
+    RESET_REQUESTS_PER_ADDRESS,
+    Limit,
+)
 
 from .container import Identity, Jwks
+from .errors import (
+    InvalidCredentials,
+    LinkExpired,
+    LinkInvalid,
+    LinkUsed,
+    WrongRegistrationPassword,
+)
+from .schemas import EmailConfirmation, PasswordSet, TokenRequest
 from .service import Accounts
 
 IdentityService = Annotated[Identity, Depends(use_cases(Identity))]
+
+# Failed sign-ins per account (its email key: known or not, the same count) and per
+# client address; a successful sign-in forgets the account's failures.
+SIGN_IN_BY_ACCOUNT = Limit("sign-in/account", PER_ACCOUNT, forget_on_success=True)
+SIGN_IN_BY_ADDRESS = Limit("sign-in/address", PER_ADDRESS)
+# Refused set-password tokens per client address; every use of one token.
+PASSWORD_SET_BY_ADDRESS = Limit("password-set/address", PER_ADDRESS)
+PASSWORD_SET_BY_TOKEN = Limit("password-set/token", PER_PERSONAL_LINK, charges="attempts")
+# Every reset request per client address (each emails a person who did not ask, maybe).
+RESET_REQUEST_BY_ADDRESS = Limit(
+    "reset-request/address", RESET_REQUESTS_PER_ADDRESS, charges="attempts"
+)
+# Refused confirmations (a bad link, or not the password chosen when registering) per
+# client address; every use of one confirmation link (it asks for a password).
+CONFIRM_BY_ADDRESS = Limit("confirm-email/address", PER_ADDRESS)
+CONFIRM_BY_TOKEN = Limit("confirm-email/token", PER_PERSONAL_LINK, charges="attempts")
+# Every request to send a confirmation link again, per client address (it emails).
+CONFIRM_RESEND_BY_ADDRESS = Limit(
+    "confirm-resend/address", RESET_REQUESTS_PER_ADDRESS, charges="attempts"
+)
 
 
 async def get_accounts(identity: IdentityService) -> Accounts:
@@ -33,6 +72,67 @@ async def require_operator(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
+async def sign_in_guard(request: Request, body: TokenRequest) -> AsyncIterator[None]:
+    """Sign-in, throttled per account and per client address."""
+    throttle = throttle_of(request)
+    keys = [
+        (SIGN_IN_BY_ACCOUNT, email_key(body.email)),
+        (SIGN_IN_BY_ADDRESS, throttle.client(request)),
+    ]
+    async with throttle.attempt(keys, failures=(InvalidCredentials,)):
+        yield
+
+
+async def password_set_guard(request: Request, body: PasswordSet) -> AsyncIterator[None]:
+    """Setting a password, throttled per client address and per token."""
+    throttle = throttle_of(request)
+    keys = [
+        (PASSWORD_SET_BY_ADDRESS, throttle.client(request)),
+        (PASSWORD_SET_BY_TOKEN, body.token),
+    ]
+    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+        yield
+
+
+async def confirmation_guard(request: Request, body: EmailConfirmation) -> AsyncIterator[None]:
+    """Confirming a registration's address, throttled per client address and per token."""
+    throttle = throttle_of(request)
+    keys = [
+        (CONFIRM_BY_ADDRESS, throttle.client(request)),
+        (CONFIRM_BY_TOKEN, body.token),
+    ]
+    failures = (LinkInvalid, LinkUsed, LinkExpired, InvalidCredentials, WrongRegistrationPassword)
+    async with throttle.attempt(keys, failures=failures):
+        yield
+
+
+async def confirmation_resend_guard(request: Request) -> AsyncIterator[None]:
+    """Sending a confirmation link again, throttled per client address."""
+    throttle = throttle_of(request)
+    async with throttle.attempt(
+        [(CONFIRM_RESEND_BY_ADDRESS, throttle.client(request))], failures=()
+    ):
+        yield
+
+
+async def reset_request_guard(request: Request) -> AsyncIterator[None]:
+    """The public reset request, throttled per client address."""
+    throttle = throttle_of(request)
+    async with throttle.attempt(
+        [(RESET_REQUEST_BY_ADDRESS, throttle.client(request))], failures=()
+    ):
+        yield
+
+
 AccountsService = Annotated[Accounts, Depends(get_accounts)]
 PublicKeys = Annotated[Jwks, Depends(get_jwks)]
 Operator = Annotated[Principal, Depends(require_operator)]
+# scope="function": the attempt is settled before the answer leaves, so the client's
+# next attempt finds its count as this one left it.
+SignInGuard = Annotated[None, Depends(sign_in_guard, scope="function")]
+PasswordSetGuard = Annotated[None, Depends(password_set_guard, scope="function")]
+ResetRequestGuard = Annotated[None, Depends(reset_request_guard, scope="function")]
+ConfirmationGuard = Annotated[None, Depends(confirmation_guard, scope="function")]
+ConfirmationResendGuard = Annotated[
+    None, Depends(confirmation_resend_guard, scope="function")
+]

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 # The public reset request answers 202 whatever happens, so anyone can ask for any
-# address: at most this many reset emails per account per window, the rest dropped.
+# address, and an admin may click "reset" again and again: at most this many reset
+# emails per account per window, whoever asked, the rest dropped.
 MAX_RESETS_PER_WINDOW = 3
 RESET_WINDOW = timedelta(hours=1)
+# A public request still waiting after this long (identity was down) is dropped.
+RESET_REQUEST_MAX_AGE = timedelta(hours=1)
 
 # Registering, and asking for the confirmation link again, email an address anyone
 # can type: at most this many confirmation emails per account per window. Beyond

@@ -1,7 +1,7 @@
 """Identity's HTTP use cases, each one unit of work: sign in, set a password with a
-link, ask for a reset, confirm a registration's address (or ask for its link again),
-an operator's link, the caller's own account; and the sweep of registrations nobody
-confirmed."""
+link, ask for a reset (recorded here, worked by ``commands``), confirm a registration's
+address (or ask for its link again), an operator's link, the caller's own account; and
+the sweep of registrations nobody confirmed."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.identity import (
     AccountCreated,
     AccountEmailConfirmed,
     PasswordChanged,
+    PasswordResetRequested,
 )
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.errors import DomainError
@@ -31,14 +33,7 @@ from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
 from .confirmations import Confirmations
-from .domain import (
-    CONFIRM_EMAIL,
-    RESET_WINDOW,
-    normalise_email,
-    reset_allowed,
-    token_hash,
-    token_refusal,
-)
+from .domain import CONFIRM_EMAIL, normalise_email, token_hash, token_refusal
 from .errors import (
     AccountNotFound,
     EmailNotConfirmed,
@@ -51,8 +46,6 @@ from .errors import (
 from .links import IssuedLink, Links
 from .settings import Settings
 
-log = get_logger(__name__)
-
 # Why a token cannot be used (``domain.token_refusal``) -> the error that says so.
 _REFUSALS: dict[str, type[DomainError]] = {
     "invalid": LinkInvalid,
@@ -62,6 +55,8 @@ _REFUSALS: dict[str, type[DomainError]] = {
 
 # Unconfirmed accounts the sweep deletes per transaction.
 SWEEP_BATCH = 200
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -142,26 +137,14 @@ class Accounts:
         return self.issuer.issue(account.id, ttl=timedelta(seconds=ttl)), ttl
 
     async def request_reset(self, email: str) -> None:
-        """Email a reset link if the account exists; the caller learns nothing either way.
+        """Record a reset request; the caller learns nothing either way.
 
-        At most ``MAX_RESETS_PER_WINDOW`` reset emails per account per hour, so the
-        public endpoint cannot flood an address; requests beyond are dropped silently.
+        Only the request is written here (``PasswordResetRequested``, read back by
+        identity's consumer: ``commands.Commands.reset_requested``), the same work for
+        every address, so the answer's timing cannot tell whether the account exists.
         """
         async with self.uow() as uow:
-            found = await store.account_by_email(uow.conn, normalise_email(email))
-            if found is None or not found.confirmed:
-                # An unconfirmed account is someone's registration in progress: whoever
-                # forgot its password registers again (that replaces it).
-                return
-            # The row lock serialises concurrent requests for one account, so the
-            # count below cannot be read by two of them at once.
-            account = await store.account_by_id(uow.conn, found.id, lock=True)
-            assert account is not None
-            recent = await store.count_recent_tokens(uow.conn, account.id, "reset", RESET_WINDOW)
-            if not reset_allowed(recent):
-                log.info("password reset request dropped: too many", account_id=str(account.id))
-                return
-            await self.links.issue(uow, account, "reset", None, email_it=True)
+            uow.emit(PasswordResetRequested(email=email), key=email_key(email))
             await uow.commit()
 
     async def confirm_email(self, token: str, password: str) -> ConfirmedEmail:

@@ -15,7 +15,8 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/identity"
     signing_key_path: Path | None = None
     seal_public_key_path: Path | None = None
-    public_base_url: str = "http://127.0.0.1:8101"
+    # Where the links in emails land: the console, whose pages open them.
+    public_base_url: str = "http://127.0.0.1:8100"
     access_token_ttl_s: int = 3600
     welcome_link_ttl_s: int = 7 * 24 * 3600
     reset_link_ttl_s: int = 3600

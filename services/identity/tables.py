@@ -8,7 +8,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
+from prodigy_users.runtime.throttle_store import throttle_counts
+
 metadata = sa.MetaData()
+
+# The runtime's throttling counts (sign-in, set-password, reset requests), shared by
+# every replica; declared by the runtime, compared here with the rest.
+throttle_counts.to_metadata(metadata)
 
 accounts = sa.Table(
     "accounts",

@@ -1,15 +1,24 @@
-"""FastAPI dependencies of membership's routes: its use cases (typed) and who may call."""
+"""FastAPI dependencies of membership's routes: its use cases (typed), who may call, and
+the guards that throttle the public calls that take a link (``runtime.throttle``)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.errors import OperatorsOnly
+from prodigy_users.runtime.errors import DomainError, OperatorsOnly
 from prodigy_users.runtime.service import use_cases
+from prodigy_users.runtime.throttle import throttle_of
+from prodigy_users.runtime.throttle_rules import (
+    PER_ADDRESS,
+    PER_PERSONAL_LINK,
+    PER_SHARED_LINK,
+    Limit,
+)
 
 from .container import UseCases
 from .departments.service import Departments
@@ -116,3 +125,35 @@ async def require_import_admin(
 DepartmentAdmin = Annotated[Principal, Depends(require_admin)]
 Operator = Annotated[Principal, Depends(require_operator)]
 ImportAdmin = Annotated[Principal, Depends(require_import_admin)]
+
+
+# Refused uses of a link per client address (a wrong, used or expired token, an address
+# that has an account...), and every use of one link: an invitation is one person's,
+# the registration link a whole department's.
+ACCEPT_BY_ADDRESS = Limit("accept/address", PER_ADDRESS)
+ACCEPT_BY_TOKEN = Limit("accept/token", PER_PERSONAL_LINK, charges="attempts")
+JOIN_BY_ADDRESS = Limit("join/address", PER_ADDRESS)
+JOIN_BY_TOKEN = Limit("join/token", PER_SHARED_LINK, charges="attempts")
+
+
+async def accept_guard(request: Request, token: str) -> AsyncIterator[None]:
+    """Accepting an invitation, throttled per client address and per invitation."""
+    throttle = throttle_of(request)
+    keys = [(ACCEPT_BY_ADDRESS, throttle.client(request)), (ACCEPT_BY_TOKEN, token)]
+    async with throttle.attempt(keys, failures=(DomainError,)):
+        yield
+
+
+async def join_guard(request: Request, token: str) -> AsyncIterator[None]:
+    """Joining through a registration link, throttled per client address and per link."""
+    throttle = throttle_of(request)
+    keys = [(JOIN_BY_ADDRESS, throttle.client(request)), (JOIN_BY_TOKEN, token)]
+    async with throttle.attempt(keys, failures=(DomainError,)):
+        yield
+
+
+# For a route's ``dependencies=[...]``: the route's own signature stays as it is.
+# scope="function": the attempt is settled before the answer leaves, so the client's
+# next attempt finds its count as this one left it.
+AcceptGuard: Any = Depends(accept_guard, scope="function")
+JoinGuard: Any = Depends(join_guard, scope="function")

@@ -20,8 +20,8 @@ class Settings(ServiceSettings):
     invitation_sweep_interval_s: float = 30.0
     reminder_interval_s: int = 3600
     max_invitations_per_request: int = 500
-    # Base of the links people open (the web app); tokens are appended.
-    app_base_url: str = "http://127.0.0.1:8102"
+    # Base of the links people open (the console's pages); tokens are appended.
+    app_base_url: str = "http://127.0.0.1:8100"
     # Secret that derives invitation and registration-link tokens: the database
     # keeps only their hashes, yet a reminder can resend the same link.
     link_secret_path: Path | None = None

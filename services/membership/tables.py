@@ -11,12 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from prodigy_users.runtime.idempotency_store import idempotency_keys
+from prodigy_users.runtime.throttle_store import throttle_counts
 
 metadata = sa.MetaData()
 
 # The runtime's table of Idempotency-Key answers (membership's POSTs that create
 # something honour the header); declared by the runtime, compared here with the rest.
 idempotency_keys.to_metadata(metadata)
+# The runtime's throttling counts (accepting invitations, joining through links),
+# shared by every replica.
+throttle_counts.to_metadata(metadata)
 
 # -- departments and members ------------------------------------------------------------
 

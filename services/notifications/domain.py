@@ -26,7 +26,7 @@ Template = Literal[
     "sign_in_to_join",
 ]
 Purpose = Literal["welcome", "reset"]
-# Which page a template's link opens: identity's set-password page, the app's
+# Which page a template's link opens: the console's set-password page, its
 # invitation page, its email-confirmation page, or the link someone registered
 # through (an invitation's or the department's registration link: ``door``, told
 # by the email's ``via`` detail). A template without a kind carries no secret link.

@@ -28,12 +28,14 @@ class Settings(ServiceSettings):
         default=None, description="Private key that opens the tokens identity seals for us."
     )
     public_base_url: str = Field(
-        default="http://127.0.0.1:8101",
-        description="Base of set-password and reset links in emails (identity serves the page).",
+        default="http://127.0.0.1:8100",
+        description="Base of set-password and reset links in emails (the console serves the "
+        "page).",
     )
     app_base_url: str = Field(
-        default="http://127.0.0.1:8102",
-        description="Base of invitation links (`{base}/invitations/{token}`) and sign-in links.",
+        default="http://127.0.0.1:8100",
+        description="Base of invitation links (`{base}/invitations/{token}`) and sign-in links "
+        "(the console's pages).",
     )
     # A new email whose department we have not heard of yet waits this long for
     # its name (``DepartmentCreated`` travels on another topic), then goes anyway.

@@ -82,11 +82,26 @@ class InvalidInput(DomainError):
     default_detail = "Some fields are missing or invalid; see `errors`."
 
 
+class TooManyAttempts(DomainError):
+    """Too many attempts from this client, or at this account or link, for now
+    (``runtime.throttle``); ``retry_after`` says when trying again can work."""
+
+    default_detail = "Too many attempts. Wait a little, then try again."
+
+
+class RequestTooLarge(DomainError):
+    """The request's body is larger than the call accepts (``runtime.body_limit``)."""
+
+    default_detail = "The request body is larger than this call accepts."
+
+
 SHARED_PROBLEMS: dict[type[DomainError], ProblemType] = {
     Unauthenticated: ProblemType(401, "unauthorized", "Unauthorized"),
     WeakPassword: ProblemType(422, "weak-password", "Password too weak"),
     OperatorsOnly: ProblemType(403, "forbidden", "Forbidden"),
     InvalidInput: ProblemType(422, "validation", "Invalid request"),
+    TooManyAttempts: ProblemType(429, "too-many-attempts", "Too many attempts"),
+    RequestTooLarge: ProblemType(413, "request-too-large", "Request too large"),
 }
 
 

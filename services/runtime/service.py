@@ -25,11 +25,13 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from prodigy_users.contracts.envelope import Payload
 
-from . import idempotency, problems
+from . import idempotency, problems, throttle
 from .auth import TokenVerifier
+from .body_limit import BodyLimit, Override
 from .consumer import BatchHandler, Consumer, Handler
 from .db import ensure_database, make_engine, migrate
 from .errors import ProblemTable
+from .headers import SecurityHeaders
 from .idempotency_store import KeyStore
 from .kafka_admin import ensure_topics
 from .kafka_security import broker_security, client_options
@@ -37,6 +39,7 @@ from .logging import configure_logging, correlation_id, get_logger
 from .metrics import Metrics
 from .relay import OutboxRelay, backlog, read_epoch
 from .settings import ServiceSettings
+from .throttle import Throttle
 from .tracing import TracingMiddleware, configure_tracing, flush_tracing
 
 log = get_logger(__name__)
@@ -69,6 +72,11 @@ class ServiceSpec:
     # POST operations (OpenAPI operation ids) that honour ``Idempotency-Key``; their
     # database needs the ``idempotency_keys`` table (``runtime.idempotency_store``).
     idempotent: frozenset[str] = frozenset()
+    # Routes guarded by ``runtime.throttle``: their database needs the ``throttle_counts``
+    # table (``runtime.throttle_store``).
+    throttled: bool = False
+    # Paths (regular expressions) whose bodies may be larger than ``max_body_bytes``.
+    body_limits: Sequence[Override] = ()
     # Run once the runtime exists, before consumers start.
     startup: Sequence[Background] = ()
     migrate_on_start: bool = True
@@ -232,6 +240,9 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         if spec.idempotent:
             app.state.idempotency_keys = KeyStore(engine)
             runtime.spawn(idempotency.purge_forever(app.state.idempotency_keys), "idempotency")
+        if spec.throttled:
+            app.state.throttle = Throttle(engine, settings.trusted_networks)
+            runtime.spawn(throttle.purge_forever(app.state.throttle), "throttle")
         for hook in spec.startup:
             await hook(runtime)
         runtime.spawn(_start_broker(runtime), "broker")
@@ -259,7 +270,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         # FastAPI's own spans record the raw path and query, and ours carry tokens
-        # (/v1/invitations/{token}/accept, /set-password?token=): TracingMiddleware
+        # (/v1/invitations/{token}/accept, /v1/join/{token}): TracingMiddleware
         # records the route template instead. Metrics are Prometheus' (/metrics).
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
@@ -268,7 +279,10 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     if spec.idempotent:
         # Inside the correlation middleware: replayed answers get an id and a metric too.
         idempotency.install(app, spec.idempotent)
+    # Outside everything that reads a body (the idempotency middleware buffers one).
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, overrides=spec.body_limits)
     app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(SecurityHeaders)
     # Added last, so outermost: the request's span covers everything else.
     app.add_middleware(TracingMiddleware)
 

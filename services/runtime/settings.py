@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .throttle_rules import IPNetwork, trusted_networks
+
 
 class ServiceSettings(BaseSettings):
     """Base settings; each service subclasses it and adds its own."""
@@ -30,6 +32,18 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_ca_path: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest request body accepted (bytes); larger ones are answered 413. "
+        "Routes that take files have their own, larger limit.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated) of the proxies in front of the "
+        "service (the ingress controller, the console): from them, the client address is "
+        "read from X-Forwarded-For. Empty: the connection's address is the client's.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -64,3 +78,14 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        trusted_networks(value)  # refused at start, not at the first sign-in
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        """``trusted_proxies`` parsed."""
+        return trusted_networks(self.trusted_proxies)

@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 HOST = "127.0.0.1"
+# Everything of the stack listens on loopback: what connects there is the console (on
+# behalf of a person) or someone at this machine, both trusted to say who the client is.
+LOOPBACK = "127.0.0.1,::1"
 DEFAULT_MAIL_FROM = "Prodigy Users <no-reply@prodigy-users.local>"
 
 
@@ -288,10 +291,9 @@ class Stack:
 
     @property
     def links_base_url(self) -> str:
-        """Where the links in emails land: the console (identity's own page without it)."""
-        if self.config.console:
-            return self.url(CONSOLE)
-        return self.url("identity")
+        """Where the links in emails land: the console, whose pages open them (the
+        services serve none); with the console skipped, where it would listen."""
+        return self.url(CONSOLE)
 
     def console_env(self) -> dict[str, str]:
         """The console's environment: where it listens and where the four services are."""
@@ -302,6 +304,7 @@ class Stack:
             PRODIGY_HTTP_PORT=str(self.config.ports.console),
             PRODIGY_SECRET_KEY_PATH=str(self.keys_dir / CONSOLE_SECRET),
             PRODIGY_LOG_JSON="true",
+            PRODIGY_TRUSTED_PROXIES=LOOPBACK,
             **{f"PRODIGY_{name.upper()}_URL": self.url(name) for name in SERVICES},
         )
         env.update(self.config.service_env)
@@ -327,6 +330,9 @@ class Stack:
             PRODIGY_PUBLIC_BASE_URL=self.links_base_url,
             PRODIGY_APP_BASE_URL=self.links_base_url,
             PRODIGY_LOG_JSON="true",
+            # The console calls the services from loopback on behalf of the person at
+            # the page, whose address it passes on (X-Forwarded-For) to be throttled.
+            PRODIGY_TRUSTED_PROXIES=LOOPBACK,
         )
         if self.broker.embedded:
             env["PRODIGY_BROKER_EPOCH_FILE"] = str(self.epoch_path)

@@ -238,23 +238,47 @@ def test_only_the_services_reach_the_kafka_listener(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_ingress_routes_to_existing_services(overlay: str) -> None:
     objects = render(overlay)
-    (ingress,) = [o for o in objects if o["kind"] == "Ingress"]
+    ingresses = [o for o in objects if o["kind"] == "Ingress"]
     services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
-    for rule in ingress["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            backend = path["backend"]["service"]
-            assert backend["name"] in services
-            assert backend["port"] == {"name": "http"}
-    assert ingress["spec"]["rules"][0]["host"] == ingress["spec"]["tls"][0]["hosts"][0]
+    hosts = set()
+    routes: dict[str, str] = {}
+    for ingress in ingresses:
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                assert backend["name"] in services
+                assert backend["port"] == {"name": "http"}
+                assert path["path"] not in routes, f"{path['path']} is routed twice"
+                routes[path["path"]] = backend["name"]
+        assert ingress["spec"]["rules"][0]["host"] == ingress["spec"]["tls"][0]["hosts"][0]
+        hosts.add(ingress["spec"]["rules"][0]["host"])
+    assert len(hosts) == 1, "every Ingress serves the one host"
     # The console at /: every page, among them those the emails link to; the APIs
     # keep their (longer) prefixes.
-    routes = {
-        p["path"]: p["backend"]["service"]["name"]
-        for p in ingress["spec"]["rules"][0]["http"]["paths"]
-    }
     assert routes["/"] == CONSOLE
     assert "/set-password" not in routes
     assert all(path.startswith("/v1/") for path, name in routes.items() if name != CONSOLE)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_refuses_bodies_the_services_would_refuse(overlay: str) -> None:
+    """64 KiB everywhere, as the services and the console (PRODIGY_MAX_BODY_BYTES);
+    the department routes, which take the bulk uploads, 11m (membership holds every
+    other route of them to 64 KiB itself)."""
+    from prodigy_users.membership.settings import Settings as MembershipSettings
+    from prodigy_users.runtime.settings import ServiceSettings
+
+    sizes = {"k": 1024, "m": 1024 * 1024}
+    limits = {}
+    for ingress in (o for o in render(overlay) if o["kind"] == "Ingress"):
+        size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                limits[path["path"]] = int(size[:-1]) * sizes[size[-1]]
+    default = ServiceSettings.model_fields["max_body_bytes"].default
+    uploads = MembershipSettings.model_fields["import_max_bytes"].default
+    assert limits.pop("/v1/departments") >= uploads
+    assert set(limits.values()) == {default}
 
 
 def _parse(args: list[str]) -> argparse.Namespace:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support import (
     PASSWORD,
@@ -359,6 +361,55 @@ async def test_admin_triggered_password_reset(api: Api) -> None:
         headers=admin.headers,
     )
     assert r.status_code == 404 and problem_type(r) == "member-not-found", r.text
+
+
+async def test_twenty_admin_resets_send_at_most_three_emails(api: Api, controllable: Any) -> None:
+    admin = await api.create_department()
+    person = await added_person(api, admin)
+    url = api.url("membership", _members(admin, person.account_id) + "/password-reset")
+    answers = await asyncio.gather(*(api.http.post(url, headers=admin.headers) for _ in range(20)))
+    assert [r.status_code for r in answers] == [202] * 20  # the admin is not told more
+
+    # Wait until identity has worked all twenty commands: then what it issued is final.
+    membership = create_async_engine(controllable.database_url("membership"))
+    identity = create_async_engine(controllable.database_url("identity"))
+    try:
+        async with membership.connect() as conn:
+            commands = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT event_id FROM outbox WHERE type = 'identity.issue_password_reset'"
+                        " AND envelope->'data'->>'account_id' = :account"
+                    ),
+                    {"account": person.account_id},
+                )
+            ).scalars()
+            sent = set(commands)
+        assert len(sent) == 20
+
+        async def all_worked() -> int | None:
+            async with identity.connect() as conn:
+                done = await conn.scalar(
+                    sa.text("SELECT count(*) FROM inbox WHERE event_id = ANY(:ids)"),
+                    {"ids": list(sent)},
+                )
+            return int(done or 0) if done == len(sent) else None
+
+        await wait_for(all_worked, timeout=60, what="identity to work the 20 resets")
+        async with identity.connect() as conn:
+            issued = await conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM credential_tokens"
+                    " WHERE account_id = :account AND purpose = 'reset'"
+                ),
+                {"account": uuid.UUID(person.account_id)},
+            )
+    finally:
+        await membership.dispose()
+        await identity.dispose()
+    assert issued == 3
+    mails = await wait_mail_matching(api, person.email, subject_has("reset"), count=3)
+    assert len(mails) == 3
 
 
 async def test_public_reset_request_answers_alike_and_mails_only_real_accounts(api: Api) -> None:

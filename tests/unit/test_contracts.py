@@ -117,6 +117,9 @@ SAMPLES: dict[str, Payload] = {
     "identity.issue_password_reset": identity.IssuePasswordReset(
         account_id=ACCOUNT, department_id=DEPT
     ),
+    "identity.password_reset_requested": identity.PasswordResetRequested(
+        email="ana.lima@example.org"
+    ),
     "identity.create_accounts": identity.CreateAccounts(
         request_id=uuid.uuid4(),
         department_id=DEPT,
@@ -617,12 +620,18 @@ def test_type_names_are_owner_dot_snake_case() -> None:
 
 def test_credentials_topic_is_private() -> None:
     private = {t.name for t in TOPICS if t.private}
-    assert private == {"identity.credentials.v1", "membership.mail.v1"}
+    assert private == {
+        "identity.credentials.v1",
+        "membership.mail.v1",
+        # Identity's own queue: who asked for a reset of which address.
+        "identity.reset_requests.v1",
+    }
     for topic in TOPICS:
         if topic.private:
             assert all(
                 "sealed_token" in p.model_fields
                 or p.TYPE.endswith("welcome_requested")
+                or (p is identity.PasswordResetRequested and topic.consumers == ("identity",))
                 or (
                     "sealed_token" in identity.PasswordLink.model_fields
                     and p is identity.PasswordLinksIssued

@@ -14,9 +14,11 @@ from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import MaybePrincipal
 
 from ..deps import (
+    AcceptGuard,
     DepartmentAdmin,
     EntryService,
     InvitationsService,
+    JoinGuard,
     RegistrationLinksService,
 )
 from ..members.joining import Joined
@@ -24,6 +26,10 @@ from ..schemas import Named
 from .entry import Registered, Registration
 
 router = APIRouter()
+
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many attempts (`/too-many-attempts`, with `Retry-After`)."}
+}
 
 
 class InvitationsCreate(BaseModel):
@@ -242,7 +248,8 @@ async def revoke(
     "/v1/invitations/{token}/accept",
     operation_id="accept_invitation",
     tags=["invitations"],
-    responses=_ENTRY_RESPONSES,
+    dependencies=[AcceptGuard],
+    responses={**_ENTRY_RESPONSES, **THROTTLED},
 )
 async def accept(
     token: str,
@@ -315,7 +322,8 @@ async def disable_link(
     "/v1/join/{token}",
     operation_id="join",
     tags=["registration link"],
-    responses=_ENTRY_RESPONSES,
+    dependencies=[JoinGuard],
+    responses={**_ENTRY_RESPONSES, **THROTTLED},
 )
 async def join(
     token: str,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.support import Admin, Api
+from tests.support import Admin, Api, client_address
 
 from .browser import ARGS, DESKTOP, chromium_path
 
@@ -44,10 +44,23 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def context(browser: Browser, console_url: str) -> AsyncIterator[BrowserContext]:
-    """A fresh browser (no cookies) for one test."""
+def browser_address() -> str:
+    """The address the test's browser comes from (the console trusts loopback as a
+    proxy, and passes the address on: the services throttle per address)."""
+    return client_address()
+
+
+@pytest.fixture
+async def context(
+    browser: Browser, console_url: str, browser_address: str
+) -> AsyncIterator[BrowserContext]:
+    """A fresh browser (no cookies) for one test, from an address of its own."""
     ctx = await browser.new_context(
-        viewport=DESKTOP, base_url=console_url, accept_downloads=True, locale="en-GB"
+        viewport=DESKTOP,
+        base_url=console_url,
+        accept_downloads=True,
+        locale="en-GB",
+        extra_http_headers={"X-Forwarded-For": browser_address},
     )
     try:
         yield ctx

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 from playwright.async_api import BrowserContext, Page, expect
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from prodigy_users.identity.deps import SIGN_IN_BY_ADDRESS
+from prodigy_users.runtime.throttle_rules import key_of
 from tests.support import PASSWORD, Api, Keys, random_email, subject_has, wait_mail_matching
 
 from .checks import check_page
@@ -52,6 +58,32 @@ async def test_a_wrong_password_is_said_next_to_the_field(
     await expect(page.get_by_label("Email address")).to_be_focused()
     await check_page(page, "sign-in-error")
     assert not [c for c in await page.context.cookies() if c["name"] == "prodigy_session"]
+
+
+async def test_after_five_wrong_passwords_the_page_says_when_to_try_again(
+    page: Page, console_url: str, admin: Admin, browser_address: str, controllable: Any
+) -> None:
+    form = await SignInPage(page).open(console_url)
+    for _ in range(5):
+        await form.sign_in(admin.email, "not the password at all")
+        await expect(page.get_by_role("alert")).to_contain_text("Enter a correct email address")
+    await form.sign_in(admin.email)  # the right password, during the lock
+    summary = page.get_by_role("alert")
+    await expect(summary).to_contain_text(re.compile(r"Too many attempts\. Try again in \d+ s"))
+    await check_page(page, "sign-in-throttled")
+    assert not [c for c in await page.context.cookies() if c["name"] == "prodigy_session"]
+    # The console passed this browser's address on: identity counted the five
+    # failures against it (not against the console's own address).
+    engine = create_async_engine(controllable.database_url("identity"))
+    try:
+        async with engine.connect() as conn:
+            attempts = await conn.scalar(
+                sa.text("SELECT attempts FROM throttle_counts WHERE key = :key"),
+                {"key": key_of(SIGN_IN_BY_ADDRESS.name, browser_address)},
+            )
+    finally:
+        await engine.dispose()
+    assert attempts == 5
 
 
 async def test_signing_out_ends_the_session(

@@ -1,0 +1,83 @@
+"""What identity's routes take and answer (the guards in ``deps`` read the bodies too)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, EmailStr, Field
+
+
+class TokenRequest(BaseModel):
+    """Credentials."""
+
+    email: str = Field(min_length=1, max_length=320, examples=["ana.lima@example.org"])
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class AccessToken(BaseModel):
+    """A bearer access token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme, not a secret
+    expires_in: int = Field(description="Seconds until it expires.")
+
+
+class PasswordSet(BaseModel):
+    """A set-password or reset token and the new password."""
+
+    token: str = Field(min_length=1, max_length=512)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class ResetRequest(BaseModel):
+    """Who forgot their password."""
+
+    email: EmailStr
+
+
+class EmailConfirmation(BaseModel):
+    """A registration's confirmation token (from the emailed link) and the password chosen
+    while registering."""
+
+    token: str = Field(min_length=1, max_length=512)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class EmailConfirmed(BaseModel):
+    """A confirmed registration: the account, and what it was registered for."""
+
+    account_id: uuid.UUID
+    email: str
+    department_id: uuid.UUID | None = Field(
+        description="The department the person registered with, if any."
+    )
+    request_id: uuid.UUID | None = Field(
+        description=(
+            "Membership's operation that the confirmation completes: "
+            "`GET /v1/operations/{request_id}` at membership tells when the person has joined."
+        )
+    )
+
+
+class ConfirmationResend(BaseModel):
+    """Whose confirmation link to send again."""
+
+    email: EmailStr
+
+
+class AccountPublic(BaseModel):
+    """The caller's account."""
+
+    account_id: uuid.UUID
+    email: str
+    name: str
+
+
+class PasswordLink(BaseModel):
+    """A set-password link for an operator to hand over."""
+
+    url: str
+    token: str
+    expires_at: datetime
