@@ -24,6 +24,12 @@ from ..rules import ROLES, STATUSES, GroupNames, UserRow, sort_name
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_SEARCH = 200
+# A view narrowed by a search or a group is counted row by row, up to this many (a few
+# milliseconds at most); past it the answer says "more than 1,000".
+COUNT_CAP = 1000
+# A shorter search has no trigram to find its rows by: counting it could mean reading
+# the whole department, so it is not counted.
+MIN_COUNTED_SEARCH = 3
 
 # The users table's sortable columns, as ``sort=`` names them (``-`` prefix: descending).
 SortColumn = Literal["name", "email", "role", "status", "employee_id", "joined_at", "updated_at"]
@@ -253,13 +259,58 @@ def decode_position(value: str, view: UsersView) -> tuple[Any, ...]:
 
 
 @dataclass(frozen=True)
+class Total:
+    """How many rows a view has: exactly ``rows``, or (``exact`` False) more than ``rows``."""
+
+    rows: int
+    exact: bool = True
+
+
+CountMethod = Literal["kept", "capped", "none"]
+
+
+def count_method(view: UsersView) -> CountMethod:
+    """How to count a view's rows cheaply at any size.
+
+    ``kept``: role and status filters only, summed from the counts the projection keeps;
+    ``capped``: a search or a group, counted row by row up to ``COUNT_CAP``; ``none``: a
+    search too short to be looked up by index (see ``MIN_COUNTED_SEARCH``).
+    """
+    search = view.filters.search
+    if search and len(search) < MIN_COUNTED_SEARCH:
+        return "none"
+    if search or view.filters.groups:
+        return "capped"
+    return "kept"
+
+
+def kept_total(counts: Iterable[tuple[str, str, int]], filters: Filters) -> Total:
+    """The view's total from the department's counts per (role, status, members)."""
+    return Total(
+        sum(
+            n
+            for role, status, n in counts
+            if (not filters.roles or role in filters.roles)
+            and (not filters.statuses or status in filters.statuses)
+        )
+    )
+
+
+def capped_total(counted: int, cap: int = COUNT_CAP) -> Total:
+    """The total of a view counted up to ``cap`` + 1 rows."""
+    return Total(counted) if counted <= cap else Total(cap, exact=False)
+
+
+@dataclass(frozen=True)
 class UsersPage:
     """One page of the users table, the department's groups that name its rows' groups,
-    and where the next page starts (None: the end)."""
+    where the next page starts (None: the end), and how many rows the view has (None:
+    not counted)."""
 
     items: list[UserRow]
     groups: GroupNames
     next_cursor: str | None
+    total: Total | None = None
 
 
 def view_page(
@@ -267,11 +318,15 @@ def view_page(
     limit: int,
     view: UsersView,
     groups: GroupNames,
+    total: Total | None = None,
 ) -> UsersPage:
     """Cut ``limit + 1`` fetched (row, sort key) pairs into a page: the extra only says
     there is more, and the last shown row's key is where the next page starts."""
     shown = rows[:limit]
     more = len(rows) > limit and bool(shown)
     return UsersPage(
-        [row for row, _ in shown], groups, encode_position(view, shown[-1][1]) if more else None
+        [row for row, _ in shown],
+        groups,
+        encode_position(view, shown[-1][1]) if more else None,
+        total,
     )
