@@ -129,6 +129,8 @@ async def add_counts(conn: AsyncConnection, moves: dict[CountKey, int]) -> None:
 
     In key order: two transactions moving the same counts take their rows' locks in
     the same order (a rebalance can hand a department over while a run is applied).
+    A count that reaches zero is deleted, so the table is the same however the events
+    were grouped into runs (a rebuild folds them in larger runs than live consumption).
     """
     if not moves:
         return
@@ -145,6 +147,12 @@ async def add_counts(conn: AsyncConnection, moves: dict[CountKey, int]) -> None:
             )
         ],
     )
+    lowered = [k for k, n in moves.items() if n < 0]
+    if lowered:
+        key = sa.tuple_(user_counts.c.department_id, user_counts.c.role, user_counts.c.status)
+        await conn.execute(
+            sa.delete(user_counts).where(key.in_(lowered), user_counts.c.members <= 0)
+        )
 
 
 async def add_history(conn: AsyncConnection, rows: list[HistoryRow]) -> None:
