@@ -87,8 +87,9 @@ class UsersPagePublic(BaseModel):
     total: int | None = Field(
         default=None,
         description=(
-            "How many people the view has, all pages together (the same on every page of "
-            "it). Exact when `total_exact` is true. A view with a search or a group filter "
+            "How many people the view has, all pages together: counted with the first page, "
+            "and carried by `next_cursor` to the next ones (one figure for a walk through "
+            "the view). Exact when `total_exact` is true. A view with a search or a group filter "
             f"is counted up to {COUNT_CAP:,}: past that, `total` is {COUNT_CAP:,} and "
             "`total_exact` false (more than that many). Null for a search shorter than "
             f"{MIN_COUNTED_SEARCH} characters, which is not counted."

@@ -224,16 +224,19 @@ def _kinds(sort: Sort) -> tuple[KeyKind, ...]:
     return (*SORT_KEY_KINDS[sort.column], "uuid")
 
 
-def encode_position(view: UsersView, keys: Sequence[Any]) -> str:
+def encode_position(view: UsersView, keys: Sequence[Any], total: Total | None = None) -> str:
     """The cursor that resumes ``view`` after the row whose sort key is ``keys``
-    (the sort's values, then the account id)."""
+    (the sort's values, then the account id), carrying the view's ``total`` on to the
+    next pages (counted once per walk through the view)."""
     kinds = _kinds(view.sort)
     assert len(keys) == len(kinds), "a key value per sort column and the account id"
-    doc = {
+    doc: dict[str, Any] = {
         "s": str(view.sort),
         "v": view.fingerprint(),
         "k": [_key_to_json(kind, value) for kind, value in zip(kinds, keys, strict=True)],
     }
+    if total is not None:
+        doc["t"] = [total.rows, total.exact]
     raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -256,6 +259,19 @@ def decode_position(value: str, view: UsersView) -> tuple[Any, ...]:
         return tuple(_key_from_json(kind, v) for kind, v in zip(kinds, keys, strict=True))
     except (ValueError, TypeError) as exc:
         raise InvalidCursor("the cursor is malformed") from exc
+
+
+def cursor_total(value: str) -> Total | None:
+    """The view's total a cursor carries (None: it carries none). Read after
+    ``decode_position`` accepted the cursor for the view."""
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        rows, exact = doc["t"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        return None
+    return Total(rows, exact) if isinstance(exact, bool) else None
 
 
 @dataclass(frozen=True)
@@ -327,6 +343,6 @@ def view_page(
     return UsersPage(
         [row for row, _ in shown],
         groups,
-        encode_position(view, shown[-1][1]) if more else None,
+        encode_position(view, shown[-1][1], total) if more else None,
         total,
     )

@@ -4,6 +4,8 @@ too short for the index); and how the projection moves the kept counts."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -16,6 +18,9 @@ from prodigy_users.reporting.users.rules import (
     Total,
     capped_total,
     count_method,
+    cursor_total,
+    decode_position,
+    encode_position,
     kept_total,
     parse_view,
 )
@@ -112,3 +117,23 @@ def test_removals_restorations_and_no_change_move_the_counts_accordingly() -> No
     )
     # A removed person's row changing while removed moves nothing either.
     assert count_changes({(DEPT, ANA): None}, {(DEPT, ANA): None}) == {}
+
+
+def test_a_cursor_carries_the_views_total_to_the_next_pages() -> None:
+    view = parse_view(DEPT, role=["member"], sort="-joined_at")
+    keys = (datetime.now(UTC), uuid.uuid4())
+    counted = encode_position(view, keys, Total(1234))
+    assert decode_position(counted, view) == keys
+    assert cursor_total(counted) == Total(1234)
+    assert cursor_total(encode_position(view, keys, Total(COUNT_CAP, exact=False))) == Total(
+        COUNT_CAP, exact=False
+    )
+    assert cursor_total(encode_position(view, keys)) is None  # not counted: counted again
+
+
+@pytest.mark.parametrize("carried", [[-1, True], ["12", True], [True, True], [3, "yes"], [3], 7])
+def test_a_tampered_total_in_a_cursor_is_ignored(carried: object) -> None:
+    doc = {"s": "name", "v": "x", "k": [], "t": carried}
+    value = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+    assert cursor_total(value) is None
+    assert cursor_total("not base64 at all!") is None
