@@ -6,8 +6,8 @@ in as the department's admin, for ``-n`` users pages: every sort both ways, role
 status and group filters, searches, and pages deep in the cursor walk. Each is
 measured twice: as the full page (a first visit) and as the htmx fragment a filter
 change asks for (``HX-Request: true``). A console page costs three service calls
-made at once (reporting's page of 50 rows, membership's groups and the
-department's name) plus the rendering.
+made at once (reporting's page of 50 rows with its count, membership's groups and
+the person's departments, for the department's name) plus the rendering.
 
 Target (issue 15): p95 of the full page under 150 ms.
 

@@ -1,6 +1,6 @@
 """The console's wiring root: ``build_app(settings)`` returns the ASGI app.
 
-Page modules each own an area (``auth``, ``home``, ``users``, ``public``); a new
+Page modules each own an area (``auth``, ``home``, ``users``, ``record``, ``public``); a new
 area is a new module with its ``router`` (from ``routing.page_router``) and its
 templates, added to ``PAGES`` below.
 """
@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from prodigy_users.runtime.body_limit import BodyLimit, Override, size_text
 from prodigy_users.runtime.logging import configure_logging, get_logger
 
-from . import auth, errors, home, public, users
+from . import auth, errors, home, public, record, users
 from .clients import Services
 from .csrf import CsrfSigner
 from .secret import load_secret
@@ -31,8 +31,15 @@ log = get_logger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-# Every area of pages, in the order their routes are matched.
-PAGES: tuple[APIRouter, ...] = (auth.router, home.router, users.router, public.router)
+# Every area of pages, in the order their routes are matched (the users table's
+# /users/export before the record's /users/{account}).
+PAGES: tuple[APIRouter, ...] = (
+    auth.router,
+    home.router,
+    users.router,
+    record.router,
+    public.router,
+)
 
 
 def health_router() -> APIRouter:

@@ -1,34 +1,37 @@
-"""What the console knows of a department for a person: its name and their standing.
+"""What the console knows of a person's departments: membership's list of them.
 
-The services have no "my departments" call and only admins may read a
-department's name (``GET /v1/departments/{dept}``); officers may read its
-reports. So the console asks, in that order, and shows what it was told. It never
-infers a permission: every page still makes its own calls, and the services'
-answers decide.
+``GET /v1/me/memberships`` answers, for any signed-in account, the departments it
+is a member of now, with their names and the person's role in each. Pages use it
+for the department's name (on every page) and to offer only the pages a role can
+use. It never stands for a permission: every page still makes its own calls, and
+the services' answers decide.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from .clients import Ok, ServiceDown, Services
 
-Standing = Literal["admin", "officer", "member", "unknown"]
+# ``none``: not a member (or no such department); ``unknown``: membership did not answer.
+Standing = Literal["admin", "officer", "member", "none", "unknown"]
+ROLES: tuple[Standing, ...] = ("admin", "officer", "member")
 
 
 @dataclass(frozen=True)
 class DepartmentView:
-    """A department as a page shows it."""
+    """A department as a page shows it, with the signed-in person's standing there."""
 
     id: uuid.UUID
     name: str | None
     standing: Standing
+    status: str = "active"
 
     @property
     def title(self) -> str:
-        """Its name, or a stand-in when the person may not read it."""
+        """Its name, or a stand-in when membership did not tell it."""
         return self.name or f"Department {str(self.id)[:8]}"
 
     @property
@@ -36,31 +39,44 @@ class DepartmentView:
         """Whether the users pages are worth offering (the services still decide)."""
         return self.standing in ("admin", "officer")
 
+    @property
+    def administers(self) -> bool:
+        """Whether the pages that change people are worth offering (membership decides)."""
+        return self.standing == "admin"
 
-async def department_name(services: Services, token: str, dept: uuid.UUID) -> str | None:
-    """The department's name if the person may read it (admins), else None."""
+
+def _view(item: dict[str, Any]) -> DepartmentView | None:
     try:
-        result = await services.call("membership", "GET", f"/v1/departments/{dept}", token=token)
+        dept = uuid.UUID(str(item.get("department_id")))
+    except ValueError:
+        return None
+    role = str(item.get("role"))
+    standing: Standing = next((r for r in ROLES if r == role), "member")
+    return DepartmentView(
+        dept, str(item.get("department_name") or "") or None, standing, str(item.get("status"))
+    )
+
+
+async def memberships(services: Services, token: str) -> list[DepartmentView] | None:
+    """The person's departments, by name (None: membership is not answering)."""
+    try:
+        result = await services.call("membership", "GET", "/v1/me/memberships", token=token)
     except ServiceDown:
         return None
-    return str(result.json().get("name")) if isinstance(result, Ok) else None
+    if not isinstance(result, Ok):
+        return None
+    items = result.json().get("items") or []
+    return [v for item in items if isinstance(item, dict) and (v := _view(item)) is not None]
 
 
 async def resolve(services: Services, token: str, dept: uuid.UUID) -> DepartmentView:
-    """The department's name and the person's standing, as far as the APIs tell."""
-    try:
-        result = await services.call("membership", "GET", f"/v1/departments/{dept}", token=token)
-        if isinstance(result, Ok):
-            return DepartmentView(dept, str(result.json().get("name")), "admin")
-        if result.status == 404:
-            return DepartmentView(dept, None, "unknown")
-        reports = await services.call(
-            "reporting",
-            "GET",
-            f"/v1/reports/departments/{dept}/users",
-            token=token,
-            params={"limit": "1"},
-        )
-    except ServiceDown:
+    """The department as the person sees it: its name and their standing."""
+    mine = await memberships(services, token)
+    if mine is None:
         return DepartmentView(dept, None, "unknown")
-    return DepartmentView(dept, None, "officer" if isinstance(reports, Ok) else "member")
+    return next((d for d in mine if d.id == dept), DepartmentView(dept, None, "none"))
+
+
+async def department_name(services: Services, token: str, dept: uuid.UUID) -> str | None:
+    """The department's name if the person is a member there, else None."""
+    return (await resolve(services, token, dept)).name

@@ -1,4 +1,5 @@
-"""After signing in: the person's departments, and each department's landing page."""
+"""After signing in: the person's departments (membership lists them), and each
+department's landing page."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from . import departments
 from .clients import Ok, ServiceDown
 from .deps import Api, SignedIn
-from .forms import FormErrors
 from .routing import page_router
-from .session import remember_department, remembered_departments
 from .templating import render
 
 router = page_router()
@@ -29,42 +28,12 @@ async def _me(api: Api, token: str) -> dict[str, str]:
 
 @router.get("/")
 async def home(request: Request, session: SignedIn, api: Api) -> Response:
-    """The person's departments (those opened or joined in this browser) and a way to
-    open another by its ID."""
-    known = remembered_departments(request, session)
-    me, *views = await asyncio.gather(
-        _me(api, session.token), *(departments.resolve(api, session.token, d) for d in known)
+    """Every department the person is a member of, by name, and what they can do there;
+    an admin of several switches between them here."""
+    me, mine = await asyncio.gather(
+        _me(api, session.token), departments.memberships(api, session.token)
     )
-    return render(
-        request,
-        "home.html",
-        {"me": me, "departments": views, "errors": FormErrors(), "department_id": ""},
-    )
-
-
-@router.get("/departments/open")
-async def open_department(
-    request: Request, session: SignedIn, api: Api, department: str = ""
-) -> Response:
-    """Go to a department by its ID (there is no "my departments" call to list them)."""
-    try:
-        dept = uuid.UUID(department.strip())
-    except ValueError:
-        errors = FormErrors()
-        errors.add(
-            "Enter the department ID you were given, like 3f2c9a1e-5b7d-4c8e-9f10-2a3b4c5d6e7f.",
-            "department",
-        )
-        known = remembered_departments(request, session)
-        views = await asyncio.gather(*(departments.resolve(api, session.token, d) for d in known))
-        me = await _me(api, session.token)
-        return render(
-            request,
-            "home.html",
-            {"me": me, "departments": views, "errors": errors, "department_id": department},
-            status=422,
-        )
-    return RedirectResponse(f"/departments/{dept}", status_code=303)
+    return render(request, "home.html", {"me": me, "departments": mine})
 
 
 @router.get("/departments/{dept}")
@@ -73,14 +42,9 @@ async def department_home(
 ) -> Response:
     """Admins and officers go to the users table; members see where they stand."""
     view = await departments.resolve(api, session.token, dept)
-    if view.standing == "unknown":
-        return render(
-            request, "department.html", {"department": view, "joined": joined}, status=404
-        )
-    response: Response
     if view.manages and joined is None:
-        response = RedirectResponse(f"/departments/{dept}/users", status_code=303)
-    else:
-        response = render(request, "department.html", {"department": view, "joined": joined})
-    remember_department(request, response, session, dept)
-    return response
+        return RedirectResponse(f"/departments/{dept}/users", status_code=303)
+    status = 404 if view.standing == "none" else 200
+    return render(
+        request, "department.html", {"department": view, "joined": joined}, status=status
+    )

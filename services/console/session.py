@@ -8,10 +8,6 @@ a service no longer accepts (a 401) sends the person back to sign in.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import uuid
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
@@ -23,8 +19,6 @@ from .clients import SignInRequired
 from .settings import Settings
 
 SESSION_COOKIE = "prodigy_session"
-DEPARTMENTS_COOKIE = "prodigy_departments"
-MAX_REMEMBERED = 20
 
 
 def settings_of(request: Request) -> Settings:
@@ -64,29 +58,6 @@ class Session:
     """A signed-in person: the access token the services will judge."""
 
     token: str
-
-    @property
-    def account_hint(self) -> str | None:
-        """The token's subject, read without checking the signature.
-
-        Only to pick which remembered departments to list; the services verify the
-        token on every call and decide everything else.
-        """
-        return token_subject(self.token)
-
-
-def token_subject(token: str) -> str | None:
-    """The ``sub`` claim of a JWT, unverified (None if it is not a JWT)."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (ValueError, binascii.Error):
-        return None
-    sub = claims.get("sub") if isinstance(claims, dict) else None
-    return str(sub) if sub else None
 
 
 def current_session(request: Request) -> Session | None:
@@ -140,39 +111,3 @@ def sign_in_url(next_path: str | None) -> str:
     """The sign-in page, coming back to ``next_path`` afterwards."""
     target = safe_next(next_path)
     return "/sign-in" if target == "/" else "/sign-in?" + urlencode({"next": target})
-
-
-# -- the departments this browser has seen the person in --------------------------------
-# There is no "my departments" call in the services' APIs; until there is, the
-# console remembers the departments the person opened or joined here, per account.
-
-
-def remembered_departments(request: Request, session: Session) -> list[uuid.UUID]:
-    """Departments the person opened or joined in this browser, most recent first."""
-    raw = request.cookies.get(DEPARTMENTS_COOKIE, "")
-    account, _, ids = raw.partition(":")
-    if not account or account != session.account_hint:
-        return []
-    out: list[uuid.UUID] = []
-    for text in ids.split(","):
-        try:
-            dept = uuid.UUID(text)
-        except ValueError:
-            continue
-        if dept not in out:
-            out.append(dept)
-    return out[:MAX_REMEMBERED]
-
-
-def remember_department(
-    request: Request, response: Response, session: Session, department_id: uuid.UUID
-) -> None:
-    """Put ``department_id`` first in the person's remembered departments."""
-    account = session.account_hint
-    if account is None:
-        return
-    known = [d for d in remembered_departments(request, session) if d != department_id]
-    ids = ",".join(str(d) for d in [department_id, *known][:MAX_REMEMBERED])
-    set_cookie(
-        response, settings_of(request), DEPARTMENTS_COOKIE, f"{account}:{ids}", 400 * 24 * 3600
-    )

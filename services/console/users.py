@@ -1,4 +1,5 @@
-"""The users table of a department: filters, search, sort, paging and export.
+"""The users table of a department: filters, search, sort, paging, how many people a view
+has, and export.
 
 Reporting's users table answers one page at a time (keyset cursor), so a
 department of 100,000 members costs one page per request; the export is streamed
@@ -22,7 +23,6 @@ from .deps import Api, SignedIn
 from .errors import PageProblem
 from .forms import FormErrors, errors_from
 from .routing import page_router
-from .session import remember_department
 from .templating import render
 from .users_view import COLUMNS, PAGE_SIZES, ROLES, STATUSES, UsersView
 
@@ -48,6 +48,17 @@ class Rows:
     next_cursor: str | None = None
     errors: FormErrors | None = None
     down: str | None = None
+    total: int | None = None
+    total_exact: bool = False
+
+    @property
+    def people(self) -> str:
+        """How many people the view has, in words ("1,234 people", "More than 1,000 people")."""
+        if self.total is None:
+            return ""
+        noun = "person" if self.total == 1 and self.total_exact else "people"
+        figure = f"{self.total:,} {noun}"
+        return figure if self.total_exact else f"More than {figure}"
 
 
 def _view(request: Request) -> UsersView:
@@ -80,7 +91,13 @@ async def _rows(api: Api, token: str, dept: uuid.UUID, view: UsersView) -> Rows:
             return Rows([], errors=errors_from(result, FILTER_LABELS))
         raise PageProblem(result)
     body = result.json()
-    return Rows(list(body.get("items") or []), body.get("next_cursor"))
+    total = body.get("total")
+    return Rows(
+        list(body.get("items") or []),
+        body.get("next_cursor"),
+        total=total if isinstance(total, int) else None,
+        total_exact=bool(body.get("total_exact")),
+    )
 
 
 async def _groups(api: Api, token: str, dept: uuid.UUID) -> list[dict[str, Any]]:
@@ -96,13 +113,12 @@ async def _groups(api: Api, token: str, dept: uuid.UUID) -> list[dict[str, Any]]
 async def users_page(request: Request, dept: uuid.UUID, session: SignedIn, api: Api) -> Response:
     """The table; an htmx request (a filter change) gets only the results block."""
     view = _view(request)
-    rows, groups, name = await asyncio.gather(
+    rows, groups, department = await asyncio.gather(
         _rows(api, session.token, dept, view),
         _groups(api, session.token, dept),
-        departments.department_name(api, session.token, dept),
+        departments.resolve(api, session.token, dept),
     )
-    department = departments.DepartmentView(dept, name, "admin" if name else "officer")
-    response = render(
+    return render(
         request,
         "users/index.html",
         {
@@ -121,8 +137,6 @@ async def users_page(request: Request, dept: uuid.UUID, session: SignedIn, api: 
         block="results",
         status=422 if rows.errors else 200,
     )
-    remember_department(request, response, session, dept)
-    return response
 
 
 @router.get("/departments/{dept}/users/export")

@@ -1,8 +1,8 @@
 """Every table of reporting's database in one MetaData (``migrations/env.py`` reads it),
 and the users table's indexes with the key expressions its queries share.
 
-The read model proper (departments, users, groups, member history) is written only
-by the projection (``projection/store.py``); the users table (``users/store.py``)
+The read model proper (departments, users, their counts, groups, member history) is
+written only by the projection (``projection/store.py``); the users table (``users/store.py``)
 and the record (``record/store.py``) read it. The training tables are the record's.
 The outbox, inbox and relay-state tables are the runtime's (``messaging_tables``).
 """
@@ -66,6 +66,18 @@ users = sa.Table(
     # When the latest event behind the row happened.
     _timestamp("updated_at"),
     _timestamp("removed_at", nullable=True),
+)
+
+# How many current members each department has per role and status: the projection
+# keeps it with the rows it changes, so the users table tells how many people a view
+# has without counting up to 100,000 rows on every page (``users/store.py``).
+user_counts = sa.Table(
+    "user_counts",
+    metadata,
+    sa.Column("department_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("role", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, primary_key=True),
+    sa.Column("members", sa.BigInteger, nullable=False),
 )
 
 groups = sa.Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from typing import Any
 
 import pytest
@@ -279,6 +280,48 @@ def test_the_ingress_refuses_bodies_the_services_would_refuse(overlay: str) -> N
     uploads = MembershipSettings.model_fields["import_max_bytes"].default
     assert limits.pop("/v1/departments") >= uploads
     assert set(limits.values()) == {default}
+
+
+# Routes deliberately kept off the ingress (operators' calls, reached inside the cluster).
+UNROUTED_PREFIXES = ("/v1/accounts",)
+
+
+def _public_routes(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Every ``/v1`` path of every service's OpenAPI document, with the service serving it."""
+    from prodigy_users.runtime.service import build_app
+
+    # Built from their defaults, as tests/unit/test_docs.py builds them.
+    for name in list(os.environ):
+        if name.startswith("PRODIGY_"):
+            monkeypatch.delenv(name)
+    owners: dict[str, str] = {}
+    for service in SERVICES:
+        spec = importlib.import_module(f"prodigy_users.{service}.app").spec()
+        for path in build_app(spec).openapi()["paths"]:
+            if path.startswith("/v1/") and not path.startswith(UNROUTED_PREFIXES):
+                owners[path] = service
+    return owners
+
+
+def test_every_public_route_reaches_the_service_that_serves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefixes = {
+        p["path"]: p["backend"]["service"]["name"]
+        for ingress in render(OVERLAYS[0])
+        if ingress["kind"] == "Ingress"
+        for p in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    owners = _public_routes(monkeypatch)
+    assert "/v1/me/memberships" in owners  # identity's /v1/me is a prefix of membership's
+    misrouted = {}
+    for path, service in owners.items():
+        # Prefix matching as the ingress does it: whole path segments, the longest wins.
+        matching = [p for p in prefixes if path == p or path.startswith(p.rstrip("/") + "/")]
+        chosen = prefixes[max(matching, key=len)]
+        if chosen != service:
+            misrouted[path] = f"{chosen}, not {service}"
+    assert misrouted == {}
 
 
 def _parse(args: list[str]) -> argparse.Namespace:

@@ -14,7 +14,7 @@ from prodigy_users.console import app as console_app
 from prodigy_users.console.clients import FieldError, Problem
 from prodigy_users.console.csrf import CsrfSigner, check_csrf
 from prodigy_users.console.forms import errors_from, field_message, sentence
-from prodigy_users.console.session import safe_next, sign_in_url, token_subject
+from prodigy_users.console.session import safe_next, sign_in_url
 from prodigy_users.console.users_view import UsersView
 
 
@@ -72,13 +72,6 @@ def test_every_state_changing_route_checks_csrf() -> None:
                 checked += 1
     assert checked >= 8
     assert app is not None
-
-
-def test_the_token_subject_is_read_without_trusting_it() -> None:
-    # header.payload.signature with {"sub": "abc"} as payload
-    assert token_subject("e30.eyJzdWIiOiAiYWJjIn0.sig") == "abc"
-    assert token_subject("not a jwt") is None
-    assert token_subject("a.!!!.c") is None
 
 
 def test_the_view_gives_reporting_the_same_rows_as_the_export() -> None:

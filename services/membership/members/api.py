@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 
 from prodigy_users.contracts.membership import Role
-from prodigy_users.runtime.auth import MaybePrincipal
+from prodigy_users.runtime.auth import CurrentPrincipal, MaybePrincipal
 from prodigy_users.runtime.idempotency import current_key
 from prodigy_users.runtime.problems import MEDIA_TYPE
 
@@ -24,7 +24,7 @@ from ..deps import (
 from ..errors import OperationNotFound
 from ..schemas import Named
 from .requests import Operation
-from .service import Members, MemberView
+from .service import AccountMembership, Members, MemberView
 
 router = APIRouter()
 
@@ -48,6 +48,33 @@ class MemberPublic(BaseModel):
     employee_id: str | None
     joined_at: datetime
     groups: list[uuid.UUID] = Field(default_factory=list, description="Ids of their groups.")
+
+
+class MyMembership(BaseModel):
+    """A department the caller is a current member of, with their standing there."""
+
+    department_id: uuid.UUID
+    department_name: str = Field(examples=["Springfield EMS"])
+    role: str = Field(description="`admin`, `officer` or `member`.", examples=["admin"])
+    status: str = Field(description="`active` or `inactive`.", examples=["active"])
+    joined_at: datetime
+
+    @classmethod
+    def of(cls, found: AccountMembership) -> MyMembership:
+        """The public shape of one of the caller's memberships."""
+        return cls(
+            department_id=found.department_id,
+            department_name=found.department_name,
+            role=found.role,
+            status=found.status,
+            joined_at=found.joined_at,
+        )
+
+
+class MyMemberships(BaseModel):
+    """The caller's current memberships, by department name (a person has a few: no pages)."""
+
+    items: list[MyMembership]
 
 
 class OperationPublic(BaseModel):
@@ -216,3 +243,13 @@ async def reset_member_password(
     """Email the person a single-use reset link (valid one hour)."""
     await lifecycle.reset_password(dept, account)
     return Response(status_code=202)
+
+
+@router.get("/v1/me/memberships", operation_id="list_my_memberships", tags=["members"])
+async def list_my_memberships(
+    principal: CurrentPrincipal, members: MembersService
+) -> MyMemberships:
+    """The departments the caller is a member of now (removed ones are not listed), with
+    their role and status in each, ordered by department name."""
+    found = await members.memberships_of(principal.account_id)
+    return MyMemberships(items=[MyMembership.of(m) for m in found])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -35,6 +36,17 @@ from .requests import (
     earlier_request,
     request_account,
 )
+
+
+@dataclass(frozen=True)
+class AccountMembership:
+    """One department an account is a current member of, as that account sees it."""
+
+    department_id: uuid.UUID
+    department_name: str
+    role: str
+    status: str
+    joined_at: datetime
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,16 @@ class Members:
         """A current member's row, if any."""
         async with self.engine.connect() as conn:
             return await store.membership(conn, department_id, account_id)
+
+    async def memberships_of(self, account_id: uuid.UUID) -> list[AccountMembership]:
+        """The departments the account is a current member of (removed ones left out), by
+        department name."""
+        async with self.engine.connect() as conn:
+            rows = await store.memberships_of(conn, account_id)
+        return [
+            AccountMembership(r.department_id, r.department_name, r.role, r.status, r.joined_at)
+            for r in rows
+        ]
 
     async def view(self, department_id: uuid.UUID, account_id: uuid.UUID) -> MemberView:
         """A current member with their groups (``MemberNotFound`` otherwise)."""

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.email import email_key
 
-from ..tables import accounts, memberships, operations
+from ..tables import accounts, departments, memberships, operations
 
 
 async def role_of(
@@ -73,6 +73,24 @@ async def membership(
             )
         )
     ).first()
+
+
+async def memberships_of(conn: AsyncConnection, account_id: uuid.UUID) -> list[sa.Row[Any]]:
+    """The account's current memberships with their departments' names, by department name
+    (then id, for two departments of the same name)."""
+    stmt = (
+        sa.select(
+            memberships.c.department_id,
+            departments.c.name.label("department_name"),
+            memberships.c.role,
+            memberships.c.status,
+            memberships.c.joined_at,
+        )
+        .join(departments, departments.c.id == memberships.c.department_id)
+        .where(memberships.c.account_id == account_id, memberships.c.removed_at.is_(None))
+        .order_by(departments.c.name, memberships.c.department_id)
+    )
+    return list(await conn.execute(stmt))
 
 
 async def insert_operation(

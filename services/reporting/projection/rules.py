@@ -13,7 +13,7 @@ one department's events arrive in order (they are keyed by department).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -260,6 +260,36 @@ def _restored(row: UserRow | None, p: MemberRestored, at: datetime) -> UserRow:
     )
     restored.touch(at)
     return restored
+
+
+# (role, status) of a current member; None: no row, or a removed person.
+Standing = tuple[str, str] | None
+CountKey = tuple[uuid.UUID, str, str]  # (department_id, role, status)
+
+
+def standing(row: UserRow | None) -> Standing:
+    """What a row adds to its department's counts (``user_counts``)."""
+    if row is None or row.removed_at is not None:
+        return None
+    return (row.role, row.status)
+
+
+def count_changes(
+    before: Mapping[MemberKey, Standing], after: Mapping[MemberKey, Standing]
+) -> dict[CountKey, int]:
+    """How the counts per department, role and status move when rows go from ``before``
+    to ``after`` (keys missing from ``before``: no row then); no zero moves."""
+    moves: dict[CountKey, int] = {}
+    for key, now in after.items():
+        was = before.get(key)
+        if was == now:
+            continue
+        department = key[0]
+        if was is not None:
+            moves[(department, *was)] = moves.get((department, *was), 0) - 1
+        if now is not None:
+            moves[(department, *now)] = moves.get((department, *now), 0) + 1
+    return {k: n for k, n in moves.items() if n}
 
 
 def split_at_group_deletions(events: list[Event]) -> list[list[Event]]:

@@ -16,7 +16,14 @@ from prodigy_users.contracts.membership import GroupDeleted
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
-from .rules import Event, Projection, member_keys, split_at_group_deletions
+from .rules import (
+    Event,
+    Projection,
+    count_changes,
+    member_keys,
+    split_at_group_deletions,
+    standing,
+)
 
 
 async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, Any]]) -> None:
@@ -32,12 +39,17 @@ async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, A
             await store.leave_group(conn, first.department_id, first.group_id, run[0].occurred_at)
             await store.delete_group(conn, first.group_id)
             continue
-        fold = Projection(await store.load_members(conn, member_keys(run)))
+        loaded = await store.load_members(conn, member_keys(run))
+        # Before the fold, which changes the loaded rows in place.
+        before = {key: standing(row) for key, row in loaded.items()}
+        fold = Projection(loaded)
         for event in run:
             fold.apply(event)
         await store.upsert_departments(conn, fold.departments)
         await store.upsert_groups(conn, fold.groups)
         await store.save_members(conn, fold.changed_members())
+        after = {key: standing(fold.members.get(key)) for key in fold.dirty}
+        await store.add_counts(conn, count_changes(before, after))
         await store.add_history(conn, fold.history)
 
 

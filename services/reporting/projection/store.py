@@ -21,8 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..rules import UserRow
-from ..tables import departments, groups, history, users
-from .rules import DepartmentRow, GroupRow, HistoryRow, MemberKey
+from ..tables import departments, groups, history, user_counts, users
+from .rules import CountKey, DepartmentRow, GroupRow, HistoryRow, MemberKey
 
 
 def _has_group(group_id: uuid.UUID) -> sa.ColumnElement[bool]:
@@ -122,6 +122,37 @@ async def save_members(conn: AsyncConnection, rows: list[UserRow]) -> None:
         ),
         [_values(r) for r in rows],
     )
+
+
+async def add_counts(conn: AsyncConnection, moves: dict[CountKey, int]) -> None:
+    """Move the counts of current members per department, role and status.
+
+    In key order: two transactions moving the same counts take their rows' locks in
+    the same order (a rebalance can hand a department over while a run is applied).
+    A count that reaches zero is deleted, so the table is the same however the events
+    were grouped into runs (a rebuild folds them in larger runs than live consumption).
+    """
+    if not moves:
+        return
+    stmt = pg_insert(user_counts)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[user_counts.c.department_id, user_counts.c.role, user_counts.c.status],
+            set_={"members": user_counts.c.members + stmt.excluded.members},
+        ),
+        [
+            {"department_id": d, "role": role, "status": status, "members": n}
+            for (d, role, status), n in sorted(
+                moves.items(), key=lambda m: (str(m[0][0]), m[0][1:])
+            )
+        ],
+    )
+    lowered = [k for k, n in moves.items() if n < 0]
+    if lowered:
+        key = sa.tuple_(user_counts.c.department_id, user_counts.c.role, user_counts.c.status)
+        await conn.execute(
+            sa.delete(user_counts).where(key.in_(lowered), user_counts.c.members <= 0)
+        )
 
 
 async def add_history(conn: AsyncConnection, rows: list[HistoryRow]) -> None:

@@ -19,7 +19,16 @@ from pydantic import BaseModel, Field
 from ..deps import ReportViewer, UsersTableService
 from ..rules import GroupRef, UserRow
 from .export import MEDIA_TYPES, ExportFormat
-from .rules import DEFAULT_LIMIT, MAX_LIMIT, MAX_SEARCH, SORT_COLUMNS, UsersView, parse_view
+from .rules import (
+    COUNT_CAP,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_SEARCH,
+    MIN_COUNTED_SEARCH,
+    SORT_COLUMNS,
+    UsersView,
+    parse_view,
+)
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -75,6 +84,21 @@ class UsersPagePublic(BaseModel):
 
     items: list[UserPublic]
     next_cursor: str | None = Field(default=None, description="Absent at the last page.")
+    total: int | None = Field(
+        default=None,
+        description=(
+            "How many people the view has, all pages together: counted with the first page, "
+            "and carried by `next_cursor` to the next ones (one figure for a walk through "
+            "the view). Exact when `total_exact` is true. A view with a search or a group filter "
+            f"is counted up to {COUNT_CAP:,}: past that, `total` is {COUNT_CAP:,} and "
+            "`total_exact` false (more than that many). Null for a search shorter than "
+            f"{MIN_COUNTED_SEARCH} characters, which is not counted."
+        ),
+        examples=[1234],
+    )
+    total_exact: bool = Field(
+        default=False, description="Whether `total` is the exact number of people in the view."
+    )
 
 
 _SEVERAL = "Several values: repeat the parameter or separate them with commas."
@@ -167,4 +191,6 @@ async def list_department_users(
     return UsersPagePublic(
         items=[UserPublic.of(r, page.groups.refs(r.groups)) for r in page.items],
         next_cursor=page.next_cursor,
+        total=page.total.rows if page.total else None,
+        total_exact=page.total.exact if page.total else False,
     )

@@ -24,6 +24,12 @@ from ..rules import ROLES, STATUSES, GroupNames, UserRow, sort_name
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_SEARCH = 200
+# A view narrowed by a search or a group is counted row by row, up to this many (a few
+# milliseconds at most); past it the answer says "more than 1,000".
+COUNT_CAP = 1000
+# A shorter search has no trigram to find its rows by: counting it could mean reading
+# the whole department, so it is not counted.
+MIN_COUNTED_SEARCH = 3
 
 # The users table's sortable columns, as ``sort=`` names them (``-`` prefix: descending).
 SortColumn = Literal["name", "email", "role", "status", "employee_id", "joined_at", "updated_at"]
@@ -218,16 +224,19 @@ def _kinds(sort: Sort) -> tuple[KeyKind, ...]:
     return (*SORT_KEY_KINDS[sort.column], "uuid")
 
 
-def encode_position(view: UsersView, keys: Sequence[Any]) -> str:
+def encode_position(view: UsersView, keys: Sequence[Any], total: Total | None = None) -> str:
     """The cursor that resumes ``view`` after the row whose sort key is ``keys``
-    (the sort's values, then the account id)."""
+    (the sort's values, then the account id), carrying the view's ``total`` on to the
+    next pages (counted once per walk through the view)."""
     kinds = _kinds(view.sort)
     assert len(keys) == len(kinds), "a key value per sort column and the account id"
-    doc = {
+    doc: dict[str, Any] = {
         "s": str(view.sort),
         "v": view.fingerprint(),
         "k": [_key_to_json(kind, value) for kind, value in zip(kinds, keys, strict=True)],
     }
+    if total is not None:
+        doc["t"] = [total.rows, total.exact]
     raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -252,14 +261,72 @@ def decode_position(value: str, view: UsersView) -> tuple[Any, ...]:
         raise InvalidCursor("the cursor is malformed") from exc
 
 
+def cursor_total(value: str) -> Total | None:
+    """The view's total a cursor carries (None: it carries none). Read after
+    ``decode_position`` accepted the cursor for the view."""
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        rows, exact = doc["t"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        return None
+    return Total(rows, exact) if isinstance(exact, bool) else None
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many rows a view has: exactly ``rows``, or (``exact`` False) more than ``rows``."""
+
+    rows: int
+    exact: bool = True
+
+
+CountMethod = Literal["kept", "capped", "none"]
+
+
+def count_method(view: UsersView) -> CountMethod:
+    """How to count a view's rows cheaply at any size.
+
+    ``kept``: role and status filters only, summed from the counts the projection keeps;
+    ``capped``: a search or a group, counted row by row up to ``COUNT_CAP``; ``none``: a
+    search too short to be looked up by index (see ``MIN_COUNTED_SEARCH``).
+    """
+    search = view.filters.search
+    if search and len(search) < MIN_COUNTED_SEARCH:
+        return "none"
+    if search or view.filters.groups:
+        return "capped"
+    return "kept"
+
+
+def kept_total(counts: Iterable[tuple[str, str, int]], filters: Filters) -> Total:
+    """The view's total from the department's counts per (role, status, members)."""
+    return Total(
+        sum(
+            n
+            for role, status, n in counts
+            if (not filters.roles or role in filters.roles)
+            and (not filters.statuses or status in filters.statuses)
+        )
+    )
+
+
+def capped_total(counted: int, cap: int = COUNT_CAP) -> Total:
+    """The total of a view counted up to ``cap`` + 1 rows."""
+    return Total(counted) if counted <= cap else Total(cap, exact=False)
+
+
 @dataclass(frozen=True)
 class UsersPage:
     """One page of the users table, the department's groups that name its rows' groups,
-    and where the next page starts (None: the end)."""
+    where the next page starts (None: the end), and how many rows the view has (None:
+    not counted)."""
 
     items: list[UserRow]
     groups: GroupNames
     next_cursor: str | None
+    total: Total | None = None
 
 
 def view_page(
@@ -267,11 +334,15 @@ def view_page(
     limit: int,
     view: UsersView,
     groups: GroupNames,
+    total: Total | None = None,
 ) -> UsersPage:
     """Cut ``limit + 1`` fetched (row, sort key) pairs into a page: the extra only says
     there is more, and the last shown row's key is where the next page starts."""
     shown = rows[:limit]
     more = len(rows) > limit and bool(shown)
     return UsersPage(
-        [row for row, _ in shown], groups, encode_position(view, shown[-1][1]) if more else None
+        [row for row, _ in shown],
+        groups,
+        encode_position(view, shown[-1][1], total) if more else None,
+        total,
     )

@@ -14,14 +14,26 @@ from typing import Any, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.runtime.db import asyncpg_dsn
 
 from ..rules import GroupNames
 from . import store
 from .export import MEDIA_TYPES, ExportFormat, XlsxSheet, csv_chunk, csv_start, file_name
-from .rules import UsersPage, UsersView, decode_position, unknown_groups, view_page
+from .rules import (
+    COUNT_CAP,
+    Total,
+    UsersPage,
+    UsersView,
+    capped_total,
+    count_method,
+    cursor_total,
+    decode_position,
+    kept_total,
+    unknown_groups,
+    view_page,
+)
 
 T = TypeVar("T")
 
@@ -55,6 +67,8 @@ class UsersTable:
     ) -> UsersPage:
         """One page of the view, after ``cursor`` (``InvalidCursor``/``InvalidView`` if bad)."""
         after = decode_position(cursor, view) if cursor else None
+        # Counted for the first page; its cursor carries the figure to the next ones.
+        carried = cursor_total(cursor) if cursor else None
         async with self.engine.connect() as conn:
             groups = GroupNames(await store.department_groups(conn, view.department_id))
             unknown_groups(view, groups.ids())
@@ -63,7 +77,8 @@ class UsersTable:
                 # common: walk the sort's index), so never a generic plan cached for any term.
                 await conn.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
             rows = await store.page(conn, view, limit + 1, after)
-        return view_page(rows, limit, view, groups)
+            total = carried or await _total(conn, view)
+        return view_page(rows, limit, view, groups, total)
 
     async def export(
         self,
@@ -81,6 +96,28 @@ class UsersTable:
         engine = self.engine
         chunks = _csv(engine, view, bom=bom) if fmt == "csv" else _xlsx(engine, view)
         return Export(file_name(department, day, fmt), MEDIA_TYPES[fmt], chunks)
+
+
+async def _total(conn: AsyncConnection, view: UsersView) -> Total | None:
+    """How many rows the view has, as cheaply as its filters allow (``count_method``)."""
+    method = count_method(view)
+    if method == "kept":
+        return kept_total(await store.kept_counts(conn, view), view.filters)
+    if method == "capped":
+        # Planned for these very values: a generic plan cannot tell a rare group or term
+        # from a common one. And for a search, by the trigram index: the planner prices
+        # the search expression as cheap and would rather read the table until it has
+        # 1,001 matches (25 ms for a term in 3% of 100,000 people, against 3 ms).
+        # The last statement of the transaction: nothing after it is planned so.
+        seqscan = "off" if view.filters.search else "on"
+        await conn.execute(
+            sa.select(
+                sa.func.set_config("plan_cache_mode", "force_custom_plan", True),
+                sa.func.set_config("enable_seqscan", seqscan, True),
+            )
+        )
+        return capped_total(await store.count_upto(conn, view, COUNT_CAP))
+    return None
 
 
 _END = object()

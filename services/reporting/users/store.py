@@ -28,6 +28,7 @@ from ..tables import (
     SEARCH_TEXT,
     departments,
     groups,
+    user_counts,
     users,
 )
 from .export import EXPORT_COLUMNS
@@ -181,6 +182,26 @@ async def page(
         stmt = stmt.where(_after(view, after))
     rows = (await conn.execute(_ordered(stmt, view).limit(count))).mappings()
     return [(UserRow.of(r), (*(r[n] for n in labels), r["account_id"])) for r in rows]
+
+
+async def kept_counts(conn: AsyncConnection, view: UsersView) -> list[tuple[str, str, int]]:
+    """The department's counts of current members per (role, status) that the view keeps
+    (``user_counts``: a handful of rows)."""
+    stmt = sa.select(user_counts.c.role, user_counts.c.status, user_counts.c.members).where(
+        user_counts.c.department_id == view.department_id
+    )
+    if view.filters.roles:
+        stmt = stmt.where(user_counts.c.role.in_(sorted(view.filters.roles)))
+    if view.filters.statuses:
+        stmt = stmt.where(user_counts.c.status.in_(sorted(view.filters.statuses)))
+    return [(r.role, r.status, int(r.members)) for r in await conn.execute(stmt)]
+
+
+async def count_upto(conn: AsyncConnection, view: UsersView, cap: int) -> int:
+    """The view's rows counted one by one, stopping after ``cap`` + 1."""
+    found = sa.select(sa.literal(1)).where(*_where(view)).limit(cap + 1).subquery()
+    counted: int = (await conn.execute(sa.select(sa.func.count()).select_from(found))).scalar_one()
+    return counted
 
 
 _EXPORTED = tuple(users.c[name] for name in EXPORT_COLUMNS)

@@ -100,3 +100,57 @@ async def confirm(page: Page, password: str = PASSWORD) -> None:
     await expect(page.get_by_role("heading", name="Confirm your email")).to_be_visible()
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Confirm my email").click()
+
+
+@dataclass
+class RecordPage:
+    """``/departments/{dept}/users/{account}``: one person's record and its actions."""
+
+    page: Page
+
+    async def open(self, base: str, dept: str, account: str) -> RecordPage:
+        """Go to the record."""
+        await self.page.goto(f"{base}/departments/{dept}/users/{account}")
+        return self
+
+    @property
+    def notice(self) -> Locator:
+        """What the last action did."""
+        return self.page.locator("#record").get_by_role("status")
+
+    def shown(self, term: str) -> Locator:
+        """The value of one line of the profile ("Role", "Employee ID", "Groups"...)."""
+        return (
+            self.page.locator(".profile div")
+            .filter(has=self.page.get_by_role("term").filter(has_text=re.compile(f"^{term}$")))
+            .get_by_role("definition")
+        )
+
+    @property
+    def history(self) -> Locator:
+        """The membership's history, newest first."""
+        return (
+            self.page.get_by_role("list")
+            .filter(has=self.page.locator("time"))
+            .get_by_role("listitem")
+        )
+
+    async def change_role(self, role: str) -> None:
+        """Pick a role and send it."""
+        await self.page.get_by_role("combobox", name="Role").select_option(label=role)
+        await self.page.get_by_role("button", name="Change role").click()
+
+    @property
+    def employee_id(self) -> Locator:
+        """The employee ID's field (its section is labelled "Employee ID" too)."""
+        return self.page.get_by_role("textbox", name="Employee ID")
+
+    async def set_employee_id(self, value: str) -> None:
+        """Type an employee ID and save it."""
+        await self.employee_id.fill(value)
+        await self.page.get_by_role("button", name="Save employee ID").click()
+
+    async def add_to_group(self, group: str) -> None:
+        """Put the person in a group."""
+        await self.page.get_by_label("Add to a group").select_option(label=group)
+        await self.page.get_by_role("button", name="Add to group").click()

@@ -33,7 +33,7 @@ async def test_an_admin_signs_in_and_sees_the_department(
     # The department's page sends an admin on to its users.
     await expect(page).to_have_url(f"{console_url}/departments/{admin.department_id}/users")
     await expect(page.get_by_role("heading", name="Users", level=1)).to_be_visible()
-    # The department's name is on the page, and remembered on the home page.
+    # The department's name is on the page, and listed on the home page.
     await page.get_by_role("link", name="Your departments").click()
     await expect(page.get_by_role("heading", name="Your departments")).to_be_visible()
     await expect(page.get_by_role("link", name=admin.department_name)).to_be_visible()

@@ -64,6 +64,8 @@ async def test_filters_search_and_sort_swap_the_table(
     await expect(page).to_have_url(re.compile(r"role=officer"))
     officers = _names(await walk(api, a, {"role": "officer", "sort": "name"}))
     await expect(users.table.get_by_role("rowheader")).to_have_text(officers)
+    # How many: reporting's total for the view, with the filters.
+    await expect(users.status).to_contain_text(f"{len(officers)} people match these filters.")
 
     await page.get_by_label("Status").select_option("inactive")
     await expect(page).to_have_url(re.compile(r"status=inactive"))
@@ -85,6 +87,11 @@ async def test_filters_search_and_sort_swap_the_table(
     await page.get_by_label("Group").select_option("")
     await page.get_by_label("Search").fill("zoe")  # accent-insensitive, as reporting decides
     await expect(users.table.get_by_role("rowheader")).to_have_text(["Zoë Quinn"])
+    await expect(users.status).to_contain_text("1 person matches these filters.")
+    await page.get_by_label("Search").fill("zo")  # too short to count: the rows, no figure
+    await expect(users.status).to_have_text(
+        re.compile(r"^\s*Showing rows 1 to \d+, filtered\.\s*$")
+    )
     await page.get_by_label("Search").fill("")
     await expect(users.table.get_by_role("rowheader")).to_have_count(len(a.members))
 
@@ -104,6 +111,14 @@ async def test_filters_search_and_sort_swap_the_table(
     )
     assert await _same_document(page), "the filters reloaded the page instead of swapping"
 
+    # A view reporting refuses, asked for by htmx: the results block says why (not a 500).
+    answer = await page.request.get(
+        f"/departments/{a.id}/users?group=not-a-group", headers={"HX-Request": "true"}
+    )
+    assert answer.status == 422
+    body = await answer.text()
+    assert "There is a problem" in body and "<html" not in body
+
 
 async def test_paging_with_the_cursor(
     page: Page, console_url: str, api: Api, dataset: Dataset
@@ -115,7 +130,7 @@ async def test_paging_with_the_cursor(
     users = await UsersPage(page).open(console_url, a.id)
     await page.get_by_label("Rows per page").select_option("10")
     await expect(users.table.get_by_role("rowheader")).to_have_text(everyone[:10])
-    await expect(users.status).to_have_text("Showing rows 1 to 10.")
+    await expect(users.status).to_have_text(f"{len(everyone)} people. Showing rows 1 to 10.")
     await page.get_by_role("link", name="Next page").click()
     await expect(users.table.get_by_role("rowheader")).to_have_text(everyone[10:20])
     await expect(users.status).to_contain_text(f"Showing rows 11 to {min(20, len(everyone))}")
