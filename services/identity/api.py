@@ -9,11 +9,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Form, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from prodigy_users.runtime.auth import CurrentPrincipal
 from prodigy_users.runtime.errors import DomainError
 from prodigy_users.runtime.problems import problem_of
+from prodigy_users.runtime.text import Email, Secret, Text
 
 from .deps import AccountsService, Operator, PublicKeys
 from .errors import PROBLEMS
@@ -24,8 +25,8 @@ router = APIRouter()
 class TokenRequest(BaseModel):
     """Credentials."""
 
-    email: str = Field(min_length=1, max_length=320, examples=["ana.lima@example.org"])
-    password: str = Field(min_length=1, max_length=1024)
+    email: Text = Field(min_length=1, max_length=320, examples=["ana.lima@example.org"])
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 class AccessToken(BaseModel):
@@ -39,14 +40,14 @@ class AccessToken(BaseModel):
 class PasswordSet(BaseModel):
     """A set-password or reset token and the new password."""
 
-    token: str = Field(min_length=1, max_length=512)
-    password: str = Field(min_length=1, max_length=1024)
+    token: Text = Field(min_length=1, max_length=512)
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 class ResetRequest(BaseModel):
     """Who forgot their password."""
 
-    email: EmailStr
+    email: Email
 
 
 class AccountPublic(BaseModel):
