@@ -153,7 +153,8 @@ def body_with(
         sub = _property(document, node, part)
         following = field[i + 1] if not last else None
         if following == "0":
-            target[part] = [value] if i + 1 == len(field) - 1 else [{}]
+            item: Any = value if i + 1 == len(field) - 1 else {}
+            target[part] = [item]
             target = target[part][0]
             node = _resolve(document, _items(document, sub))
         elif last:
