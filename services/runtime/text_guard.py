@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import Headers
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import Problem, problem_response
@@ -169,19 +169,22 @@ def _body_kind(headers: Headers) -> tuple[str, bytes] | None:
 
 
 def path_problem(scope: Scope) -> FieldError | None:
-    """NUL in the path: named by the route's parameter that holds it, if a route matches."""
+    """NUL in the path: named by the parameter that holds it, when the path is one of
+    the app's documented templates (a NUL path is rare: the templates are compiled then)."""
     path: str = scope.get("path", "")
     char = _bad(path)
     if char is None:
         return None
-    app = scope.get("app")
-    for route in getattr(getattr(app, "router", None), "routes", ()):
-        match, child = route.matches(scope)
-        if match is Match.FULL:
-            for name, value in child.get("path_params", {}).items():
-                if isinstance(value, str) and _bad(value) is not None:
+    openapi = getattr(scope.get("app"), "openapi", None)
+    templates = openapi().get("paths", {}) if callable(openapi) else {}
+    for template in templates:
+        if "{" not in template:
+            continue
+        match = compile_path(template)[0].match(path)
+        if match is not None:
+            for name, value in match.groupdict().items():
+                if _bad(value) is not None:
                     return name, _message(char)
-            break
     return _WHERE["path"], _message(char)
 
 
