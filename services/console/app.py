@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from prodigy_users.runtime.body_limit import BodyLimit, Override, size_text
 from prodigy_users.runtime.logging import configure_logging, get_logger
+from prodigy_users.runtime.serving import KEEP_ALIVE_S
 
 from . import auth, errors, home, public, record, users
 from .clients import Services
@@ -136,5 +137,6 @@ def serve(settings: Settings | None = None) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     uvicorn.Server(config).run()

@@ -6,14 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
+
+from prodigy_users.runtime.text import Email, Secret, Text
 
 
 class TokenRequest(BaseModel):
     """Credentials."""
 
-    email: str = Field(min_length=1, max_length=320, examples=["ana.lima@example.org"])
-    password: str = Field(min_length=1, max_length=1024)
+    email: Text = Field(min_length=1, max_length=320, examples=["ana.lima@example.org"])
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 class AccessToken(BaseModel):
@@ -27,22 +29,22 @@ class AccessToken(BaseModel):
 class PasswordSet(BaseModel):
     """A set-password or reset token and the new password."""
 
-    token: str = Field(min_length=1, max_length=512)
-    password: str = Field(min_length=1, max_length=1024)
+    token: Text = Field(min_length=1, max_length=512)
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 class ResetRequest(BaseModel):
     """Who forgot their password."""
 
-    email: EmailStr
+    email: Email
 
 
 class EmailConfirmation(BaseModel):
     """A registration's confirmation token (from the emailed link) and the password chosen
     while registering."""
 
-    token: str = Field(min_length=1, max_length=512)
-    password: str = Field(min_length=1, max_length=1024)
+    token: Text = Field(min_length=1, max_length=512)
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 class EmailConfirmed(BaseModel):
@@ -64,7 +66,7 @@ class EmailConfirmed(BaseModel):
 class ConfirmationResend(BaseModel):
     """Whose confirmation link to send again."""
 
-    email: EmailStr
+    email: Email
 
 
 class AccountPublic(BaseModel):

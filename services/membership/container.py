@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .departments.service import Departments
 from .groups.service import Groups
+from .imports.parsing import MB, UploadReader
 from .imports.service import Imports
 from .imports.wakeup import Wakeup
 from .imports.worker import ImportWorker
@@ -60,6 +61,14 @@ def build_use_cases(
         links=RegistrationLinks(engine, tokens),
         entry=Entry(engine),
         groups=groups,
-        imports=Imports(engine, settings, wakeup),
+        imports=Imports(
+            engine,
+            settings,
+            wakeup,
+            UploadReader(
+                memory_bytes=settings.import_read_memory_mb * MB,
+                timeout_s=settings.import_read_timeout_s,
+            ),
+        ),
         import_worker=ImportWorker(engine, settings, invitations, lifecycle, groups, wakeup),
     )

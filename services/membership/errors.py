@@ -279,6 +279,15 @@ class DamagedXlsx(FileRefused):
         super().__init__(detail, "not a readable XLSX file")
 
 
+class UnsafeFile(FileRefused):
+    """A file built to cost more than it is worth to read: parts that expand too far, too
+    many of them, too many shared strings, XML entities (``detail`` says which)."""
+
+
+class FileTooDemanding(FileRefused):
+    """Reading the file needed more memory or time than an upload may use."""
+
+
 class NoEmailColumn(FileRefused):
     """The header row names no email column."""
 
@@ -333,6 +342,8 @@ PROBLEMS: ProblemTable = {
     MalformedCsv: ProblemType(422, "malformed-file", "Malformed CSV"),
     DamagedXlsx: ProblemType(422, "malformed-file", "Damaged XLSX file"),
     NoEmailColumn: ProblemType(422, "no-email-column", "No email column"),
+    UnsafeFile: ProblemType(422, "unsafe-file", "Unsafe file"),
+    FileTooDemanding: ProblemType(422, "file-too-demanding", "File too demanding to read"),
     NoFile: ProblemType(422, "validation", "Invalid request"),
     ImportNotFound: ProblemType(404, "import-not-found", "Unknown import"),
 }

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
+
+from prodigy_users.runtime.text import Name
 
 
 class Named(BaseModel):
-    """A body with a person's or group's name: spaces collapsed, never blank."""
+    """A body with a person's or group's name: no control characters, spaces collapsed,
+    never blank."""
 
-    name: str = Field(min_length=1, max_length=200, examples=["Ana Lima"])
-
-    @field_validator("name")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("must not be blank")
-        return value
+    name: Name = Field(examples=["Ana Lima"])

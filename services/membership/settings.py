@@ -33,3 +33,7 @@ class Settings(ServiceSettings):
     import_chunk_rows: int = 1000
     import_batch_size: int = 250
     import_poll_interval_s: float = 1.0
+    # An upload is read in a child process with at most this much address space and
+    # this long (imports/parsing.py); a file that needs more is refused (422).
+    import_read_memory_mb: int = 512
+    import_read_timeout_s: float = 120.0

@@ -42,6 +42,18 @@ class DomainError(Exception):
         self.retry_after = retry_after
         self.extra = dict(extra or {})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as it is, whatever a subclass's ``__init__`` takes: the error of a
+        # use case that ran in another process (an upload read in a child) comes back.
+        return (_rebuilt, (type(self), self.__dict__.copy()))
+
+
+def _rebuilt(cls: type[DomainError], state: dict[str, Any]) -> DomainError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("detail"))
+    error.__dict__.update(state)
+    return error
+
 
 @dataclass(frozen=True)
 class ProblemType:

@@ -1,8 +1,9 @@
 """RFC 9457 problem details for every error a service answers.
 
 Use cases raise domain errors (``runtime.errors``); ``install`` maps them through
-the service's table, and also renders request-validation errors, HTTP errors of
-the framework and anything unexpected, so every error answer has one shape.
+the service's table, and also renders request-validation errors and HTTP errors of
+the framework; ``UnexpectedErrors`` renders anything else, so every error answer has
+one shape.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import SHARED_PROBLEMS, DomainError, ProblemTable, Unauthenticated, problem_type
 from .logging import get_logger
@@ -169,3 +171,46 @@ def install(app: FastAPI, table: ProblemTable | None = None) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+class UnexpectedErrors:
+    """Plain ASGI middleware: an exception no handler took becomes a problem-details 500,
+    logged with its traceback (and the request's correlation id, which every log line
+    carries), and the connection stays usable.
+
+    Starlette's own last resort (``ServerErrorMiddleware``, even with an ``Exception``
+    handler) sends a plain-text 500 and then raises the exception again, for the server
+    to log; uvicorn then closes the connection of an app that raised after its answer
+    started, so a client's next request on that keep-alive connection was reset. Here
+    the exception ends with the answer. Only when part of an answer is already out
+    (a stream that fails midway) is it raised again: closing the connection is then the
+    only way to tell the client that the body is incomplete.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request; answer 500 for what escapes it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            # The route template, never the raw path: some paths carry tokens.
+            route = getattr(scope.get("route"), "path", "(unmatched)")
+            log.exception(
+                "unexpected error", method=scope.get("method"), route=route, answered=started
+            )
+            if started:
+                raise
+            await problem_response(internal_error())(scope, receive, send)

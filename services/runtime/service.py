@@ -21,7 +21,8 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prodigy_users.contracts.envelope import Payload
 
@@ -38,7 +39,9 @@ from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
 from .metrics import Metrics
 from .relay import OutboxRelay, backlog, read_epoch
+from .serving import KEEP_ALIVE_S
 from .settings import ServiceSettings
+from .text_guard import TextGuard
 from .throttle import Throttle
 from .tracing import TracingMiddleware, configure_tracing, flush_tracing
 
@@ -126,26 +129,46 @@ def use_cases(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
     return dependency
 
 
-class CorrelationMiddleware(BaseHTTPMiddleware):
-    """Every request gets a correlation id (``X-Correlation-ID`` in, or a new one) and
-    its latency recorded by route template (not by raw path: ids would explode it)."""
+class CorrelationMiddleware:
+    """Every request gets a correlation id (``X-Correlation-ID`` in, or a new one), sent
+    back on the answer and on every log line, and its latency recorded by route
+    template (not by raw path: ids would explode it).
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        cid = request.headers.get("x-correlation-id") or uuid.uuid4().hex
+    Plain ASGI (not ``BaseHTTPMiddleware``): the id's context variable is set in the
+    task that runs the route, and no extra task and stream per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request under its correlation id."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = Headers(scope=scope).get("x-correlation-id") or uuid.uuid4().hex
         token = correlation_id.set(cid)
         started = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = MutableHeaders(raw=list(message.get("headers", ())))
+                headers["X-Correlation-ID"] = cid
+                message = {**message, "headers": headers.raw}
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
+            await self.app(scope, receive, send_with_id)
         finally:
             correlation_id.reset(token)
-            route = request.scope.get("route")
-            template = getattr(route, "path", "(unmatched)")
-            metrics: Metrics = request.app.state.metrics
-            metrics.observe_http(template, request.method, status, time.perf_counter() - started)
-        response.headers["X-Correlation-ID"] = cid
-        return response
+            template = getattr(scope.get("route"), "path", "(unmatched)")
+            metrics: Metrics = scope["app"].state.metrics
+            metrics.observe_http(
+                template, scope["method"], status, time.perf_counter() - started
+            )
 
 
 async def _start_broker(runtime: Runtime) -> None:
@@ -276,11 +299,19 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     )
     problems.install(app, spec.problems)
     app.state.metrics = Metrics(spec.name)
+    # Middleware added first runs innermost. Outermost first, a request meets: tracing,
+    # the security headers, the correlation id, the 500 for anything unexpected (inside
+    # the correlation middleware, so that answer and its log line carry the id), the
+    # body limit, the text guard (before any key is claimed for a request it refuses),
+    # ``Idempotency-Key``.
     if spec.idempotent:
         # Inside the correlation middleware: replayed answers get an id and a metric too.
         idempotency.install(app, spec.idempotent)
-    # Outside everything that reads a body (the idempotency middleware buffers one).
+    app.add_middleware(TextGuard)
+    # Outside everything that reads a body (the text guard and the idempotency
+    # middleware read one).
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, overrides=spec.body_limits)
+    app.add_middleware(problems.UnexpectedErrors)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(SecurityHeaders)
     # Added last, so outermost: the request's span covers everything else.
@@ -355,5 +386,6 @@ def serve(spec: ServiceSpec) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     uvicorn.Server(config).run()

@@ -6,9 +6,10 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from prodigy_users.runtime.idempotency import current_key
+from prodigy_users.runtime.text import Email
 
 from ..deps import DepartmentAdmin, DepartmentsService, Operator
 from ..members.api import accepted, failed
@@ -21,7 +22,7 @@ router = APIRouter()
 class AdminCreate(Named):
     """A department's first admin."""
 
-    email: EmailStr
+    email: Email
 
 
 class DepartmentCreate(Named):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from prodigy_users.runtime.idempotency import current_key
+from prodigy_users.runtime.text import plain_text
 
 from ..deps import ImportAdmin, ImportsService
 from ..errors import FileTooLarge, ImportNotFound, NoFile, NotMultipart
@@ -104,7 +105,9 @@ async def _uploaded(request: Request, limit: int) -> tuple[bytes, str | None]:
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise FileTooLarge(limit)
-        name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or None
+        # Shown back and stored: no control characters (the text guard refused NUL).
+        base = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+        name = plain_text(base)[:255] or None
         return data, name
     finally:
         await form.close()

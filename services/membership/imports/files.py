@@ -5,18 +5,32 @@ CSV (comma, semicolon or tab separated; UTF-8 with or without BOM, UTF-16 with
 BOM, or Windows-1252 as old spreadsheets save it) and XLSX (the first sheet).
 The type comes from the content, not from the file name. No I/O: bytes in,
 cells out, so a bad file is refused before anything is written.
+
+An XLSX file is a ZIP of XML parts, and a small one can ask for a lot: parts that
+expand a thousandfold, a shared-strings table of millions of entries, a sheet that
+declares itself 16,384 columns wide (openpyxl's read-only mode pads every row to the
+declared width), XML entities. So, before anything is opened, the ZIP directory must
+show at most ``MAX_PARTS`` parts, ``MAX_EXPANDED`` bytes in all once expanded and no
+large part expanding more than ``MAX_RATIO`` times; while reading, the shared strings
+are counted (``MAX_SHARED_STRINGS``) and refused past the limit, the declared
+dimension is ignored, rows are read ``MAX_COLUMNS`` wide and no further than one row
+past the limit, and a DTD is refused (defusedxml, through openpyxl). Each refusal
+names the problem (``UnsafeFile``). What no check here can bound (time, memory on
+odd but valid files) is bounded by the child process that runs this
+(``imports.parsing``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from ..errors import (
     DamagedXlsx,
@@ -24,8 +38,12 @@ from ..errors import (
     FileRefused,
     MalformedCsv,
     TooManyRows,
+    UnsafeFile,
     UnsupportedFileType,
 )
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 FileType = Literal["csv", "xlsx"]
 
@@ -43,8 +61,24 @@ _BINARY_MAGIC = (
     b"MZ",
 )
 _DELIMITERS = (",", ";", "\t", "|")
-# Beyond this share of control characters a "text" file is really binary.
-_MAX_CONTROL_SHARE = 0.01
+# Beyond this share of control characters a "text" file is really binary (UTF-16
+# without its BOM is half NULs; random bytes rarely even decode). Fewer are accidents
+# or mischief in some cells: their rows are invalid, the file is not refused.
+_MAX_CONTROL_SHARE = 0.05
+_FEW_CONTROLS = 16
+
+# Columns read from each row: the template has 5; spreadsheets exported from other
+# systems carry more, which are ignored anyway (the margin keeps them in results.csv).
+MAX_COLUMNS = 64
+# XLSX limits (see the module's doc). A full upload (10 MB, 50,000 rows) of real
+# spreadsheets expands to well under MAX_EXPANDED, with parts compressed 5-20 times.
+MAX_PARTS = 256
+MAX_EXPANDED = 256 * 1024 * 1024
+MAX_RATIO = 100
+_RATIO_FROM = 1024 * 1024  # smaller parts may compress better: they cannot grow far
+MAX_SHARED_STRINGS = 500_000
+MAX_SHARED_STRINGS_BYTES = 32 * 1024 * 1024
+_SHARED_STRINGS = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 
 
 @dataclass(frozen=True)
@@ -98,11 +132,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
 
 
 def _looks_binary(text: str) -> bool:
-    if "\x00" in text:
-        return True
     sample = text[:65536]
     controls = sum(1 for ch in sample if ch not in "\t\r\n\f" and unicodedata.category(ch) == "Cc")
-    return controls > _MAX_CONTROL_SHARE * max(len(sample), 1)
+    return controls > max(_FEW_CONTROLS, _MAX_CONTROL_SHARE * len(sample))
 
 
 def _delimiter(header_line: str) -> str:
@@ -156,7 +188,7 @@ def read_csv(text: str, *, encoding: str | None = None, max_rows: int) -> Table:
         for record in reader:
             line = first + consumed + 1
             consumed = reader.line_num
-            yield line, [c.strip() for c in record]
+            yield line, [c.strip() for c in record[:MAX_COLUMNS]]
 
     try:
         headers, rows = _header_and_rows(records(), max_rows)
@@ -180,9 +212,152 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB"
+
+
+def check_archive(archive: zipfile.ZipFile) -> None:
+    """Refuse a workbook whose ZIP directory shows it would expand too far (``UnsafeFile``).
+
+    The directory's sizes bound the work: Python's ZIP reader never expands a part
+    beyond its declared size (a part that lies fails its CRC check).
+    """
+    parts = archive.infolist()
+    if len(parts) > MAX_PARTS:
+        raise UnsafeFile(
+            f"The XLSX file has {len(parts):,} parts; a workbook has a few dozen (at most "
+            f"{MAX_PARTS}).",
+            "too many parts",
+        )
+    expanded = sum(p.file_size for p in parts)
+    if expanded > MAX_EXPANDED:
+        raise UnsafeFile(
+            f"The XLSX file would expand to {_mb(expanded)} when opened (at most "
+            f"{_mb(MAX_EXPANDED)}); save it again without unused sheets, or split it.",
+            "expands too far",
+        )
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > _RATIO_FROM and ratio > MAX_RATIO:
+            raise UnsafeFile(
+                f"The part {part.filename!r} of the XLSX file expands {ratio:,.0f} times "
+                f"(at most {MAX_RATIO}): a compression bomb, not a spreadsheet.",
+                "a part expands too far",
+            )
+
+
+# An entry's start tag, with or without a namespace prefix (``<si>``, ``<x:si>``).
+_ENTRY = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+
+
+def _entries_in(archive: zipfile.ZipFile, name: str) -> int:
+    """How many entries the shared-strings part has, counted in its bytes as they are
+    expanded (C speed: a table too long to parse is refused before parsing)."""
+    count, tail = 0, b""
+    with archive.open(name) as part:
+        while chunk := part.read(1024 * 1024):
+            window = tail + chunk
+            # Matches wholly inside ``tail`` were counted with the previous chunk.
+            count += len(_ENTRY.findall(window)) - len(_ENTRY.findall(tail))
+            tail = window[-64:]
+    return count
+
+
+def _too_many_strings() -> UnsafeFile:
+    return UnsafeFile(
+        f"The XLSX file's shared-strings table has more than {MAX_SHARED_STRINGS:,} "
+        "entries; an upload of at most 50,000 rows never needs that many.",
+        "too many shared strings",
+    )
+
+
+def _string_table(source: IO[bytes]) -> list[str]:
+    """The shared strings, as openpyxl reads them (each entry's text and the text of its
+    formatted runs, without phonetic guides), counted: past ``MAX_SHARED_STRINGS`` the
+    file is refused instead of held in memory. Reads the elements directly, about three
+    times faster than openpyxl's own reader, which builds objects for every entry."""
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse  # defusedxml's: no DTD, no entities
+
+    entry, text, run = (f"{{{SHEET_MAIN_NS}}}{tag}" for tag in ("si", "t", "r"))
+    strings: list[str] = []
+    for _, node in iterparse(source):
+        if node.tag != entry:
+            continue
+        if len(strings) >= MAX_SHARED_STRINGS:
+            raise _too_many_strings()
+        plain = node.find(text)
+        parts = [plain.text or ""] if plain is not None else []
+        for formatted in node.iterfind(run):
+            piece = formatted.find(text)
+            if piece is not None:
+                parts.append(piece.text or "")
+        strings.append("".join(parts).replace("x005F_", ""))
+        node.clear()
+    return strings
+
+
+def _open_workbook(data: bytes) -> Workbook:
+    """The workbook, read only, its shared strings bounded (see ``_string_table``)."""
+    from openpyxl.reader.excel import ExcelReader
+
+    class BoundedReader(ExcelReader):
+        def read_strings(self) -> None:
+            part = self.package.find(_SHARED_STRINGS)  # type: ignore[no-untyped-call]
+            if part is None:
+                return
+            name = part.PartName[1:]
+            if self.archive.getinfo(name).file_size > MAX_SHARED_STRINGS_BYTES:
+                raise UnsafeFile(
+                    f"The XLSX file's shared-strings table expands to "
+                    f"{_mb(self.archive.getinfo(name).file_size)} (at most "
+                    f"{_mb(MAX_SHARED_STRINGS_BYTES)}).",
+                    "shared strings too large",
+                )
+            if _entries_in(self.archive, name) > MAX_SHARED_STRINGS:
+                raise _too_many_strings()
+            with self.archive.open(name) as source:
+                self.shared_strings = _string_table(source)
+
+    reader = BoundedReader(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    reader.read()
+    return reader.wb
+
+
+def _entities(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is defusedxml refusing a DTD or an entity."""
+    from defusedxml import DefusedXmlException
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DefusedXmlException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _entities_refused() -> UnsafeFile:
+    return UnsafeFile(
+        "The XLSX file declares XML entities (a DTD), which spreadsheets never write; refused.",
+        "XML entities are not allowed",
+    )
+
+
+def _used(values: tuple[Any, ...]) -> list[str]:
+    """A row's cells as text, without the empty ones after its last value."""
+    cells = [_cell(v) for v in values]
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
+
+
+def _blank(values: tuple[Any, ...]) -> bool:
+    # C-speed: a gap of a million rows in a sheet is a million of these.
+    return values.count(None) == len(values)
+
+
 def read_xlsx(data: bytes, *, max_rows: int) -> Table:
     """Rows of the workbook's first sheet; the first non-blank row is the header."""
-    from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
@@ -192,12 +367,15 @@ def read_xlsx(data: bytes, *, max_rows: int) -> Table:
                 raise UnsupportedFileType(
                     "This ZIP file is not an Excel workbook: upload a CSV or XLSX file."
                 )
+            check_archive(archive)
             if archive.testzip() is not None:
                 raise zipfile.BadZipFile("a member fails its CRC check")
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = _open_workbook(data)
     except FileRefused:
         raise
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        if _entities(exc):
+            raise _entities_refused() from exc
         raise DamagedXlsx(
             "The XLSX file cannot be opened (it may be truncated or damaged); save it again "
             "from the spreadsheet and upload it."
@@ -205,18 +383,28 @@ def read_xlsx(data: bytes, *, max_rows: int) -> Table:
     try:
         if not workbook.worksheets:
             raise EmptyFile()
-        numbered = enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1)
+        sheet = workbook.worksheets[0]
+        # The declared size is the file's word, not a fact: ignored (see the module's doc).
+        sheet.reset_dimensions()
+        numbered = enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1)
         headers, rows = _header_and_rows(
-            ((number, [_cell(v) for v in values]) for number, values in numbered), max_rows
+            ((number, [] if _blank(values) else _used(values)) for number, values in numbered),
+            max_rows,
         )
     except FileRefused:
         raise
     except Exception as exc:
+        if _entities(exc):
+            raise _entities_refused() from exc
         raise DamagedXlsx(
             f"The XLSX file cannot be read ({type(exc).__name__}); save it again and upload it."
         ) from exc
     finally:
         workbook.close()
+    # Every row as wide as the widest one: the used range the dimension should have said.
+    width = max((len(cells) for _, cells in rows), default=0)
+    for _, cells in rows:
+        cells.extend([""] * (width - len(cells)))
     while headers and not headers[-1]:
         headers.pop()
     return Table("xlsx", headers, rows)

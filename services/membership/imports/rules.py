@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 from email_validator import EmailNotValidError
 
 from prodigy_users.contracts.email import email_key, validated_email
+from prodigy_users.runtime.text import cell_text, control_in, describe, looks_like_formula
 
 from ..errors import NoEmailColumn
 from ..groups.rules import group_key
@@ -70,7 +71,6 @@ ROLE_ALIASES = {
     "user": "member",
 }
 GROUP_SEPARATOR = ";"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_NAME = 200
 MAX_EMPLOYEE_ID = 100
 TEMPLATE_HEADERS = ("Name", "Email", "Role", "Employee ID", "Groups")
@@ -113,14 +113,10 @@ def map_columns(headers: Sequence[str]) -> Columns:
     return Columns(index, ignored)
 
 
-def looks_like_formula(text: str) -> bool:
-    """Whether a spreadsheet would run the cell as a formula."""
-    return text.startswith(FORMULA_STARTS)
-
-
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet shows as text: formula-like values get a leading quote."""
-    return "'" + cell if looks_like_formula(cell) else cell
+def storable(cell: str) -> str:
+    """A cell as it is kept (and shown in results.csv): PostgreSQL cannot store NUL, so
+    it becomes U+FFFD; a row with one is invalid anyway (``plan_rows``)."""
+    return cell.replace("\x00", "\ufffd") if "\x00" in cell else cell
 
 
 @dataclass(frozen=True)
@@ -172,6 +168,32 @@ class _Invalid(Exception):
     pass
 
 
+_LABELS: dict[Field, str] = {
+    "email": "email",
+    "name": "name",
+    "first_name": "first name",
+    "last_name": "last name",
+    "role": "role",
+    "employee_id": "employee ID",
+    "groups": "groups",
+}
+
+
+def _check_controls(cells: Sequence[str], columns: Columns) -> None:
+    """Control characters (tabs and line breaks inside a cell too) make the row invalid,
+    as the API refuses them in the same fields; columns nobody reads are not checked."""
+    for field_, i in columns.index.items():
+        if i < len(cells):
+            found = control_in(cells[i])
+            if found is not None:
+                position, char = found
+                raise _Invalid(
+                    f"{_LABELS[field_]} contains a control character ({describe(char)}) at "
+                    f"position {position + 1}: names, IDs and addresses cannot have tabs, line "
+                    "breaks or other control characters"
+                )
+
+
 def _check_text(label: str, value: str, limit: int) -> None:
     if looks_like_formula(value):
         raise _Invalid(
@@ -183,6 +205,7 @@ def _check_text(label: str, value: str, limit: int) -> None:
 
 
 def _validate(cells: Sequence[str], columns: Columns) -> dict[str, Any]:
+    _check_controls(cells, columns)
     raw_email = _get(cells, columns, "email")
     if not raw_email:
         raise _Invalid("email is missing")
@@ -223,7 +246,7 @@ def plan_rows(rows: Iterable[tuple[int, Sequence[str]]], columns: Columns) -> li
     emails: dict[str, int] = {}
     employee_ids: dict[str, int] = {}
     for line, cells in rows:
-        kept = tuple(cells)
+        kept = tuple(storable(c) for c in cells)
         try:
             values = _validate(cells, columns)
         except _Invalid as exc:
@@ -347,13 +370,15 @@ def results_lines(
 ) -> Iterator[str]:
     """results.csv, line by line: line number, the input cells, outcome, reason.
 
-    Every cell is neutralised, so opening the file cannot run a formula from the input.
+    Every cell goes through ``cell_text`` (control characters out, then formulas
+    neutralised), so opening the file cannot run a formula from the input, including
+    one that a control character hid.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
     def emit(cells: Sequence[str]) -> str:
-        writer.writerow([neutralise(c) for c in cells])
+        writer.writerow([cell_text(c) for c in cells])
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -7,7 +7,6 @@ transaction (rows with ``COPY``), and the worker takes over.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from prodigy_users.contracts.membership import ImportStarted
 from prodigy_users.runtime.idempotency_rules import KEY_TTL
 
-from ..errors import FileTooLarge, NoRows
+from ..errors import FileTooLarge
 from ..rules import acting_admin
 from ..settings import Settings
 from ..units import unit_of_work
 from . import store
-from .files import Table, read_table
-from .rules import Mode, PlannedRow, map_columns, plan_rows, results_lines
+from .parsing import UploadReader
+from .rules import Mode, results_lines
 from .wakeup import Wakeup
 
 
@@ -47,16 +46,6 @@ class ImportView:
     ignored_columns: list[str]
     created_at: datetime
     finished_at: datetime | None
-
-
-def _plan(data: bytes, max_rows: int) -> tuple[Table, dict[str, Any], list[PlannedRow]]:
-    table = read_table(data, max_rows=max_rows)
-    columns = map_columns(table.headers)
-    planned = plan_rows(table.rows, columns)
-    if not planned:
-        raise NoRows()
-    described = {"fields": columns.header_of(table.headers), "ignored": columns.ignored}
-    return table, described, planned
 
 
 def _view(row: Any, counted: dict[str, int]) -> ImportView:
@@ -81,10 +70,13 @@ def _view(row: Any, counted: dict[str, int]) -> ImportView:
 class Imports:
     """Bulk-upload use cases."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings, wakeup: Wakeup) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, wakeup: Wakeup, reader: UploadReader
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.wakeup = wakeup
+        self.reader = reader
 
     async def start(
         self,
@@ -110,26 +102,11 @@ class Imports:
         settings = self.settings
         if len(data) > settings.import_max_bytes:
             raise FileTooLarge(settings.import_max_bytes)
-        # Parsing and validating 50,000 rows takes a while: off the event loop.
-        table, columns, planned = await asyncio.to_thread(_plan, data, settings.import_max_rows)
+        # Reading and validating 50,000 rows takes a while, and a hostile file would
+        # take much more: in the reader's memory-bounded child process.
         import_id = uuid.uuid4()
-        records = [
-            (
-                import_id,
-                p.line,
-                list(p.cells),
-                p.name,
-                p.email,
-                p.email_normalised,
-                p.role,
-                p.employee_id,
-                list(p.groups),
-                "pending" if p.outcome is None else "done",
-                p.outcome,
-                p.reason,
-            )
-            for p in planned
-        ]
+        plan = await self.reader.plan(data, settings.import_max_rows, import_id)
+        records = plan.records
         async with unit_of_work(self.engine) as uow:
             if idempotency_key is not None:
                 await store.forget_import_key(uow.conn, idempotency_key, KEY_TTL)
@@ -140,12 +117,12 @@ class Imports:
                 department_id=department_id,
                 requested_by=requested_by,
                 file_name=file_name,
-                file_type=table.file_type,
+                file_type=plan.file_type,
                 mode=mode,
                 dry_run=dry_run,
-                headers=table.headers,
-                columns=columns,
-                total_rows=len(planned),
+                headers=plan.headers,
+                columns=plan.columns,
+                total_rows=len(records),
             )
             await store.copy_rows(uow.conn, records)
             if not dry_run:
@@ -153,7 +130,7 @@ class Imports:
                     ImportStarted(
                         department_id=department_id,
                         import_id=import_id,
-                        rows=len(planned),
+                        rows=len(records),
                         mode=mode,
                         file_name=file_name,
                         started_by=acting_admin(requested_by),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import MaybePrincipal
+from prodigy_users.runtime.text import Email, Pasted, Secret, Text, refuse_pasted_controls
 
 from ..deps import (
     AcceptGuard,
@@ -35,7 +36,7 @@ THROTTLED: dict[int | str, dict[str, Any]] = {
 class InvitationsCreate(BaseModel):
     """Addresses to invite: a list, or one pasted string (commas, semicolons, spaces, lines)."""
 
-    emails: list[str] | str = Field(
+    emails: Annotated[list[Pasted] | Pasted, BeforeValidator(refuse_pasted_controls)] = Field(
         examples=[["ana@example.org", "Bo Lee <bo@example.org>"], "ana@example.org; bo@example.org"]
     )
     role: Role | None = Field(
@@ -82,8 +83,8 @@ class InvitationsPage(BaseModel):
 class RegistrationBody(Named):
     """Register while accepting: who you are and the password you choose."""
 
-    email: EmailStr
-    password: str = Field(min_length=1, max_length=1024)
+    email: Email
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 class JoinedPublic(BaseModel):
@@ -110,7 +111,9 @@ class LinkCreate(BaseModel):
 
     role: Role = "member"
     expires_at: datetime | None = None
-    allowed_domains: list[str] = Field(default_factory=list, max_length=50)
+    allowed_domains: list[Annotated[Text, Field(max_length=253)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class RegistrationAccepted(BaseModel):

@@ -8,12 +8,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import CurrentPrincipal, MaybePrincipal
 from prodigy_users.runtime.idempotency import current_key
 from prodigy_users.runtime.problems import MEDIA_TYPE
+from prodigy_users.runtime.text import Email, Text
 
 from ..deps import (
     DepartmentAdmin,
@@ -32,7 +33,7 @@ router = APIRouter()
 class MemberCreate(Named):
     """A person to add: an account is created for them and they get a credentials email."""
 
-    email: EmailStr = Field(examples=["ana.lima@example.org"])
+    email: Email = Field(examples=["ana.lima@example.org"])
     role: Role = Field(examples=["member"])
 
 
@@ -93,7 +94,7 @@ class MemberUpdate(BaseModel):
 
     role: Role | None = None
     status: Literal["active", "inactive"] | None = None
-    employee_id: str | None = Field(default=None, max_length=100)
+    employee_id: Text | None = Field(default=None, max_length=100)
 
 
 def member_public(view: MemberView) -> MemberPublic:

@@ -12,6 +12,10 @@ operating system's font package). Without one, or for characters even that
 font lacks, text degrades instead of failing: accents the core fonts lack are
 dropped (``Ł`` becomes ``L``), anything else becomes ``?``. The names as they
 really are stay in the document's metadata, which is always Unicode.
+
+Control characters never reach the page or the metadata: names stored before the
+API refused them (and course titles from other systems) go through
+``runtime.text.plain_text`` first. A PDF runs no formulas, so nothing is quoted.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import importlib.util
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -27,6 +31,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+
+from prodigy_users.runtime.text import plain_text
 
 _MONTHS = (
     "January",
@@ -240,6 +246,16 @@ class _Document:
         self.line(f"Certificate ID: {data.certificate_id}", 10)
 
 
+def _without_controls(data: CertificateData) -> CertificateData:
+    return replace(
+        data,
+        certificate_id=plain_text(data.certificate_id),
+        department=plain_text(data.department),
+        person=plain_text(data.person),
+        course=plain_text(data.course),
+    )
+
+
 def render(certificates: Sequence[CertificateData], *, font: UnicodeFont | None = None) -> bytes:
     """The certificates as one PDF, a page each, in the order given.
 
@@ -248,6 +264,7 @@ def render(certificates: Sequence[CertificateData], *, font: UnicodeFont | None 
     """
     if not certificates:
         raise ValueError("a certificate document needs at least one certificate")
+    certificates = [_without_controls(c) for c in certificates]
     document = _Document(font)
     first = certificates[0]
     pdf = document.pdf

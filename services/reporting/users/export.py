@@ -1,7 +1,14 @@
 """The users table as a file: its columns, cells safe to open in a spreadsheet, CSV and XLSX.
 
+Every text cell goes through ``runtime.text.cell_text``: control characters out first,
+then a leading ``'`` on what a spreadsheet would run as a formula (the other order let
+``"\x01=HYPERLINK(...)"`` through as a live formula once the XLSX writer dropped the
+``\x01``). Names stored before the API refused control characters are made safe here.
+
 Pure functions except ``XlsxSheet``, which writes its rows to a temporary file as
-they come (openpyxl's write-only mode), so neither format holds the export in memory.
+they come (openpyxl's write-only mode), so neither format holds the export in memory;
+its text cells are written as string cells explicitly, never left to openpyxl's
+guess (which makes ``=...`` a formula and ``#N/A`` an error value).
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ from datetime import UTC, date, datetime
 from typing import IO, Any, Literal, Protocol
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell as XlsxCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from prodigy_users.runtime.text import cell_text
 
 from ..rules import GroupNames
 
@@ -39,9 +50,6 @@ HEADERS = (
 )
 GROUP_SEPARATOR = "; "
 BOM = "\ufeff"
-
-# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 # The columns ``store.export_records`` selects, in the order of ``HEADERS``.
 EXPORT_COLUMNS = (
@@ -66,14 +74,9 @@ class Record(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-def neutralise(value: str) -> str:
-    """``value``, prefixed with ``'`` if a spreadsheet would take it for a formula."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
-
-
 def _texts(record: Record, groups: GroupNames) -> tuple[str, ...]:
     name, email, role, status, ids, employee_id, _, _ = record
-    n = neutralise  # (called 600,000 times in a 100,000-row export)
+    n = cell_text  # (called 600,000 times in a 100,000-row export)
     return (
         n(name),
         n(email),
@@ -85,7 +88,8 @@ def _texts(record: Record, groups: GroupNames) -> tuple[str, ...]:
 
 
 def cells(record: Record, groups: GroupNames) -> tuple[Cell, ...]:
-    """A row's cells in ``HEADERS`` order: text neutralised, groups named, times in UTC."""
+    """A row's cells in ``HEADERS`` order: text made safe (``cell_text``), groups named,
+    times in UTC."""
     return (*_texts(record, groups), record[6].astimezone(UTC), record[7].astimezone(UTC))
 
 
@@ -110,13 +114,16 @@ def csv_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _xlsx_value(cell: Cell) -> str | datetime | None:
+def _xlsx_cell(sheet: WriteOnlyWorksheet, cell: Cell) -> XlsxCell | datetime | None:
     if isinstance(cell, datetime):
         return cell.replace(tzinfo=None)  # Excel has no time zones: UTC, as the header says
     if cell == "":
         return None
-    # XML 1.0 cannot carry most control characters; the cell loses them, not the file.
-    return ILLEGAL_CHARACTERS_RE.sub("", cell)
+    # Already ``cell_text``: nothing XML 1.0 cannot carry, no formula start. Typed as a
+    # string explicitly all the same: the file never depends on openpyxl's guess.
+    text = WriteOnlyCell(sheet, value=cell)
+    text.data_type = "s"
+    return text
 
 
 class XlsxSheet:
@@ -136,7 +143,7 @@ class XlsxSheet:
         """Add rows."""
         with self._turn:
             for record in records:
-                self._sheet.append([_xlsx_value(c) for c in cells(record, groups)])
+                self._sheet.append([_xlsx_cell(self._sheet, c) for c in cells(record, groups)])
 
     def save(self, out: IO[bytes]) -> None:
         """Write the finished workbook to ``out``."""

@@ -73,7 +73,8 @@ def test_xlsx_first_sheet_numbers_as_text() -> None:
     table = read_table(data, max_rows=LIMIT)
     assert table.file_type == "xlsx"
     assert table.headers == ["Email", "Employee ID"]
-    assert table.rows == [(3, ["a@example.org", "1042", ""])]
+    # As wide as the values reach (the sheet's declared dimension, A1:C3, is ignored).
+    assert table.rows == [(3, ["a@example.org", "1042"])]
 
 
 def test_row_limit_counts_rows_below_the_header() -> None:
@@ -129,3 +130,11 @@ def test_template_xlsx_has_the_headers_first_and_help_after() -> None:
     table = read_table(template_xlsx(TEMPLATE_HEADERS), max_rows=LIMIT)
     assert table.headers == list(TEMPLATE_HEADERS)
     assert table.rows == []
+
+
+def test_a_nul_in_a_cell_is_the_rows_problem_not_the_files() -> None:
+    data = b"Name,Email\r\nAna\x00Lima,ana@example.org\r\nBo,bo@example.org\r\n"
+    table = read_table(data, max_rows=LIMIT)
+    assert table.rows == [(2, ["Ana\x00Lima", "ana@example.org"]), (3, ["Bo", "bo@example.org"])]
+    # UTF-16 without its BOM is half NULs: still not text.
+    assert refusal("Name,Email\r\nAna,a@example.org\r\n".encode("utf-16-le")).status == 415

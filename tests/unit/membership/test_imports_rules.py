@@ -15,7 +15,6 @@ from prodigy_users.membership.imports.rules import (
     PlannedRow,
     classify,
     map_columns,
-    neutralise,
     plan_rows,
     results_lines,
     template_csv,
@@ -62,9 +61,7 @@ def test_no_email_column_is_a_422_naming_what_was_found() -> None:
     problem = problem_of(caught.value, PROBLEMS)
     assert (problem.status, problem.slug) == (422, "no-email-column")
     assert "'Phone'" in problem.detail
-    assert problem.errors == [
-        {"field": "file", "message": "no email column in the header row"}
-    ]
+    assert problem.errors == [{"field": "file", "message": "no email column in the header row"}]
 
 
 def _plan(*rows: list[str], headers: list[str] | None = None) -> list[PlannedRow]:
@@ -240,11 +237,36 @@ def test_results_csv_neutralises_every_formula_cell() -> None:
     ]
 
 
-@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@x", "\tx", "\rx"])
-def test_neutralise(cell: str) -> None:
-    assert neutralise(cell) == "'" + cell
-    assert neutralise("Ana") == "Ana"
-
-
 def test_template_csv_is_the_header_row() -> None:
     assert template_csv() == "\ufeffName,Email,Role,Employee ID,Groups\r\n"
+
+
+CONTROLS = [*(chr(c) for c in range(0x20)), "\x7f", *(chr(c) for c in range(0x80, 0xA0))]
+
+
+@pytest.mark.parametrize("char", CONTROLS, ids=[f"U+{ord(c):04X}" for c in CONTROLS])
+def test_a_control_character_in_a_read_cell_makes_the_row_invalid(char: str) -> None:
+    rows = _plan(
+        [f"Ana{char}Lima", "ana@example.org", "", "", ""],
+        ["Bo", f"bo{char}x@example.org", "", "", ""],
+        ["Cy", "cy@example.org", "", f"E{char}1", ""],
+        ["Di", "di@example.org", "", "", f"Night{char}shift"],
+        ["Ed", "ed@example.org", f"mem{char}ber", "", ""],
+        [f"{char}=HYPERLINK(1)", "fy@example.org", "", "", ""],
+        ["Gil", "gil@example.org", "", "", ""],
+    )
+    labels = ["name", "email", "employee ID", "groups", "role", "name"]
+    for row, label in zip(rows, labels, strict=False):
+        assert row.outcome == "invalid", (row.line, row.reason)
+        assert row.reason is not None
+        assert row.reason.startswith(f"{label} contains a control character (U+{ord(char):04X}")
+        assert char not in row.reason
+    assert rows[-1].outcome is None, "the other rows go on"
+
+
+def test_columns_nobody_reads_may_hold_anything_but_nul_is_kept_as_a_replacement() -> None:
+    [row] = _plan(["Ana", "ana@example.org", "Notes\there\x00"], headers=["Name", "Email", "Notes"])
+    assert row.outcome is None, row.reason
+    assert row.cells == ("Ana", "ana@example.org", "Notes\there\ufffd"), "PostgreSQL has no NUL"
+    [bad] = _plan(["Ana\x00", "ana@example.org"], headers=["Name", "Email"])
+    assert bad.outcome == "invalid" and bad.cells[0] == "Ana\ufffd"
