@@ -25,13 +25,13 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from prodigy_users.contracts.envelope import Payload
 
-from . import idempotency, problems
+from . import dead_letter_store, idempotency, problems
 from .auth import TokenVerifier
 from .consumer import BatchHandler, Consumer, Handler
 from .db import ensure_database, make_engine, migrate
 from .errors import ProblemTable
 from .idempotency_store import KeyStore
-from .kafka_admin import ensure_topics
+from .kafka_admin import ensure_topics, refuse_auto_created_topics
 from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
 from .metrics import Metrics
@@ -161,7 +161,8 @@ async def _start_broker(runtime: Runtime) -> None:
 
 
 async def _watch_epoch(runtime: Runtime) -> None:
-    """Notice a reset (memory-only) broker: recreate topics and read from the start."""
+    """Notice a reset (memory-only) broker: recreate topics and position every partition
+    again from the consumer's resume points (``runtime.resume``)."""
     path = runtime.settings.broker_epoch_file
     if path is None:
         return
@@ -177,7 +178,7 @@ async def _watch_epoch(runtime: Runtime) -> None:
                 runtime.settings.kafka_bootstrap_servers, **client_options(runtime.settings)
             )
             await runtime.broker_started.wait()
-            await runtime.consumer.start_over()
+            runtime.consumer.after_reset()
             seen = epoch
         except Exception as exc:
             log.warning("could not adopt the new broker yet", error=repr(exc))
@@ -190,6 +191,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, settings.log_json)
+        refuse_auto_created_topics()
         if configure_tracing(spec.name):
             log.info("tracing on: exporting spans over OTLP")
         if spec.migrate_on_start:
@@ -314,6 +316,10 @@ async def _refresh_gauges(runtime: Runtime) -> None:
         count, age = await backlog(runtime.engine)
         metrics.outbox_backlog.labels(name).set(count)
         metrics.outbox_oldest_age.labels(name).set(age or 0.0)
+    with contextlib.suppress(Exception):
+        metrics.dead_letters_unreplayed.labels(name).set(
+            await dead_letter_store.unsettled(runtime.engine, name)
+        )
     # Only the partitions assigned now: a revoked one's last figure would otherwise
     # stay exported for ever (and keep a lag alert firing on this replica).
     metrics.consumer_lag.clear()
