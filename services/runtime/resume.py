@@ -135,6 +135,14 @@ class Resumer:
         if self._kafka is not None:
             self._position(self._kafka.assignment())
 
+    async def close(self) -> None:
+        """Stop positioning (the service is stopping)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def start_over(self) -> None:
         """Read every partition held now from the beginning (a rebuilt read model: the
         stored points describe the model that was replaced)."""

@@ -248,6 +248,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             for task in runtime.tasks:
                 task.cancel()
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            if consumer.resume is not None:
+                await consumer.resume.close()
             await runtime.relay.stop()
             with contextlib.suppress(Exception):
                 await broker.stop()
