@@ -245,9 +245,13 @@ class OutboxRelay:
                 sent = await self._publish_batch()
             if cursor is None and epoch_file is not None and adopted not in (None, announced):
                 assert adopted is not None
-                write_republished(epoch_file, self._service, self._refill)
+                said = read_republished(epoch_file, self._service)
+                # A process that did not refill (it started after) keeps what the one
+                # that did said, extents included.
+                if self._refill.ends or said is None or said.epoch != adopted:
+                    write_republished(epoch_file, self._service, self._refill)
+                    log.info("outbox republished to the broker", epoch=adopted)
                 announced = adopted
-                log.info("outbox republished to the broker", epoch=adopted)
             if datetime.now(UTC) - last_cleanup > timedelta(hours=1):
                 await self._cleanup()
                 last_cleanup = datetime.now(UTC)
