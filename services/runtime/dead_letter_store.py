@@ -156,9 +156,7 @@ async def record(conn: AsyncConnection, consumer: str, letters: Sequence[NewDead
         for d in letters
     ]
     await conn.execute(
-        pg_insert(dead_letters).on_conflict_do_nothing(
-            index_elements=["consumer", "fingerprint"]
-        ),
+        pg_insert(dead_letters).on_conflict_do_nothing(index_elements=["consumer", "fingerprint"]),
         rows,
     )
 

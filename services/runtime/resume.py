@@ -146,6 +146,9 @@ class Resumer:
     async def start_over(self) -> None:
         """Read every partition held now from the beginning (a rebuilt read model: the
         stored points describe the model that was replaced)."""
+        # No batch records a position from now on (its anchor is gone) until each
+        # partition is placed again, after the stored points are dropped.
+        self._anchors.clear()
         await resume_store.forget(self._engine, self._consumer)
         self.after_reset()
 
