@@ -1,9 +1,11 @@
 """Resume points: which records a consumer may skip after the embedded broker was reset.
 
 A consumer keeps, per topic and partition, ``next_offset`` (every record before it
-has been handled: applied, skipped or dead-lettered) and the *mark* of the record
-just before it (its ``event_id``, or a digest of its bytes for a record that is not
-an envelope). It writes them in the transaction that holds the batch's effects.
+has been handled: applied, skipped or dead-lettered), the *mark* of the record just
+before it (its ``event_id``, or a digest of its bytes for a record that is not an
+envelope) and the broker epoch whose offsets these are. It writes them in the
+transaction that holds the batch's effects, and only for records that follow the
+point where it positioned the partition (``advances``).
 
 A reset broker is refilled by the relays, each republishing its retained outbox in
 id order into the same partitions (the key decides the partition), so the new
@@ -11,7 +13,8 @@ broker's offsets are the old ones as long as nothing else was written to the
 partition. The consumer checks that before it trusts a stored point: it seeks to
 ``next_offset`` only if the record at ``next_offset - 1`` on the new broker carries
 the stored mark; otherwise it reads the partition from the beginning (the inbox
-makes the repeats harmless). No I/O here: ``runtime.resume`` does it.
+makes the repeats harmless). Whether that record is there yet, or ever will be, the
+owner's refill says (``expect``). No I/O here: ``runtime.resume`` does it.
 """
 
 from __future__ import annotations
