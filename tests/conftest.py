@@ -35,10 +35,15 @@ TEST_SERVICE_ENV = {"PRODIGY_SEND_BACKOFF_BASE_S": "0.2", "PRODIGY_SEND_BACKOFF_
 
 
 # Modules whose tests stop or kill the broker. They run last: on the memory-only
-# broker every reset makes each relay republish its whole outbox and each consumer
-# read it again, which slows whatever runs next in the session by the size of the
-# session's history.
-RESETS_THE_BROKER = ("test_metrics.py", "test_resilience.py", "test_restart.py")
+# broker every reset makes each relay republish its whole outbox, and records that
+# other tests wrote straight to the topics are gone after it (consumers then read
+# those partitions again from the beginning), which slows whatever runs next.
+RESETS_THE_BROKER = (
+    "test_dead_letters.py",
+    "test_metrics.py",
+    "test_resilience.py",
+    "test_restart.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,13 +4,14 @@
 live one, migrates it, reads every topic reporting consumes from the beginning
 through the same handlers and fold as live consumption, then switches over in one
 transaction: the live schema (``public``) is renamed away and the new one takes its
-name, so readers never see a half-built model. A failed rebuild drops its schema
-and leaves the live model untouched.
+name, so readers never see a half-built model; the dead letters the live consumer
+kept move over with their ids. A failed rebuild drops its schema and leaves the
+live model untouched.
 
 Running reporting replicas notice the new generation in ``read_model``, drop their
-pooled connections and read their partitions from the beginning again: whatever
-arrived after the replay stopped reading is applied on top (the inbox, rebuilt
-with the model, skips everything the replay applied).
+pooled connections, drop their resume points and read their partitions from the
+beginning again: whatever arrived after the replay stopped reading is applied on
+top (the inbox, rebuilt with the model, skips everything the replay applied).
 """
 
 from __future__ import annotations
@@ -115,6 +116,20 @@ async def _switch(conn: AsyncConnection, schema: str, replaced: str) -> None:
     )
     for (name,) in list(moved):
         await conn.execute(sa.text(f'ALTER EXTENSION "{name}" SET SCHEMA {LIVE_SCHEMA}'))
+    # Dead letters are not the model: the ones kept (and their ids, which operators
+    # use) stay, whatever the rebuild read.
+    await conn.execute(
+        sa.text(
+            f"INSERT INTO {LIVE_SCHEMA}.dead_letters "  # noqa: S608 - our own names
+            f"SELECT * FROM {_quoted(replaced)}.dead_letters"
+        )
+    )
+    await conn.execute(
+        sa.text(
+            f"SELECT setval(pg_get_serial_sequence('{LIVE_SCHEMA}.dead_letters', 'id'), "  # noqa: S608
+            f"(SELECT max(id) FROM {LIVE_SCHEMA}.dead_letters))"
+        )
+    )
 
 
 async def _fill(

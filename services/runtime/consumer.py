@@ -15,6 +15,12 @@ service's *batch handler*, if it has one, takes whole runs of its payload types 
 once); if any message fails, the transaction is rolled back and the batch is
 applied again message by message, each under its own savepoint, so one bad message
 is isolated and dead-lettered while the others commit.
+
+Every dead letter is also kept in the service's own database (``dead_letter_store``),
+written in the transaction that decides it, so a reset of the embedded broker cannot
+lose it; ``apply_stored`` feeds kept dead letters through this same path again (an
+operator's replay), and records what became of them. On the embedded broker the same
+transaction records how far each partition has been read (``resume``).
 """
 
 from __future__ import annotations
@@ -38,13 +44,17 @@ from prodigy_users.contracts.email import READING
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.topics import TOPICS, Topic
 
+from . import dead_letter_store
+from .dead_letter_store import NewDeadLetter, StoredDeadLetter
 from .logging import correlation_id, get_logger
 from .metrics import Metrics
+from .resume import Progress, Resumer
 from .settings import ServiceSettings
 from .tracing import (
     consume_span,
     outbox_headers,
     record_dead_letter,
+    record_headers,
     record_outcome,
     run_carriers,
 )
@@ -100,6 +110,49 @@ class _Item:
     dead: str | None = None
     outcome: str = "skipped"
     failed: bool = False  # a readable message its handler could not apply
+    # What the envelope says, when the body is one (also when its payload is not valid).
+    event_id: uuid.UUID | None = None
+    type: str | None = None
+    letter: int | None = None  # the kept dead letter this message is a replay of
+
+    def dead_letter(self) -> NewDeadLetter:
+        """The message as a dead letter to keep."""
+        assert self.dead is not None
+        return NewDeadLetter(
+            topic=self.topic.name,
+            partition=getattr(self.raw, "partition", None),
+            offset=getattr(self.raw, "offset", None),
+            key=getattr(self.raw, "key", None),
+            headers=[
+                (name, value.encode() if isinstance(value, str) else bytes(value or b""))
+                for name, value in record_headers(self.raw)
+            ],
+            body=self.body,
+            event_id=self.event_id,
+            type=self.type,
+            reason=self.dead,
+        )
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A kept dead letter as a Kafka record, for the consumer to read again."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What a replay made of one kept dead letter."""
+
+    id: int
+    outcome: str  # applied, duplicate, skipped, or dead_lettered (with the reason)
+    reason: str | None
 
 
 def subscribed_topics(handled: Collection[type[Payload]]) -> list[Topic]:
@@ -130,6 +183,9 @@ class Consumer:
     # Messages a service reads but knows its handler would do nothing with: skipped
     # like unknown types, without an inbox row (applying them again changes nothing).
     ignored: Mapping[type[Payload], Callable[[Any], bool]] = field(default_factory=dict)
+    # Resume points (embedded broker only): set by ``register`` when the settings name
+    # the broker epoch file.
+    resume: Resumer | None = None
 
     def _count(self, topic: Topic, type_: str, outcome: str) -> None:
         if self.metrics is not None:
@@ -160,6 +216,10 @@ class Consumer:
             return
         by_name = {t.name: t for t in topics}
         handled = ", ".join(sorted(p.TYPE for p in self.handlers))
+        if self.settings.broker_epoch_file is not None:
+            self.resume = Resumer(self.engine, self.service, self.settings, topics)
+        # The listener needs the subscriber (its consumer exists once it starts).
+        holder: list[Any] = []
         subscriber = self.broker.subscriber(
             *by_name,
             group_id=f"{self.settings.consumer_group_prefix}.{self.service}",
@@ -175,7 +235,9 @@ class Consumer:
             decoder=_undecoded,
             title=f"{self.service}:consumer",
             description=f"{self.service} applies {handled} from {', '.join(by_name)}.",
+            listener=self.resume.listener(_Late(holder)) if self.resume is not None else None,
         )
+        holder.append(subscriber)
 
         async def entry(message: KafkaMessage) -> None:
             await self.process_batch([(by_name[r.topic], r) for r in message.raw_message], by_type)
@@ -199,7 +261,38 @@ class Consumer:
         by_type: Mapping[str, tuple[type[Payload], Handler]],
     ) -> None:
         """Apply what one fetch returned, in order, in one transaction."""
-        await self._apply([self._parse(t, r.value or b"", r, by_type) for t, r in records])
+        items = [self._parse(t, r.value or b"", r, by_type) for t, r in records]
+        progress = self.resume.progress(r for _, r in records) if self.resume else None
+        await self._apply(items, progress)
+        if progress is not None and self.resume is not None:
+            self.resume.committed(progress)
+
+    async def apply_stored(self, letters: Sequence[StoredDeadLetter]) -> list[Replayed]:
+        """Feed kept dead letters through the consumer again (same handlers, same inbox,
+        one transaction with savepoints as for a fetched batch) and record, on each,
+        what became of it. A letter that fails again is not kept twice nor published
+        to the dead-letter topic again: its row says so."""
+        by_type = self.by_type()
+        topics = {t.name: t for t in TOPICS}
+        items = []
+        for letter in letters:
+            raw = StoredRecord(
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.key,
+                letter.body,
+                tuple(letter.headers),
+            )
+            item = self._parse(topics[letter.topic], letter.body, raw, by_type)
+            item.letter = letter.id
+            items.append(item)
+        await self._apply(items)
+        return [
+            Replayed(i.letter, "dead_lettered" if i.dead else i.outcome, i.dead)
+            for i in items
+            if i.letter is not None
+        ]
 
     def _parse(
         self,
@@ -212,6 +305,18 @@ class Consumer:
             envelope = RawEnvelope.model_validate_json(body)
         except ValidationError as exc:
             return _Item(topic, body, raw, dead=f"not a valid envelope: {_errors(exc)}")
+        item = self._parse_envelope(topic, body, raw, envelope, by_type)
+        item.event_id, item.type = envelope.event_id, envelope.type
+        return item
+
+    def _parse_envelope(
+        self,
+        topic: Topic,
+        body: bytes,
+        raw: Any,
+        envelope: RawEnvelope,
+        by_type: Mapping[str, tuple[type[Payload], Handler]],
+    ) -> _Item:
         entry = by_type.get(envelope.type)
         if entry is None:
             return _Item(topic, body, raw)  # not ours: producers may add types at any time
@@ -228,12 +333,12 @@ class Consumer:
             return _Item(topic, body, raw, envelope=envelope, payload=payload)
         return _Item(topic, body, raw, envelope=envelope, payload=payload, handler=handler)
 
-    async def _apply(self, items: list[_Item]) -> None:
+    async def _apply(self, items: list[_Item], progress: Progress | None = None) -> None:
         """Apply the items; a dependency outage retries the whole batch, for ever."""
         delay = 0.1
         while True:
             try:
-                await self._apply_once(items)
+                await self._apply_once(items, progress)
                 break
             except Exception as exc:
                 if not is_transient(exc):
@@ -246,6 +351,8 @@ class Consumer:
             # A replay must not switch to a model missing what the live one applied.
             raise ReplayFailed(f"{len(failed)} message(s) could not be applied: {failed[0].dead}")
         for item in items:
+            if item.letter is not None:
+                continue  # a replay: its outcome is on its row, it is not dead-lettered again
             type_ = item.envelope.type if item.envelope is not None else "(unreadable)"
             if item.dead is not None:
                 self._count(item.topic, type_, "dead_lettered")
@@ -253,15 +360,39 @@ class Consumer:
             else:
                 self._count(item.topic, type_, item.outcome)
 
-    async def _apply_once(self, items: list[_Item]) -> None:
+    async def _apply_once(self, items: list[_Item], progress: Progress | None) -> None:
+        for item in items:
+            if item.handler is not None:  # a retried batch: what an attempt found is moot
+                item.dead, item.failed, item.outcome = None, False, "skipped"
         try:
-            await self._apply_fast(items)
+            await self._apply_fast(items, progress)
         except Exception as exc:
             if is_transient(exc):
                 raise
             # Someone in the batch is bad (or unlucky): find out who, one by one.
             log.warning("batch failed, applying it message by message", error=repr(exc))
-            await self._apply_each(items)
+            await self._apply_each(items, progress)
+
+    async def _settle(
+        self, conn: AsyncConnection, items: list[_Item], progress: Progress | None
+    ) -> None:
+        """In the batch's transaction: keep its dead letters, record what replays made of
+        kept ones, and move the partitions' resume points."""
+        if self.dead_letter:
+            letters = [i.dead_letter() for i in items if i.dead is not None and i.letter is None]
+            await dead_letter_store.record(conn, self.service, letters)
+        for item in items:
+            if item.letter is not None:
+                outcome = "dead_lettered" if item.dead is not None else item.outcome
+                await dead_letter_store.record_replay(conn, item.letter, outcome, item.dead)
+        if progress is not None and self.resume is not None:
+            await self.resume.save(conn, progress)
+
+    def _bookkeeping(self, items: list[_Item], progress: Progress | None) -> bool:
+        """Whether a batch with nothing to apply still has something to write."""
+        return bool(progress and progress.moves) or any(
+            i.letter is not None or (i.dead is not None and self.dead_letter) for i in items
+        )
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -275,16 +406,16 @@ class Consumer:
                     await conn.invalidate()
                 raise
 
-    async def _apply_fast(self, items: list[_Item]) -> None:
+    async def _apply_fast(self, items: list[_Item], progress: Progress | None) -> None:
         """Claim the batch in one statement, apply it without savepoints, commit once."""
         todo = [i for i in items if i.handler is not None and i.envelope is not None]
-        if not todo:
+        if not todo and not self._bookkeeping(items, progress):
             return
         callbacks: list[Callable[[], None]] = []
         written = 0
         async with self._transaction() as conn:
             ids = [i.envelope.event_id for i in todo if i.envelope is not None]
-            fresh = await claim_many(conn, self.service, ids)
+            fresh = await claim_many(conn, self.service, ids) if ids else set()
             run: list[_Item] = []
             for item in todo:
                 envelope = item.envelope
@@ -315,6 +446,7 @@ class Consumer:
                     correlation_id.reset(token)
                 callbacks.extend(uow.take_callbacks())
             await self._flush_run(conn, run)
+            await self._settle(conn, items, progress)
             if written:
                 await notify_relay(conn)
         for callback in callbacks:
@@ -339,7 +471,7 @@ class Consumer:
                     record_outcome(span, "applied")
             run.clear()
 
-    async def _apply_each(self, items: list[_Item]) -> None:
+    async def _apply_each(self, items: list[_Item], progress: Progress | None) -> None:
         """The careful path: every message under its own savepoint, bad ones set aside."""
         callbacks: list[Callable[[], None]] = []
         written = 0
@@ -350,6 +482,7 @@ class Consumer:
                 with self._span(item) as span:
                     written += await self._apply_item(conn, item, callbacks)
                     record_outcome(span, item.outcome, item.dead)
+            await self._settle(conn, items, progress)
             if written:
                 await notify_relay(conn)
         for callback in callbacks:
@@ -430,17 +563,23 @@ class Consumer:
                 log.warning("dead-letter publish failed, retrying", error=repr(exc))
                 await asyncio.sleep(1.0)
 
-    async def start_over(self, *, timeout: float = 60.0) -> None:
-        """After a broker reset, read every topic again from the beginning.
+    def after_reset(self) -> None:
+        """The embedded broker was reset: position every partition held now again, from
+        its resume point where the new broker still has it (see ``runtime.resume``)."""
+        if self.resume is not None:
+            self.resume.after_reset()
 
-        The fresh broker has no committed offsets and the relays refill it from
-        their outboxes; the inbox makes the repeats harmless. A consumer that kept
-        its partitions through the reset would otherwise go on from its old
-        positions, and the refilled log is not the old one (messages no outbox
-        holds are gone, so offsets shift): it could skip new events. So each
-        consumer is sought to the beginning as soon as it has partitions again
-        (a rebalance in between is fine: it starts from the beginning anyway).
+    async def start_over(self, *, timeout: float = 60.0) -> None:
+        """Read every topic again from the beginning (a rebuilt read model).
+
+        With resume points (embedded broker) they are dropped (they describe the model
+        that was replaced) and each partition is positioned again, which finds none and
+        starts from the beginning. Otherwise each consumer is sought to the beginning as
+        soon as it has partitions again.
         """
+        if self.resume is not None:
+            await self.resume.start_over()
+            return
         pending = [
             consumer
             for subscriber in self.broker.subscribers
@@ -466,6 +605,17 @@ class Consumer:
                     log.warning("no partitions to read again from the beginning")
                     return
                 await asyncio.sleep(0.2)
+
+
+class _Late:
+    """The subscriber, once ``register`` has it (its listener is made before it exists)."""
+
+    def __init__(self, holder: list[Any]) -> None:
+        self._holder = holder
+
+    @property
+    def consumer(self) -> Any:
+        return getattr(self._holder[0], "consumer", None) if self._holder else None
 
 
 async def _undecoded(message: Any) -> None:

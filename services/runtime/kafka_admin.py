@@ -1,4 +1,5 @@
-"""Create the registry's topics on a broker (dev stack, tests, first start)."""
+"""Create the registry's topics on a broker (dev stack, tests, first start), and never
+let a client create one by asking for it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
+import aiokafka.admin.client
+import aiokafka.client
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from prodigy_users.contracts.topics import TOPICS, Topic
 
@@ -41,3 +45,29 @@ async def ensure_topics(
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+class _MetadataRequestNoCreate(MetadataRequest):  # type: ignore[misc]
+    """A metadata request that does not ask the broker to create missing topics."""
+
+    def __init__(
+        self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = False
+    ) -> None:
+        super().__init__(topics, allow_auto_topic_creation)
+
+
+def refuse_auto_created_topics() -> None:
+    """Make this process's Kafka clients ask for topic metadata without creating topics.
+
+    aiokafka asks brokers to auto-create every topic it asks about, and has no setting
+    against it. A topic created that way has the broker's default partition count
+    (Tansu's: 4, where the registry says 6), and creating it properly afterwards
+    fails ("already exists"): keys then land in other partitions than before, and
+    consumers that joined meanwhile hold only some partitions. That happened whenever
+    a consumer reconnected to a freshly restarted embedded broker before the supervisor
+    had created the topics. Topics are the registry's to create (``ensure_topics``,
+    Strimzi's ``KafkaTopic`` in production); a client asking for one that does not
+    exist yet waits for it instead. Idempotent; patches aiokafka's two request sites.
+    """
+    aiokafka.client.MetadataRequest = _MetadataRequestNoCreate
+    aiokafka.admin.client.MetadataRequest = _MetadataRequestNoCreate

@@ -43,11 +43,15 @@ relay_state = sa.Table(
     metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("broker_epoch", sa.Text, nullable=True),
+    # While a reset broker is refilled: the outbox id republished up to (NULL: not
+    # republishing). Kept here so that a relay taking over goes on where it stopped.
+    sa.Column("resend_after", sa.BigInteger, nullable=True),
 )
 
 
-# Columns later revisions add with their own operation (see ``add_outbox_headers``).
-_ADDED_LATER = (("outbox", "headers"),)
+# Columns later revisions add (``add_outbox_headers``; ``resend_after`` by each
+# service's dead-letters revision).
+_ADDED_LATER = (("outbox", "headers"), ("relay_state", "resend_after"))
 
 
 def create_messaging_tables() -> None:

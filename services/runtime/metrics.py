@@ -46,6 +46,13 @@ class Metrics:
             ["service", "topic"],
             registry=self.registry,
         )
+        self.dead_letters_unreplayed = Gauge(
+            "prodigy_dead_letters_unreplayed",
+            "Dead letters kept in the service's database that no replay has applied yet "
+            "(prodigy-users dlq list / replay).",
+            ["service"],
+            registry=self.registry,
+        )
         self.outbox_backlog = Gauge(
             "prodigy_outbox_backlog",
             "Outbox rows not yet published.",

@@ -18,7 +18,9 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from .dead_letter_store import metadata as dead_letter_metadata
 from .messaging_tables import metadata as messaging_metadata
+from .resume_store import metadata as resume_metadata
 
 MIGRATION_LOCK = 0x0B0B_0002
 
@@ -30,10 +32,12 @@ COMPARISON: dict[str, Any] = {"compare_type": True, "compare_server_default": Tr
 
 def targets(metadata: MetaData) -> list[MetaData]:
     """What a service's database must hold: the service's tables (its ``tables.metadata``)
-    and the outbox, inbox and relay-state tables that every service's first revision
-    creates (``runtime.messaging_tables``). Both are compared: leaving the messaging
-    tables out would make autogenerate propose dropping them."""
-    return [metadata, messaging_metadata]
+    and the runtime's tables that every service's consumer and relay use: the outbox,
+    inbox and relay state that every first revision creates (``runtime.messaging_tables``),
+    the kept dead letters (``runtime.dead_letter_store``) and the resume points
+    (``runtime.resume_store``). All are compared: leaving the runtime's tables out would
+    make autogenerate propose dropping them."""
+    return [metadata, messaging_metadata, dead_letter_metadata, resume_metadata]
 
 
 def differences(connection: Connection, metadata: MetaData) -> list[Any]:

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prodigy_users.contracts.envelope import Payload
 
-from . import idempotency, problems, throttle
+from . import dead_letter_store, idempotency, problems, throttle
 from .auth import TokenVerifier
 from .body_limit import BodyLimit, Override
 from .consumer import BatchHandler, Consumer, Handler
@@ -34,7 +34,7 @@ from .db import ensure_database, make_engine, migrate
 from .errors import ProblemTable
 from .headers import SecurityHeaders
 from .idempotency_store import KeyStore
-from .kafka_admin import ensure_topics
+from .kafka_admin import ensure_topics, refuse_auto_created_topics
 from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
 from .metrics import Metrics
@@ -192,7 +192,8 @@ async def _start_broker(runtime: Runtime) -> None:
 
 
 async def _watch_epoch(runtime: Runtime) -> None:
-    """Notice a reset (memory-only) broker: recreate topics and read from the start."""
+    """Notice a reset (memory-only) broker: recreate topics and position every partition
+    again from the consumer's resume points (``runtime.resume``)."""
     path = runtime.settings.broker_epoch_file
     if path is None:
         return
@@ -208,7 +209,7 @@ async def _watch_epoch(runtime: Runtime) -> None:
                 runtime.settings.kafka_bootstrap_servers, **client_options(runtime.settings)
             )
             await runtime.broker_started.wait()
-            await runtime.consumer.start_over()
+            runtime.consumer.after_reset()
             seen = epoch
         except Exception as exc:
             log.warning("could not adopt the new broker yet", error=repr(exc))
@@ -221,6 +222,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, settings.log_json)
+        refuse_auto_created_topics()
         if configure_tracing(spec.name):
             log.info("tracing on: exporting spans over OTLP")
         if spec.migrate_on_start:
@@ -280,6 +282,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             for task in runtime.tasks:
                 task.cancel()
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            if consumer.resume is not None:
+                await consumer.resume.close()
             await runtime.relay.stop()
             with contextlib.suppress(Exception):
                 await broker.stop()
@@ -359,6 +363,10 @@ async def _refresh_gauges(runtime: Runtime) -> None:
         count, age = await backlog(runtime.engine)
         metrics.outbox_backlog.labels(name).set(count)
         metrics.outbox_oldest_age.labels(name).set(age or 0.0)
+    with contextlib.suppress(Exception):
+        metrics.dead_letters_unreplayed.labels(name).set(
+            await dead_letter_store.unsettled(runtime.engine, name)
+        )
     # Only the partitions assigned now: a revoked one's last figure would otherwise
     # stay exported for ever (and keep a lag alert firing on this replica).
     metrics.consumer_lag.clear()

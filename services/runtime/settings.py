@@ -58,6 +58,8 @@ class ServiceSettings(BaseSettings):
     broker_epoch_file: Path | None = None
 
     outbox_batch_size: int = 500
+    # Rows per read when a reset broker is refilled from the outbox (one pass, in id order).
+    outbox_republish_batch_size: int = 5000
     outbox_poll_interval_s: float = 1.0
     # Published outbox rows are kept this many days (None: for ever) so that a
     # reset broker can be refilled and read models rebuilt.
@@ -70,6 +72,11 @@ class ServiceSettings(BaseSettings):
     # every hop on the embedded broker; Apache Kafka answers early either way.
     consumer_fetch_max_wait_ms: int = 50
     consumer_batch_size: int = 200
+    # After a reset of the embedded broker: how long a consumer waits for the record
+    # before its resume point to be republished before it reads the partition from
+    # the beginning instead (it stops waiting as soon as the topic's owner says its
+    # outbox is republished).
+    consumer_resume_wait_s: float = 60.0
     handler_max_attempts: int = Field(
         default=5, description="Attempts at a message before it goes to the dead-letter topic."
     )

@@ -313,6 +313,12 @@ class PublishSpans:
         propagate.inject(carrier, context=trace.set_span_in_context(span, parent))
         return kafka_headers(carrier)
 
+    def again(self, stored: Mapping[str, str] | None) -> list[tuple[str, bytes]]:
+        """A row sent again (a reset broker being refilled): the Kafka headers of its
+        stored context as they are, and no new span (its first send had one)."""
+        self._spans.append(None)
+        return kafka_headers(stored)
+
     def settle(self, results: Sequence[object]) -> None:
         """End each span with its send's result (an exception marks it failed)."""
         for span, result in zip(self._spans, results, strict=False):

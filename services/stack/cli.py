@@ -282,6 +282,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         lambda p: importlib.import_module("prodigy_users.stack.replaying").add_arguments(p),
         lambda args: int(importlib.import_module("prodigy_users.stack.replaying").run(args)),
     ),
+    "dlq": Subcommand(
+        "a service's dead letters: list, show one, replay chosen ones through its consumer",
+        lambda p: importlib.import_module("prodigy_users.stack.dlq").add_arguments(p),
+        lambda args: int(importlib.import_module("prodigy_users.stack.dlq").run(args)),
+    ),
     "deploy": Subcommand(
         "Kubernetes: KafkaTopic/KafkaUser manifests from the topic registry, or the key files",
         lambda p: importlib.import_module("prodigy_users.stack.deploy_gen").add_arguments(p),

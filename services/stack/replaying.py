@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from . import DEFAULT_DATA_DIR
+from .environment import NoSettings, use_service_environment
 
 REBUILDABLE = ("reporting",)
 
@@ -42,31 +41,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, _, raw = line.partition("=")
-            parsed = shlex.split(raw)
-            values[key.strip()] = parsed[0] if parsed else ""
-    return values
-
-
 def run(args: argparse.Namespace) -> int:
     """Rebuild, print a JSON summary; progress goes to stderr."""
     from prodigy_users.reporting.replay import rebuild
     from prodigy_users.reporting.settings import Settings
 
-    if "PRODIGY_DATABASE_URL" not in os.environ:
-        env = args.data_dir / "env" / f"{args.service}.env"
-        if not env.exists():
-            print(
-                f"prodigy-users replay: PRODIGY_DATABASE_URL is not set and {env} does not exist "
-                "(start the stack with `prodigy-users up`, or pass --data-dir)",
-                file=sys.stderr,
-            )
-            return 1
-        os.environ.update(_env_file(env))
+    try:
+        use_service_environment(args.service, args.data_dir)
+    except NoSettings as exc:
+        print(f"prodigy-users replay: {exc}", file=sys.stderr)
+        return 1
     last = 0.0
 
     def progress(events: int, seconds: float) -> None:

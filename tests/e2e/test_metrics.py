@@ -40,6 +40,7 @@ async def test_metrics_name_the_series_and_move_when_a_user_is_added(api: Api) -
             "prodigy_events_consumed_total",
             "prodigy_outbox_backlog",
             "prodigy_outbox_oldest_age_seconds",
+            "prodigy_dead_letters_unreplayed",
         ):
             assert series in text, series
 

@@ -6,9 +6,12 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.support import Api, random_email, wait_for
+from prodigy_users.runtime.relay import read_republished
+from tests.support import Api, invite_ok, random_email, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -96,8 +99,8 @@ async def test_broker_killed_mid_flight_loses_nothing_and_repeats_nothing(
     responses = await asyncio.gather(*adds)
     assert all(r.status_code in (201, 202) for r in responses), [r.text for r in responses]
 
-    # Recovery re-reads every topic from the start (the fresh broker is refilled from
-    # the outboxes), so it takes longer the more history the session has made.
+    # The fresh broker is refilled from the outboxes; consumers go on from their resume
+    # points (or from the start where a send in flight moved the offsets).
     for email in emails:
         await api.wait_mail(email, timeout=180)
     rows = await wait_for(
@@ -119,3 +122,72 @@ async def test_broker_killed_mid_flight_loses_nothing_and_repeats_nothing(
 async def _all_reported(api: Api, admin: Any, emails: list[str]) -> list[str] | None:
     reported = [u["email"] for u in await api.report_users(admin) if u["email"] in emails]
     return reported if len(reported) == len(emails) else None
+
+
+SERVICES = ("identity", "membership", "notifications", "reporting")
+
+
+async def _consumed(api: Api) -> int:
+    """Records the four consumers have read since they started (every outcome)."""
+    total = 0.0
+    for service in SERVICES:
+        text = (await api.http.get(api.url(service, "/metrics"))).text
+        for line in text.splitlines():
+            if line.startswith("prodigy_events_consumed_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+async def _retained(controllable: Any) -> int:
+    total = 0
+    for service in SERVICES:
+        url = make_url(controllable.database_url(service)).set(drivername="postgresql")
+        conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            total += await conn.fetchval("SELECT count(*) FROM outbox")
+        finally:
+            await conn.close()
+    return total
+
+
+async def _reset_and_recover(api: Api, controllable: Any, admin: Any) -> None:
+    old = controllable.broker_epoch()
+    await controllable.kill_broker()
+    epoch = await controllable.wait_for_broker_epoch(old, within=60)
+    fence = random_email("fence")
+    r = await api.add_member(admin, fence)
+    assert r.status_code in (201, 202), r.text
+    await api.wait_mail(fence, timeout=120)
+    await api.wait_reported(admin, fence, timeout=120)
+
+    async def refilled() -> bool:
+        # Every relay has republished its outbox to the new broker.
+        epoch_file = controllable.epoch_path
+        refills = [read_republished(epoch_file, s) for s in SERVICES]
+        return all(done is not None and done.epoch == epoch for done in refills)
+
+    await wait_for(refilled, timeout=60, what="every outbox republished")
+
+
+async def test_after_a_reset_consumers_go_on_from_where_they_were(
+    api: Api, controllable: Any
+) -> None:
+    admin = await api.create_department()
+    # History of our own (on top of the session's): 60 invitations, their emails.
+    emails = [random_email(f"history{i}") for i in range(60)]
+    await invite_ok(api, admin, emails)
+    for email in emails:
+        await api.wait_mail(email, timeout=120)
+    # A first reset: records that no outbox holds (tests write some straight to the
+    # topics) are gone after it, which moves offsets; partitions where they were are
+    # read again from the beginning, once. The refilled broker holds only our events.
+    await _reset_and_recover(api, controllable, admin)
+
+    history = await _retained(controllable)
+    before = await _consumed(api)
+    await _reset_and_recover(api, controllable, admin)
+    read = await _consumed(api) - before
+    # The relays refilled the broker with the whole history; the consumers read only
+    # what came after their resume points: the fence's few events, not the history.
+    assert history > 150
+    assert read < 60, f"{read} records read after a reset ({history} retained)"
