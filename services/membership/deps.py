@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
 from prodigy_users.runtime.errors import DomainError, OperatorsOnly
-from prodigy_users.runtime.service import use_cases
+from prodigy_users.runtime.service import use_case
 from prodigy_users.runtime.throttle import throttle_of
 from prodigy_users.runtime.throttle_rules import (
     PER_ADDRESS,
@@ -32,63 +32,17 @@ from .members.lifecycle import Lifecycle
 from .members.requests import Operations
 from .members.service import Members
 
-AllUseCases = Annotated[UseCases, Depends(use_cases(UseCases))]
-
-
-async def get_departments(container: AllUseCases) -> Departments:
-    """Department use cases."""
-    return container.departments
-
-
-async def get_members(container: AllUseCases) -> Members:
-    """Adding and reading members."""
-    return container.members
-
-
-async def get_lifecycle(container: AllUseCases) -> Lifecycle:
-    """Member lifecycle use cases."""
-    return container.lifecycle
-
-
-async def get_operations(container: AllUseCases) -> Operations:
-    """Requests waiting for identity."""
-    return container.operations
-
-
-async def get_invitations(container: AllUseCases) -> Invitations:
-    """Invitation use cases."""
-    return container.invitations
-
-
-async def get_links(container: AllUseCases) -> RegistrationLinks:
-    """Registration-link use cases."""
-    return container.links
-
-
-async def get_entry(container: AllUseCases) -> Entry:
-    """Accepting invitations and joining through links."""
-    return container.entry
-
-
-async def get_groups(container: AllUseCases) -> Groups:
-    """Group use cases."""
-    return container.groups
-
-
-async def get_imports(container: AllUseCases) -> Imports:
-    """Bulk-upload use cases."""
-    return container.imports
-
-
-DepartmentsService = Annotated[Departments, Depends(get_departments)]
-MembersService = Annotated[Members, Depends(get_members)]
-LifecycleService = Annotated[Lifecycle, Depends(get_lifecycle)]
-OperationsService = Annotated[Operations, Depends(get_operations)]
-InvitationsService = Annotated[Invitations, Depends(get_invitations)]
-RegistrationLinksService = Annotated[RegistrationLinks, Depends(get_links)]
-EntryService = Annotated[Entry, Depends(get_entry)]
-GroupsService = Annotated[Groups, Depends(get_groups)]
-ImportsService = Annotated[Imports, Depends(get_imports)]
+DepartmentsService = Annotated[Departments, Depends(use_case(UseCases, lambda c: c.departments))]
+MembersService = Annotated[Members, Depends(use_case(UseCases, lambda c: c.members))]
+LifecycleService = Annotated[Lifecycle, Depends(use_case(UseCases, lambda c: c.lifecycle))]
+OperationsService = Annotated[Operations, Depends(use_case(UseCases, lambda c: c.operations))]
+InvitationsService = Annotated[Invitations, Depends(use_case(UseCases, lambda c: c.invitations))]
+RegistrationLinksService = Annotated[
+    RegistrationLinks, Depends(use_case(UseCases, lambda c: c.links))
+]
+EntryService = Annotated[Entry, Depends(use_case(UseCases, lambda c: c.entry))]
+GroupsService = Annotated[Groups, Depends(use_case(UseCases, lambda c: c.groups))]
+ImportsService = Annotated[Imports, Depends(use_case(UseCases, lambda c: c.imports))]
 
 
 async def require_admin(

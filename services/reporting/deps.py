@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.service import use_cases
+from prodigy_users.runtime.service import use_case
 
 from .container import Reporting
 from .errors import NotAReportViewer
@@ -16,21 +16,8 @@ from .record.service import Records
 from .rules import can_view_reports
 from .users.service import UsersTable
 
-ReportingService = Annotated[Reporting, Depends(use_cases(Reporting))]
-
-
-async def get_users_table(reporting: ReportingService) -> UsersTable:
-    """The users table's use cases."""
-    return reporting.users
-
-
-async def get_records(reporting: ReportingService) -> Records:
-    """The individual record's use cases."""
-    return reporting.records
-
-
-UsersTableService = Annotated[UsersTable, Depends(get_users_table)]
-RecordsService = Annotated[Records, Depends(get_records)]
+UsersTableService = Annotated[UsersTable, Depends(use_case(Reporting, lambda c: c.users))]
+RecordsService = Annotated[Records, Depends(use_case(Reporting, lambda c: c.records))]
 
 
 async def require_report_viewer(

@@ -49,6 +49,7 @@ log = get_logger(__name__)
 
 Background = Callable[["Runtime"], Awaitable[None]]
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 @dataclass
@@ -129,6 +130,17 @@ def use_cases(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
     return dependency
 
 
+def use_case(kind: type[C], pick: Callable[[C], T]) -> Callable[[Request], Awaitable[T]]:
+    """A FastAPI dependency on one part of the running service's container, typed:
+    ``Annotated[Groups, Depends(use_case(UseCases, lambda c: c.groups))]``."""
+    container = use_cases(kind)
+
+    async def dependency(request: Request) -> T:
+        return pick(await container(request))
+
+    return dependency
+
+
 class CorrelationMiddleware:
     """Every request gets a correlation id (``X-Correlation-ID`` in, or a new one), sent
     back on the answer and on every log line, and its latency recorded by route
@@ -166,9 +178,7 @@ class CorrelationMiddleware:
             correlation_id.reset(token)
             template = getattr(scope.get("route"), "path", "(unmatched)")
             metrics: Metrics = scope["app"].state.metrics
-            metrics.observe_http(
-                template, scope["method"], status, time.perf_counter() - started
-            )
+            metrics.observe_http(template, scope["method"], status, time.perf_counter() - started)
 
 
 async def _start_broker(runtime: Runtime) -> None:

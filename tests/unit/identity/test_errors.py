@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from prodigy_users.identity import errors
-from prodigy_users.identity.app import spec
 from prodigy_users.identity.errors import (
     PROBLEMS,
     AccountNotFound,
@@ -16,16 +14,6 @@ from prodigy_users.identity.errors import (
 )
 from prodigy_users.runtime.errors import DomainError, OperatorsOnly
 from prodigy_users.runtime.problems import PROBLEM_BASE, problem_of
-from tests.unit.domain_errors import defined_in
-
-
-@pytest.mark.parametrize("error", defined_in(errors), ids=lambda cls: cls.__name__)
-def test_every_error_has_a_row(error: type[DomainError]) -> None:
-    assert error in PROBLEMS
-
-
-def test_the_service_answers_with_its_table() -> None:
-    assert spec().problems is PROBLEMS
 
 
 @pytest.mark.parametrize(

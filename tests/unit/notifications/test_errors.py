@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from prodigy_users.notifications import errors
-from prodigy_users.notifications.app import spec
 from prodigy_users.notifications.errors import (
     PROBLEMS,
     InvalidCursor,
@@ -14,16 +12,6 @@ from prodigy_users.notifications.errors import (
 )
 from prodigy_users.runtime.errors import DomainError
 from prodigy_users.runtime.problems import PROBLEM_BASE, problem_of
-from tests.unit.domain_errors import defined_in
-
-
-@pytest.mark.parametrize("error", defined_in(errors), ids=lambda cls: cls.__name__)
-def test_every_error_has_a_row(error: type[DomainError]) -> None:
-    assert error in PROBLEMS
-
-
-def test_the_service_answers_with_its_table() -> None:
-    assert spec().problems is PROBLEMS
 
 
 def test_only_admins_read_the_log_as_before() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from prodigy_users.reporting import errors
-from prodigy_users.reporting.app import spec
 from prodigy_users.reporting.errors import (
     PROBLEMS,
     InvalidCursor,
@@ -18,18 +16,8 @@ from prodigy_users.reporting.errors import (
 )
 from prodigy_users.runtime.errors import DomainError
 from prodigy_users.runtime.problems import PROBLEM_BASE, problem_of
-from tests.unit.domain_errors import defined_in
 
 INVALID = "Some fields are missing or invalid; see `errors`."
-
-
-@pytest.mark.parametrize("error", defined_in(errors), ids=lambda cls: cls.__name__)
-def test_every_error_has_a_row(error: type[DomainError]) -> None:
-    assert error in PROBLEMS
-
-
-def test_the_service_answers_with_its_table() -> None:
-    assert spec().problems is PROBLEMS
 
 
 @pytest.mark.parametrize(
