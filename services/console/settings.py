@@ -5,21 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from prodigy_users.runtime.throttle_rules import IPNetwork, trusted_networks
+from prodigy_users.runtime.settings import HttpSettings
 
 
-class Settings(BaseSettings):
-    """Where the console listens, where the four services are, how its cookies are set."""
-
-    model_config = SettingsConfigDict(env_prefix="PRODIGY_", extra="ignore")
+class Settings(HttpSettings):
+    """Where the console listens, where the four services are, how its cookies are set.
+    From its trusted proxies it reads the person's address, and passes it on to the
+    services, which throttle sign-in and the links per address."""
 
     service_name: str = "console"
-    http_host: str = "127.0.0.1"
     http_port: int = 8100
-    log_level: str = "INFO"
-    log_json: bool = True
 
     identity_url: str = Field(
         default="http://127.0.0.1:8101", description="Base URL of identity's HTTP API."
@@ -52,35 +48,6 @@ class Settings(BaseSettings):
     csrf_max_age_s: int = Field(
         default=12 * 3600, gt=0, description="How long a form stays valid after it was shown."
     )
-    max_body_bytes: int = Field(
-        default=64 * 1024,
-        gt=0,
-        description="Largest request body a form may send (bytes); larger ones are answered "
-        "413. A page that takes a file has its own, larger limit.",
-    )
-    trusted_proxies: str = Field(
-        default="",
-        description="Addresses or networks (comma-separated) of the proxies in front of the "
-        "console (the ingress controller): from them, the person's address is read from "
-        "X-Forwarded-For. The console passes that address on to the services, which throttle "
-        "sign-in and the links per address.",
-    )
-
-    @field_validator("log_level")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        trusted_networks(value)  # refused at start, not at the first sign-in
-        return value
-
-    @property
-    def trusted_networks(self) -> tuple[IPNetwork, ...]:
-        """``trusted_proxies`` parsed."""
-        return trusted_networks(self.trusted_proxies)
 
     @field_validator("identity_url", "membership_url", "notifications_url", "reporting_url")
     @classmethod

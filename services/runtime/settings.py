@@ -11,12 +11,52 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .throttle_rules import IPNetwork, trusted_networks
 
 
-class ServiceSettings(BaseSettings):
-    """Base settings; each service subclasses it and adds its own."""
+class HttpSettings(BaseSettings):
+    """What every HTTP process (the four services and the console) is told: who it is,
+    where it listens, how large a body it takes, whom it trusts for client addresses,
+    and how it logs."""
 
     model_config = SettingsConfigDict(env_prefix="PRODIGY_", extra="ignore")
 
     service_name: str = "service"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest request body accepted (bytes); larger ones are answered 413. "
+        "Routes that take files have their own, larger limit.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated) of the proxies in front of the "
+        "process (the ingress controller; for a service, the console too): from them, the "
+        "client address is read from X-Forwarded-For. Empty: the connection's address is "
+        "the client's.",
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        trusted_networks(value)  # refused at start, not at the first sign-in
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        """``trusted_proxies`` parsed."""
+        return trusted_networks(self.trusted_proxies)
+
+
+class ServiceSettings(HttpSettings):
+    """Base settings; each service subclasses it and adds its own."""
+
     database_url: str = Field(
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
         description="SQLAlchemy URL of this service's own database.",
@@ -30,22 +70,6 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_ca_path: Path | None = None
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
-    max_body_bytes: int = Field(
-        default=64 * 1024,
-        gt=0,
-        description="Largest request body accepted (bytes); larger ones are answered 413. "
-        "Routes that take files have their own, larger limit.",
-    )
-    trusted_proxies: str = Field(
-        default="",
-        description="Addresses or networks (comma-separated) of the proxies in front of the "
-        "service (the ingress controller, the console): from them, the client address is "
-        "read from X-Forwarded-For. Empty: the connection's address is the client's.",
-    )
-    log_level: str = "INFO"
-    log_json: bool = True
 
     # Access tokens are verified locally with identity's public keys (a JWKS file).
     jwks_path: Path | None = None
@@ -80,19 +104,3 @@ class ServiceSettings(BaseSettings):
     handler_max_attempts: int = Field(
         default=5, description="Attempts at a message before it goes to the dead-letter topic."
     )
-
-    @field_validator("log_level")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        trusted_networks(value)  # refused at start, not at the first sign-in
-        return value
-
-    @property
-    def trusted_networks(self) -> tuple[IPNetwork, ...]:
-        """``trusted_proxies`` parsed."""
-        return trusted_networks(self.trusted_proxies)
