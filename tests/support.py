@@ -419,11 +419,7 @@ async def accept(
     body: dict[str, str] | None = None,
 ) -> httpx.Response:
     """POST /v1/invitations/{token}/accept: signed in (``person``) or registering (``body``)."""
-    return await api.http.post(
-        api.url("membership", f"/v1/invitations/{token}/accept"),
-        json=body,
-        headers=person.headers if person else None,
-    )
+    return await _use_link(api, f"/v1/invitations/{token}/accept", person, body)
 
 
 async def join(
@@ -434,10 +430,14 @@ async def join(
     body: dict[str, str] | None = None,
 ) -> httpx.Response:
     """POST /v1/join/{token}: signed in (``person``) or registering (``body``)."""
+    return await _use_link(api, f"/v1/join/{token}", person, body)
+
+
+async def _use_link(
+    api: Api, path: str, person: Person | None, body: dict[str, str] | None
+) -> httpx.Response:
     return await api.http.post(
-        api.url("membership", f"/v1/join/{token}"),
-        json=body,
-        headers=person.headers if person else None,
+        api.url("membership", path), json=body, headers=person.headers if person else None
     )
 
 

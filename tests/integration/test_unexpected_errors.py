@@ -61,6 +61,17 @@ def request(path: str, cid: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: crashy\r\nX-Correlation-ID: {cid}\r\n\r\n".encode()
 
 
+async def started(address: str) -> None:
+    async def up() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"http://{address}/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_for(up, timeout=30, what="the crashing service")
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_ports(1)[0]
@@ -85,15 +96,7 @@ async def test_the_next_request_on_the_connection_gets_its_answer(
 ) -> None:
     address, log = service
     host, port = address.split(":")
-
-    async def up() -> bool:
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(f"http://{address}/healthz")).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    await wait_for(up, timeout=30, what="the crashing service")
+    await started(address)
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(request("/boom", "cid-boom-1"))
@@ -139,15 +142,7 @@ async def test_a_stream_that_breaks_midway_closes_its_connection(
     # Half an answer is out: closing is the only way to tell the client it is cut short.
     address, log = service
     host, port = address.split(":")
-
-    async def up() -> bool:
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(f"http://{address}/healthz")).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    await wait_for(up, timeout=30, what="the crashing service")
+    await started(address)
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(request("/broken-stream", "cid-stream"))

@@ -5,7 +5,6 @@ once, repeated runs), and each view is counted as its filters allow."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,18 +29,10 @@ from prodigy_users.reporting.projection.service import project
 from prodigy_users.reporting.tables import user_counts, users
 from prodigy_users.reporting.users.rules import COUNT_CAP, Total, parse_view
 from prodigy_users.reporting.users.service import UsersTable
-from tests.integration.databases import own_database
 
 from .test_projection import Bus, added
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[AsyncEngine]:
-    """A migrated reporting database on a PostgreSQL of its own."""
-    async with own_database("reporting") as eng:
-        yield eng
 
 
 async def kept(engine: AsyncEngine, dept: uuid.UUID) -> dict[tuple[str, str], int]:

@@ -4,7 +4,6 @@ goes through the real consumer path (inbox, savepoint, handler) into a migrated 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -35,16 +34,8 @@ from prodigy_users.reporting.users.api import UserPublic
 from prodigy_users.reporting.users.rules import parse_view
 from prodigy_users.reporting.users.service import UsersTable
 from prodigy_users.runtime.consumer import Consumer
-from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[AsyncEngine]:
-    """A migrated reporting database on a PostgreSQL of its own."""
-    async with own_database("reporting") as eng:
-        yield eng
 
 
 class Bus:
