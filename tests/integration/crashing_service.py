@@ -1,7 +1,8 @@
 """A service built by ``runtime.service.build_app`` like every other, with routes that
 fail in the ways a bug would: run as ``python -m tests.integration.crashing_service
-PORT`` by ``test_unexpected_errors.py`` (a process of its own: its lifespan configures
-logging for the whole process, and its log is what the test reads)."""
+PORT`` by ``tests/integration/runtime/test_unexpected_errors.py`` (a process of its
+own: its lifespan configures logging for the whole process, and its log is what the
+test reads)."""
 
 from __future__ import annotations
 

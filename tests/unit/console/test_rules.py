@@ -173,7 +173,7 @@ def test_a_problem_document_is_read_whole() -> None:
 def test_ci_runs_exactly_the_readmes_test_command_which_installs_chromium() -> None:
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     ci = (repo / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci in (repo / "README.md").read_text()
     assert ci.startswith("(command -v chromium >/dev/null || (apt-get update")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prodigy_users.contracts.topics import DAY_MS, EXTERNAL_OWNERS, TOPICS, UNLIMITED
 
-EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+EVENTS_DOC = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 
 
 def _topic_rows() -> dict[str, list[str]]:

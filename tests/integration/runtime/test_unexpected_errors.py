@@ -25,7 +25,7 @@ import pytest
 from prodigy_users.stack.supervisor import free_ports
 from tests.support import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Answer:
