@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="Largest request body a form may send (bytes); larger ones are answered "
         "413. A page that takes a file has its own, larger limit.",
     )
+    upload_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest file the bulk upload page takes (bytes): keep it the same as "
+        "membership's PRODIGY_IMPORT_MAX_BYTES, so a person hears it from the console "
+        "before the file travels further.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Addresses or networks (comma-separated) of the proxies in front of the "
