@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from prodigy_users.console import app as console_app
 from prodigy_users.console.emails_view import kind_name, log_params, page_query, status_filter
@@ -90,7 +91,7 @@ def test_the_upload_page_takes_a_file_as_large_as_membership_does() -> None:
     app = console_app.build_app(settings)
     stack = app.build_middleware_stack()
     limit: BodyLimit | None = None
-    layer = stack
+    layer: Any = stack
     while layer is not None and limit is None:
         limit = layer if isinstance(layer, BodyLimit) else None
         layer = getattr(layer, "app", None)

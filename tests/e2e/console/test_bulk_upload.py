@@ -11,7 +11,7 @@ import re
 import uuid
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from tests.e2e.import_support import csv_file, results
 from tests.support import Api, invited_person
@@ -55,7 +55,7 @@ async def test_an_admin_previews_runs_and_downloads_the_results_of_a_mixed_csv(
     outsider = f"outsider-{t}@example.org"
     assert (await api.add_member(elsewhere, outsider, name="Otto Outsider")).status_code == 201
     data = _file(admin, outsider, t)
-    upload_file = {"name": "staff.csv", "mimeType": CSV, "buffer": data}
+    upload_file: FilePayload = {"name": "staff.csv", "mimeType": CSV, "buffer": data}
 
     await sign_in(page, console_url, admin.email)
     await page.goto(f"/departments/{admin.department_id}/imports")
@@ -113,6 +113,10 @@ async def test_an_admin_previews_runs_and_downloads_the_results_of_a_mixed_csv(
         timeout=90_000
     )
     await expect(bar).to_have_attribute("value", "100")
+    # The finished page polls no more; its fragment, asked again, asks for the page.
+    await expect(page.locator("#progress")).not_to_have_attribute("hx-trigger", re.compile("."))
+    fragment = await page.request.get(f"{page.url}/progress", headers={"HX-Request": "true"})
+    assert fragment.status == 200 and fragment.headers.get("hx-refresh") == "true"
     assert (await _counts(page))["Added (new account)"] == "21"
     rows = page.get_by_role("table").locator("tbody").get_by_role("row")
     await expect(rows).to_have_count(26)
