@@ -1,6 +1,7 @@
 """The console's wiring root: ``build_app(settings)`` returns the ASGI app.
 
-Page modules each own an area (``auth``, ``home``, ``users``, ``record``, ``public``); a new
+Page modules each own an area (``auth``, ``home``, ``users``, ``record``, ``imports``,
+``groups``, ``emails``, ``public``); a new
 area is a new module with its ``router`` (from ``routing.page_router``) and its
 templates, added to ``PAGES`` below.
 """
@@ -21,7 +22,7 @@ from prodigy_users.runtime.body_limit import BodyLimit, Override, size_text
 from prodigy_users.runtime.logging import configure_logging, get_logger
 from prodigy_users.runtime.serving import KEEP_ALIVE_S
 
-from . import auth, errors, home, public, record, users
+from . import auth, emails, errors, groups, home, imports, public, record, users
 from .clients import Services
 from .csrf import CsrfSigner
 from .secret import load_secret
@@ -39,6 +40,9 @@ PAGES: tuple[APIRouter, ...] = (
     home.router,
     users.router,
     record.router,
+    imports.router,
+    groups.router,
+    emails.router,
     public.router,
 )
 
@@ -63,7 +67,11 @@ def health_router() -> APIRouter:
 
 
 # Pages whose forms send more than ``max_body_bytes`` (a file): (path pattern, limit).
+# The bulk upload's own limit (``upload_max_bytes`` and the multipart framing around
+# the file) is added by ``build_app``: it comes from the settings.
 BODY_LIMITS: tuple[Override, ...] = ()
+# Multipart framing around an uploaded file (boundaries, part headers, the CSRF token).
+UPLOAD_FRAMING = 1024 * 1024
 
 
 def too_large(limit: int, path: str) -> Response:
@@ -111,8 +119,9 @@ def build_app(
     app.state.services = Services(settings, transport)
     errors.install(app)
     # Inside the security middleware: a refusal gets the page headers too.
+    overrides = [*body_limits, (imports.UPLOAD_PATH, settings.upload_max_bytes + UPLOAD_FRAMING)]
     app.add_middleware(
-        BodyLimit, limit=settings.max_body_bytes, overrides=body_limits, refusal=too_large
+        BodyLimit, limit=settings.max_body_bytes, overrides=overrides, refusal=too_large
     )
     app.add_middleware(
         SecurityMiddleware,

@@ -48,6 +48,13 @@ class Settings(HttpSettings):
     csrf_max_age_s: int = Field(
         default=12 * 3600, gt=0, description="How long a form stays valid after it was shown."
     )
+    upload_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest file the bulk upload page takes (bytes): keep it the same as "
+        "membership's PRODIGY_IMPORT_MAX_BYTES, so a person hears it from the console "
+        "before the file travels further.",
+    )
 
     @field_validator("identity_url", "membership_url", "notifications_url", "reporting_url")
     @classmethod

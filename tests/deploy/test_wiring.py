@@ -264,8 +264,10 @@ def test_the_ingress_routes_to_existing_services(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_ingress_refuses_bodies_the_services_would_refuse(overlay: str) -> None:
     """64 KiB everywhere, as the services and the console (PRODIGY_MAX_BODY_BYTES);
-    the department routes, which take the bulk uploads, 11m (membership holds every
-    other route of them to 64 KiB itself)."""
+    the department routes, which take the bulk uploads, 11m (membership, and the
+    console for its own /departments pages, hold every other route of them to 64 KiB
+    themselves)."""
+    from prodigy_users.console.settings import Settings as ConsoleSettings
     from prodigy_users.membership.settings import Settings as MembershipSettings
     from prodigy_users.runtime.settings import ServiceSettings
 
@@ -279,6 +281,8 @@ def test_the_ingress_refuses_bodies_the_services_would_refuse(overlay: str) -> N
     default = ServiceSettings.model_fields["max_body_bytes"].default
     uploads = MembershipSettings.model_fields["import_max_bytes"].default
     assert limits.pop("/v1/departments") >= uploads
+    console_uploads = ConsoleSettings.model_fields["upload_max_bytes"].default
+    assert limits.pop("/departments") >= console_uploads
     assert set(limits.values()) == {default}
 
 
