@@ -1,7 +1,8 @@
 """Every operation of every service's OpenAPI document (fetched from the running
 services, so a new route is walked without anyone adding it here), called by callers
-who must not get through: no token, an expired token, a tampered token, another
-department's admin and a plain member of the department. None of them may get a 2xx
+who must not get through: no token, an expired token, a tampered token, a revoked
+token (an admin of the department who signed out everywhere), another department's
+admin and a plain member of the department. None of them may get a 2xx
 where the route needs more. A route missing from ``RULES`` fails the test: whoever
 adds one says who may call it.
 
@@ -24,7 +25,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from prodigy_users.runtime.auth import OPERATOR_SCOPE
 from prodigy_users.stack import SERVICES
-from tests.support import Admin, Api, added_person, bearer, invite_ok, random_email
+from tests.support import (
+    Admin,
+    Api,
+    added_person,
+    bearer,
+    invite_ok,
+    random_email,
+    second_admin,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -90,22 +100,18 @@ RULES: dict[tuple[str, str, str], Rule] = {
 }
 
 # Which callers each rule keeps out (a caller not listed may get through).
+_BAD_TOKENS = frozenset({"no token", "expired", "tampered", "revoked"})
+_OUTSIDERS = _BAD_TOKENS | {"other department's admin"}
 KEPT_OUT: dict[Rule, frozenset[str]] = {
     "public": frozenset(),
-    "authenticated": frozenset({"no token", "expired", "tampered"}),
-    "member": frozenset({"no token", "expired", "tampered", "other department's admin"}),
-    "admin": frozenset(
-        {"no token", "expired", "tampered", "other department's admin", "plain member"}
-    ),
-    "operator": frozenset(
-        {"no token", "expired", "tampered", "other department's admin", "plain member"}
-    ),
-    "requester": frozenset(
-        {"no token", "expired", "tampered", "other department's admin", "plain member"}
-    ),
+    "authenticated": _BAD_TOKENS,
+    "member": _OUTSIDERS,
+    "admin": _OUTSIDERS | {"plain member"},
+    "operator": _OUTSIDERS | {"plain member"},
+    "requester": _OUTSIDERS | {"plain member"},
 }
 # A bad token is a 401 on every route that looks at tokens, never a 403 or a 404.
-UNAUTHENTICATED = frozenset({"expired", "tampered"})
+UNAUTHENTICATED = frozenset({"expired", "tampered", "revoked"})
 METHODS = frozenset({"get", "post", "put", "patch", "delete"})
 
 
@@ -180,10 +186,12 @@ async def test_no_route_lets_a_caller_through_that_it_should_keep_out(
             "token": "not-a-real-link-token",
         }
     )
+    revoked = await _signed_out_everywhere(api, await second_admin(api, admin))
     callers: dict[str, dict[str, str]] = {
         "no token": {},
         "expired": bearer(api.keys.token(uuid.UUID(admin.account_id), ttl=timedelta(seconds=-120))),
         "tampered": bearer(tampered(admin.token)),
+        "revoked": revoked.headers,
         "other department's admin": outsider.headers,
         "plain member": bearer(member.token),
     }
@@ -226,6 +234,27 @@ async def test_no_route_lets_a_caller_through_that_it_should_keep_out(
     for service, path, headers in checks:
         r = await api.http.get(api.url(service, path), headers=headers)
         assert r.status_code == 200, (path, r.text)
+
+
+async def _signed_out_everywhere(api: Api, admin: Admin) -> Admin:
+    """The admin, after signing out everywhere, once every service has heard of it."""
+    r = await api.http.post(
+        api.url("identity", "/v1/me/sign-out-everywhere"), headers=admin.headers
+    )
+    assert r.status_code == 204, r.text
+    d = admin.department_id
+    for service, path in (
+        ("membership", f"/v1/departments/{d}"),
+        ("notifications", f"/v1/notifications/departments/{d}/emails"),
+        ("reporting", f"/v1/reports/departments/{d}/users"),
+    ):
+
+        async def refused(service: str = service, path: str = path) -> bool:
+            r = await api.http.get(api.url(service, path), headers=admin.headers)
+            return r.status_code == 401
+
+        await wait_for(refused, timeout=60, what=f"{service} refusing the revoked token")
+    return admin
 
 
 def _operator(api: Api) -> dict[str, str]:
