@@ -186,6 +186,32 @@ class PasswordChanged(Payload):
     changed_at: datetime = Field(description="When (UTC).")
 
 
+class TokensRevoked(Payload):
+    """Event: the account's access tokens issued before ``not_before`` are no longer accepted.
+
+    Identity sends it when the password is set or reset, when a registration's
+    address is confirmed, and when the person signs out everywhere. Every service that
+    verifies tokens keeps the latest ``not_before`` per account and refuses (401) a
+    token whose ``iat`` is earlier; tokens issued afterwards (``iat`` carries
+    microseconds) are accepted. Only the latest matters: a receiver keeps the later
+    of what it has and what it reads, so order and redelivery change nothing.
+    """
+
+    TYPE: ClassVar[str] = "identity.tokens_revoked"
+
+    account_id: uuid.UUID = _ACCOUNT
+    not_before: datetime = Field(
+        description="Tokens issued (`iat`) before this instant (UTC, microseconds) are refused.",
+        examples=["2026-12-05T07:45:12.345678Z"],
+    )
+    reason: Literal["password_set", "email_confirmed", "signed_out_everywhere"] = Field(
+        description="Why: `password_set` (a set-password or reset link was used), "
+        "`email_confirmed` (a registration's address was confirmed), "
+        "`signed_out_everywhere` (the person asked for it).",
+        examples=["password_set"],
+    )
+
+
 class PasswordLinkIssued(Payload):
     """Private event for notifications only: email this set-password link.
 

@@ -30,6 +30,7 @@ from .identity import (
     PasswordLinkIssued,
     PasswordLinksIssued,
     PasswordResetRequested,
+    TokensRevoked,
 )
 from .membership import (
     DepartmentCreated,
@@ -155,6 +156,20 @@ IDENTITY_RESET_REQUESTS = Topic(
     retention_ms=DAY_MS,
     private=True,
 )
+# Apart from identity.events.v1: the services that only verify tokens read these few
+# small events and nothing else about accounts, and a revocation never waits behind a
+# run of account events.
+IDENTITY_REVOCATIONS = Topic(
+    name="identity.revocations.v1",
+    description="Access-token cut-offs: tokens of an account issued before `not_before` are "
+    "refused by every service.",
+    key="account_id",
+    owner="identity",
+    consumers=("membership", "notifications", "reporting"),
+    payloads=(TokensRevoked,),
+    # Access tokens live an hour; a week covers any outage a consumer comes back from.
+    retention_ms=7 * DAY_MS,
+)
 MEMBERSHIP_EVENTS = Topic(
     name="membership.events.v1",
     description="What happened to departments and their members, in order per department.",
@@ -237,6 +252,7 @@ TOPICS: tuple[Topic, ...] = (
     IDENTITY_ACCOUNT_BATCHES,
     IDENTITY_CREDENTIALS,
     IDENTITY_RESET_REQUESTS,
+    IDENTITY_REVOCATIONS,
     MEMBERSHIP_EVENTS,
     MEMBERSHIP_MAIL,
     NOTIFICATION_EVENTS,

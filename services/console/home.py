@@ -1,18 +1,21 @@
-"""After signing in: the person's departments (membership lists them), and each
-department's landing page."""
+"""After signing in: the person's departments (membership lists them), each
+department's landing page, and signing out everywhere."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from . import departments
-from .clients import Ok, ServiceDown
-from .deps import Api, SignedIn
+from .clients import Ok, ServiceDown, SignInRequired
+from .csrf import renew_sid
+from .deps import Api, Config, SignedIn
 from .routing import page_router
+from .session import end_session
 from .templating import render
 
 router = page_router()
@@ -48,3 +51,19 @@ async def department_home(
     return render(
         request, "department.html", {"department": view, "joined": joined}, status=status
     )
+
+
+@router.post("/sign-out-everywhere")
+async def sign_out_everywhere(
+    request: Request, session: SignedIn, api: Api, settings: Config
+) -> Response:
+    """Identity revokes every access token of the account (other browsers, other
+    devices, a stolen one), then this session ends too. A token already revoked
+    (a 401) means it is done; identity not answering is the service-down page, and
+    the session stays, so the person can try again."""
+    with contextlib.suppress(SignInRequired):
+        await api.call("identity", "POST", "/v1/me/sign-out-everywhere", token=session.token)
+    response = RedirectResponse("/sign-in?signed_out=true", status_code=303)
+    end_session(response, settings)
+    renew_sid(request)
+    return response

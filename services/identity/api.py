@@ -1,4 +1,5 @@
-"""Identity's HTTP surface: sign-in, passwords, the caller's account, operators' links.
+"""Identity's HTTP surface: sign-in, passwords, the caller's account (and signing out
+everywhere), operators' links.
 
 The pages people use (the set-password page every emailed link opens) are the
 console's; identity serves only its API. The public calls that take a secret or
@@ -131,6 +132,19 @@ async def me(principal: CurrentPrincipal, accounts: AccountsService) -> AccountP
     """The caller's own account."""
     account = await accounts.me(principal.account_id)
     return AccountPublic(account_id=account.id, email=account.email, name=account.name)
+
+
+@router.post(
+    "/v1/me/sign-out-everywhere",
+    operation_id="sign_out_everywhere",
+    status_code=204,
+    tags=["accounts"],
+)
+async def sign_out_everywhere(principal: CurrentPrincipal, accounts: AccountsService) -> Response:
+    """Revoke every access token of the caller's account issued until now, this one too:
+    every service refuses them (401) once it has heard (normally within a second)."""
+    await accounts.sign_out_everywhere(principal.account_id)
+    return Response(status_code=204)
 
 
 @router.post(

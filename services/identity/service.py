@@ -1,6 +1,7 @@
 """Identity's HTTP use cases, each one unit of work: sign in, set a password with a
 link, ask for a reset (recorded here, worked by ``commands``), confirm a registration's
-address (or ask for its link again), an operator's link, the caller's own account; and
+address (or ask for its link again), an operator's link, the caller's own account, signing
+out everywhere (``revocations``); and
 the sweep of registrations nobody confirmed."""
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .errors import (
     WrongRegistrationPassword,
 )
 from .links import IssuedLink, Links
+from .revocations import revoke_tokens
 from .settings import Settings
 
 # Why a token cannot be used (``domain.token_refusal``) -> the error that says so.
@@ -115,6 +117,8 @@ class Accounts:
             now = datetime.now(UTC)
             await store.set_password(uow.conn, account.id, hashed, now)
             uow.emit(PasswordChanged(account_id=account.id, changed_at=now), key=account.id)
+            # Whoever held a token from the old password (or a stolen one) loses it.
+            await revoke_tokens(uow, account.id, now, "password_set")
             await uow.commit()
 
     async def login(self, email: str, password: str) -> tuple[str, int]:
@@ -197,6 +201,9 @@ class Accounts:
                 ),
                 key=account.id,
             )
+            # The account could not sign in before; a cut-off here still makes sure
+            # nothing issued before the address was proved is ever accepted.
+            await revoke_tokens(uow, account.id, now, "email_confirmed")
             await uow.commit()
         return ConfirmedEmail(account.id, account.email, found.department_id, found.request_id)
 
@@ -254,6 +261,16 @@ class Accounts:
             what="unconfirmed accounts sweep",
             idle=lambda: sleep_for(interval),
         )
+
+    async def sign_out_everywhere(self, account_id: uuid.UUID) -> None:
+        """Refuse every access token of the account issued until now, on every service
+        (``AccountNotFound`` if the token names no account: an operator's)."""
+        async with self.uow() as uow:
+            account = await store.account_by_id(uow.conn, account_id)
+            if account is None:
+                raise AccountNotFound("The token's account does not exist.")
+            await revoke_tokens(uow, account.id, datetime.now(UTC), "signed_out_everywhere")
+            await uow.commit()
 
     async def account(self, account_id: uuid.UUID) -> store.Account | None:
         """The account, if it exists."""

@@ -8,9 +8,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
+from prodigy_users.runtime.revocation_store import token_cutoffs
 from prodigy_users.runtime.throttle_store import throttle_counts
 
 metadata = sa.MetaData()
+
+# The runtime's access-token cut-offs (``runtime.revocation_store``): the verifier
+# refuses a token issued before its account's; declared by the runtime, compared here.
+token_cutoffs.to_metadata(metadata)
 
 # The runtime's throttling counts (sign-in, set-password, reset requests), shared by
 # every replica; declared by the runtime, compared here with the rest.

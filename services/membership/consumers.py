@@ -1,5 +1,6 @@
 """What membership consumes: identity's answers to its account requests (single or batched,
-and the registrations that wait for their address to be confirmed)."""
+and the registrations that wait for their address to be confirmed), and the access-token
+cut-offs its verifier checks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from prodigy_users.contracts.identity import (
     AccountCreated,
     AccountCreationRejected,
     AccountRequestLapsed,
+    TokensRevoked,
 )
+from prodigy_users.runtime import revocation_store
 from prodigy_users.runtime.consumer import Handler
 
 from .imports.answers import ImportAnswers
@@ -28,6 +31,7 @@ def handlers(requests: IdentityAnswers, imports: ImportAnswers) -> Mapping[type[
         AccountAwaitingConfirmation: requests.on_awaiting_confirmation,
         AccountRequestLapsed: requests.on_request_lapsed,
         AccountBatchAnswered: imports.on_batch_answered,
+        TokensRevoked: revocation_store.record,
     }
 
 

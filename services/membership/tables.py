@@ -11,9 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from prodigy_users.runtime.idempotency_store import idempotency_keys
+from prodigy_users.runtime.revocation_store import token_cutoffs
 from prodigy_users.runtime.throttle_store import throttle_counts
 
 metadata = sa.MetaData()
+
+# The runtime's access-token cut-offs (``runtime.revocation_store``): the verifier
+# refuses a token issued before its account's; declared by the runtime, compared here.
+token_cutoffs.to_metadata(metadata)
 
 # The runtime's table of Idempotency-Key answers (membership's POSTs that create
 # something honour the header); declared by the runtime, compared here with the rest.

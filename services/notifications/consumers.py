@@ -13,6 +13,7 @@ from prodigy_users.contracts.identity import (
     EmailConfirmationIssued,
     PasswordLinkIssued,
     PasswordLinksIssued,
+    TokensRevoked,
 )
 from prodigy_users.contracts.membership import (
     DepartmentCreated,
@@ -24,6 +25,7 @@ from prodigy_users.contracts.membership import (
     SignInToJoinRequested,
     WelcomeRequested,
 )
+from prodigy_users.runtime import revocation_store
 from prodigy_users.runtime.consumer import BatchHandler, Handler
 from prodigy_users.runtime.uow import UnitOfWork
 
@@ -73,6 +75,8 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
         MemberRestored: member_role,
         MemberRemoved: member_role,
         **dict.fromkeys(EMAIL_ROWS, emails_asked),
+        # The access-token cut-offs the verifier checks.
+        TokensRevoked: revocation_store.record,
     }
 
 

@@ -8,9 +8,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from prodigy_users.runtime.revocation_store import token_cutoffs
+
 from .domain import DUE_STATUSES
 
 metadata = sa.MetaData()
+
+# The runtime's access-token cut-offs (``runtime.revocation_store``): the verifier
+# refuses a token issued before its account's; declared by the runtime, compared here.
+token_cutoffs.to_metadata(metadata)
 
 departments = sa.Table(
     "departments",

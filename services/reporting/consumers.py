@@ -2,13 +2,16 @@
 
 Every membership event goes through the projection's fold: whole runs at once on
 the consumer's fast path (``BATCH``), one at a time when a batch is retried.
-Training events keep the record's plans and transcripts.
+Training events keep the record's plans and transcripts; identity's ``TokensRevoked``
+the access-token cut-offs the verifier checks.
 """
 
 from __future__ import annotations
 
 from prodigy_users.contracts.envelope import Payload
+from prodigy_users.contracts.identity import TokensRevoked
 from prodigy_users.contracts.training import CertificateRevoked, CourseAssigned, CourseCompleted
+from prodigy_users.runtime import revocation_store
 from prodigy_users.runtime.consumer import BatchHandler, Handler
 
 from .projection.rules import PROJECTED
@@ -20,6 +23,8 @@ HANDLERS: dict[type[Payload], Handler] = {
     CourseAssigned: record_assignment,
     CourseCompleted: record_completion,
     CertificateRevoked: record_revocation,
+    # The access-token cut-offs the verifier checks.
+    TokensRevoked: revocation_store.record,
 }
 
 BATCH_TYPES: frozenset[type[Payload]] = PROJECTED

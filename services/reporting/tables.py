@@ -14,9 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from prodigy_users.runtime.revocation_store import token_cutoffs
+
 from .rules import ROLES
 
 metadata = sa.MetaData()
+
+# The runtime's access-token cut-offs (``runtime.revocation_store``): the verifier
+# refuses a token issued before its account's; declared by the runtime, compared here.
+token_cutoffs.to_metadata(metadata)
 
 
 def _timestamp(name: str, *, nullable: bool = False) -> sa.Column[Any]:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 
 from .errors import Unauthenticated
+from .revocation_store import CutOffs
 
 OPERATOR_SCOPE = "platform:operator"
 # Operators act with the signing key, not with an account: their tokens name this
@@ -29,6 +30,9 @@ class Principal:
 
     account_id: uuid.UUID
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # The token's ``iat`` (seconds since the epoch, with microseconds when identity
+    # signed it after revocation existed); checked against the account's cut-off.
+    issued_at: float | None = None
 
     @property
     def is_operator(self) -> bool:
@@ -54,7 +58,10 @@ class TokenIssuer:
             "sub": str(subject),
             "iss": self._issuer,
             "aud": self._audience,
-            "iat": now,
+            # With microseconds (a float; RFC 7519 allows it): a token issued in the
+            # second of a revocation, but after it, must stay valid
+            # (``revocation_rules``). ``nbf`` and ``exp`` stay whole seconds.
+            "iat": now.timestamp(),
             "nbf": now,
             "exp": now + ttl,
             "jti": str(uuid.uuid4()),
@@ -92,9 +99,11 @@ class TokenVerifier:
                 audience=self._audience,
                 options={"require": ["exp", "sub", "iss", "aud"]},
             )
+            issued_at = claims.get("iat")
             return Principal(
                 account_id=uuid.UUID(claims["sub"]),
                 scopes=frozenset(str(claims.get("scope", "")).split()),
+                issued_at=float(issued_at) if isinstance(issued_at, int | float) else None,
             )
         except (jwt.InvalidTokenError, ValueError) as exc:
             raise Unauthenticated("The access token is invalid or expired.") from exc
@@ -115,7 +124,13 @@ async def optional_principal(request: Request) -> Principal | None:
     if token is None:
         return None
     verifier: TokenVerifier = request.app.state.verifier
-    return verifier.verify(token)
+    principal = verifier.verify(token)
+    # A revoked token (password set, signed out everywhere) is refused like an expired
+    # one: one primary-key lookup in the service's own copy of the cut-offs.
+    cutoffs: CutOffs | None = getattr(request.app.state, "cutoffs", None)
+    if cutoffs is not None and await cutoffs.revoked(principal.account_id, principal.issued_at):
+        raise Unauthenticated("The access token is invalid or expired.")
+    return principal
 
 
 async def require_principal(request: Request) -> Principal:

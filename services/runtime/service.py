@@ -39,6 +39,7 @@ from .kafka_security import broker_security, client_options
 from .logging import configure_logging, correlation_id, get_logger
 from .metrics import Metrics
 from .relay import OutboxRelay, backlog, read_epoch
+from .revocation_store import CutOffs
 from .serving import KEEP_ALIVE_S
 from .settings import ServiceSettings
 from .text_guard import TextGuard
@@ -272,6 +273,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             app.state.verifier = TokenVerifier.from_file(
                 settings.jwks_path, issuer=settings.token_issuer, audience=settings.token_audience
             )
+            # Every service that verifies tokens keeps the cut-offs (``token_cutoffs``).
+            app.state.cutoffs = CutOffs(engine)
         if spec.idempotent:
             app.state.idempotency_keys = KeyStore(engine)
             runtime.spawn(idempotency.purge_forever(app.state.idempotency_keys), "idempotency")

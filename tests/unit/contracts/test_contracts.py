@@ -62,6 +62,9 @@ SAMPLES: dict[str, Payload] = {
         department_id=DEPT,
     ),
     "identity.password_changed": identity.PasswordChanged(account_id=ACCOUNT, changed_at=NOW),
+    "identity.tokens_revoked": identity.TokensRevoked(
+        account_id=ACCOUNT, not_before=NOW, reason="signed_out_everywhere"
+    ),
     "identity.password_link_issued": identity.PasswordLinkIssued(
         account_id=ACCOUNT,
         email="ana.lima@example.org",

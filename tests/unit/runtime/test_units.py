@@ -6,7 +6,7 @@ import base64
 import json
 import stat
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,9 +189,16 @@ def test_a_valid_token_gives_its_principal(
     signing_key: rsa.RSAPrivateKey, kid: str, verifier: TokenVerifier
 ) -> None:
     account = uuid.uuid4()
+    before = datetime.now(UTC).timestamp()
     token = _issuer(signing_key, kid).issue(account, ttl=timedelta(minutes=5))
+    after = datetime.now(UTC).timestamp()
     principal = verifier.verify(token)
-    assert principal == Principal(account_id=account, scopes=frozenset())
+    assert principal.issued_at is not None
+    # ``iat`` keeps its microseconds (revocation compares within the second).
+    assert before <= principal.issued_at <= after
+    assert principal == Principal(
+        account_id=account, scopes=frozenset(), issued_at=principal.issued_at
+    )
     assert not principal.is_operator
     header = jwt.get_unverified_header(token)
     assert (header["alg"], header["kid"]) == ("RS256", kid)

@@ -1,0 +1,53 @@
+"""The cut-off store on a real PostgreSQL: a consumer keeps the later cut-off whatever
+order the events come in (and a redelivery changes nothing), and the verifier's
+question reads it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prodigy_users.runtime.revocation_store import CutOffs, cut_off, not_before
+
+from .databases import own_database
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+async def engine() -> AsyncIterator[AsyncEngine]:
+    # Reporting's migrations: a service that only learns cut-offs by event.
+    async with own_database("reporting") as engine:
+        yield engine
+
+
+async def test_the_later_cut_off_is_kept_in_any_order(engine: AsyncEngine) -> None:
+    account = uuid.uuid4()
+    first = datetime(2026, 12, 5, 7, 0, 0, 123_456, tzinfo=UTC)
+    later = first + timedelta(minutes=5)
+    async with engine.begin() as conn:
+        assert await not_before(conn, account) is None
+        await cut_off(conn, account, later)
+        await cut_off(conn, account, first)  # an older event read afterwards
+        await cut_off(conn, account, later)  # a redelivery
+        assert await not_before(conn, account) == later
+
+
+async def test_the_verifier_refuses_only_tokens_issued_before_the_cut_off(
+    engine: AsyncEngine,
+) -> None:
+    account, other = uuid.uuid4(), uuid.uuid4()
+    cut = datetime(2026, 12, 5, 7, 30, 0, 500_000, tzinfo=UTC)
+    async with engine.begin() as conn:
+        await cut_off(conn, account, cut)
+    cutoffs = CutOffs(engine)
+    # Microseconds survive the round trip through the database.
+    assert await cutoffs.revoked(account, cut.timestamp() - 0.000_001)
+    assert not await cutoffs.revoked(account, cut.timestamp())
+    assert await cutoffs.revoked(account, cut.replace(microsecond=0).timestamp() + 0.2)
+    assert not await cutoffs.revoked(account, cut.replace(microsecond=0).timestamp() + 0.7)
+    assert not await cutoffs.revoked(other, cut.timestamp() - 3600)
