@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.runtime.revocation_store import CutOffs, cut_off, not_before
 
-from .databases import own_database
+from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
 
