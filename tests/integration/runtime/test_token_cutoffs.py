@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.runtime.revocation_store import CutOffs, cut_off, not_before
-
 from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
