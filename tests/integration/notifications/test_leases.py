@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ LEASE = timedelta(seconds=120)
 
 async def queue(engine: AsyncEngine, n: int) -> set[uuid.UUID]:
     """``n`` emails with nothing to open (no token), due now; their ids."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
             "source_event_id": uuid.uuid4(),
@@ -36,15 +37,17 @@ async def queue(engine: AsyncEngine, n: int) -> set[uuid.UUID]:
     return {r["id"] for r in rows}
 
 
-async def row(engine: AsyncEngine, email_id: uuid.UUID) -> sa.Row[tuple[str, int, int | None]]:
+async def row(engine: AsyncEngine, email_id: uuid.UUID) -> tuple[Any, ...]:
     async with engine.connect() as conn:
-        return (
-            await conn.execute(
-                sa.select(emails.c.status, emails.c.attempts, emails.c.lease_holder).where(
-                    emails.c.id == email_id
+        return tuple(
+            (
+                await conn.execute(
+                    sa.select(emails.c.status, emails.c.attempts, emails.c.lease_holder).where(
+                        emails.c.id == email_id
+                    )
                 )
-            )
-        ).one()
+            ).one()
+        )
 
 
 @pytest.fixture
@@ -84,7 +87,7 @@ async def test_a_live_workers_lease_is_left_alone_and_a_dead_ones_taken_over_at_
 
     assert await service.claim_due(other, limit=10, lease=LEASE, holder=102) == []
     for email_id in mine:
-        assert tuple(await row(engine, email_id)) == ("sending", 1, 101)
+        assert await row(engine, email_id) == ("sending", 1, 101)
 
     # The first worker dies: PostgreSQL drops its session, and its lock with it.
     await alive.invalidate()
@@ -92,7 +95,7 @@ async def test_a_live_workers_lease_is_left_alone_and_a_dead_ones_taken_over_at_
     assert {e.id for e in recovered} == mine
     assert {e.attempts for e in recovered} == {2}
     for email_id in mine:
-        assert tuple(await row(engine, email_id)) == ("sending", 2, 102)
+        assert await row(engine, email_id) == ("sending", 2, 102)
 
     # What the dead worker might still write about its attempt changes nothing.
     async with engine.begin() as conn:
