@@ -1,15 +1,20 @@
 """The delivery worker: claims due emails, opens their tokens, renders, sends, records.
 
-Every replica runs one. A claim marks emails ``sending`` under a lease and counts
-the attempt, so two replicas never send the same email; a worker that dies
-mid-send leaves a lease that runs out, and the email is tried again.
+Every replica runs one. A claim marks emails ``sending`` under a lease that names
+the worker and counts the attempt, so two replicas never send the same email. A
+worker is alive while it holds a PostgreSQL session lock on its id (taken on the
+connection it listens and claims on): when its process dies the lock goes with
+the session, and the next claim of any worker takes its leases over at once
+(``domain.lease_orphaned``); the lease running out is only the last resort.
 
 Built for bursts (a bulk import queues thousands of emails at once): emails are
 claimed in batches into a small local queue, ``send_concurrency`` senders take
-them from it, each on its own reused SMTP session, and what became of them is
-recorded many at a time (one transaction per batch of outcomes, with their
-events). New emails wake the worker through PostgreSQL LISTEN/NOTIFY (delivered
-when the queuing transaction commits); a short poll is the fallback.
+them from it, each on its own reused SMTP session, and each outcome is handed to
+the recorder the moment the relay answers (not when the run ends), which commits
+whatever is waiting, with its events, at once (a group commit): the time between
+the relay's 250 and our record, when a crash sends an email twice, stays one
+commit long. New emails wake the worker through PostgreSQL LISTEN/NOTIFY
+(delivered when the queuing transaction commits); a short poll is the fallback.
 """
 
 from __future__ import annotations
