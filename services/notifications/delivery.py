@@ -118,6 +118,8 @@ class Delivery:
         # This worker's id while it holds the id's session lock (None: no database
         # session, so no lease of ours is safe from being taken over).
         self._holder: int | None = None
+        # The senders and the recorder, once ``run`` started them.
+        self._workers: tuple[list[asyncio.Task[None]], asyncio.Task[None]] | None = None
 
     @property
     def worker_id(self) -> int | None:
@@ -131,6 +133,7 @@ class Delivery:
             for n in range(self._settings.send_concurrency)
         ]
         recorder = asyncio.create_task(self._recorder(), name="email-recorder")
+        self._workers = (senders, recorder)
         try:
             await keep_running(self._listen_and_serve, what="email delivery")
         finally:
@@ -138,7 +141,14 @@ class Delivery:
 
     async def _listen_and_serve(self) -> None:
         async with self._listening() as conn:
-            await self._serve(conn)
+            try:
+                await self._serve(conn)
+            except asyncio.CancelledError:
+                # Stopping: finish (briefly) while our lock still says we live, or
+                # another replica would take over, and send again, what is in flight.
+                if self._workers is not None:
+                    await self._drain(*self._workers)
+                raise
 
     async def attempt(
         self, email: OutgoingEmail, lease_left: timedelta, opened: str | None = None
@@ -490,6 +500,8 @@ class Delivery:
         """A clean stop leaves no lease to wait out: what is still queued goes back
         untried, sends in flight may finish briefly, and every outcome is recorded.
         Every wait is bounded: stopping never hangs on a sender or the database."""
+        if self._stopping:
+            return  # drained already (while the worker's lock was held)
         self._stopping = True
         deadline = time.monotonic() + SHUTDOWN_GRACE_S
         while not self._queue.empty():

@@ -205,3 +205,18 @@ async def test_with_two_processes_the_survivor_completes_the_killed_ones_emails(
     await pair.start_service("notifications-2")
     await all_sent(db, await burst(db, 50), timeout=60)
     assert len(await captured(pair, wanted)) == before
+
+
+async def test_a_clean_stop_beside_a_live_process_sends_nothing_twice(
+    pair: Stack, db: AsyncEngine
+) -> None:
+    # SIGTERM (a rolling update): the stopping process keeps its lock until what it
+    # has in flight is recorded and the rest handed back, so the other process
+    # never takes over an email the relay is being given.
+    wanted = await burst(db, BURST)
+    await wait_captured(pair, wanted, BURST // 6)
+    await pair.stop_service("notifications-2")
+    await all_sent(db, wanted, timeout=RECOVERY_S + 60)
+    copies = Counter(m["to"][0] for m in await captured(pair, wanted))
+    assert set(copies) == set(wanted)
+    assert max(copies.values()) == 1, copies.most_common(3)
