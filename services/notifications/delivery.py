@@ -1,29 +1,35 @@
 """The delivery worker: claims due emails, opens their tokens, renders, sends, records.
 
-Every replica runs one. A claim marks emails ``sending`` under a lease and counts
-the attempt, so two replicas never send the same email; a worker that dies
-mid-send leaves a lease that runs out, and the email is tried again.
+Every replica runs one. A claim marks emails ``sending`` under a lease that names
+the worker and counts the attempt, so two replicas never send the same email. A
+worker is alive while it holds a PostgreSQL session lock on its id (taken on the
+connection it listens and claims on): when its process dies the lock goes with
+the session, and the next claim of any worker takes its leases over at once
+(``domain.lease_orphaned``); the lease running out is only the last resort.
 
 Built for bursts (a bulk import queues thousands of emails at once): emails are
 claimed in batches into a small local queue, ``send_concurrency`` senders take
-them from it, each on its own reused SMTP session, and what became of them is
-recorded many at a time (one transaction per batch of outcomes, with their
-events). New emails wake the worker through PostgreSQL LISTEN/NOTIFY (delivered
-when the queuing transaction commits); a short poll is the fallback.
+them from it, each on its own reused SMTP session, and each outcome is handed to
+the recorder the moment the relay answers (not when the run ends), which commits
+whatever is waiting, with its events, at once (a group commit): the time between
+the relay's 250 and our record, when a crash sends an email twice, stays one
+commit long. New emails wake the worker through PostgreSQL LISTEN/NOTIFY
+(delivered when the queuing transaction commits); a short poll is the fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.runtime.keys import SealKey, load_seal_key, unseal
 from prodigy_users.runtime.logging import get_logger
@@ -32,8 +38,9 @@ from prodigy_users.runtime.metrics import Metrics
 from prodigy_users.runtime.service import Runtime
 from prodigy_users.runtime.tracing import continue_trace
 
-from . import service
+from . import service, store_delivery
 from .domain import (
+    MAX_WORKER_ID,
     Outcome,
     OutgoingEmail,
     RetryPolicy,
@@ -48,7 +55,7 @@ from .domain import (
     set_password_url,
     trace_carrier,
 )
-from .mailer import Mailer, MailMessage, build_message, smtp_mailer
+from .mailer import DeliveryError, Mailer, MailMessage, build_message, smtp_mailer
 from .settings import Settings
 from .store import EMAILS_CHANNEL
 from .templates import TEMPLATES, render
@@ -58,8 +65,6 @@ log = get_logger(__name__)
 # Never spin: something due but locked by another replica's claim is retried this soon.
 MIN_WAIT_S = 0.05
 SHUTDOWN_GRACE_S = 3.0
-RECORD_BATCH = 100
-RECORD_LINGER_S = 0.02
 
 
 class ComposeError(Exception):
@@ -73,6 +78,7 @@ class _Claimed:
     email: OutgoingEmail
     lease_ends: float
     opened: str | None = None  # its token, opened ahead (never logged or stored)
+    holder: int | None = None  # the worker id it was claimed as
 
 
 class Delivery:
@@ -95,6 +101,7 @@ class Delivery:
             settings.send_max_attempts, settings.send_backoff_base_s, settings.send_backoff_max_s
         )
         self._lease = timedelta(seconds=settings.send_lease_s)
+        self._grace = timedelta(seconds=settings.send_takeover_grace_s)
         self._smtp_timeout = timedelta(seconds=settings.smtp_timeout_s)
         # Claim (and open the tokens of) the next batch while this many are left.
         self._low = max(settings.send_concurrency, settings.send_batch_size // 2)
@@ -108,6 +115,16 @@ class Delivery:
         self._settled = asyncio.Event()  # nothing left to record
         self._settled.set()
         self._stopping = False
+        # This worker's id while it holds the id's session lock (None: no database
+        # session, so no lease of ours is safe from being taken over).
+        self._holder: int | None = None
+        # The senders and the recorder, once ``run`` started them.
+        self._workers: tuple[list[asyncio.Task[None]], asyncio.Task[None]] | None = None
+
+    @property
+    def worker_id(self) -> int | None:
+        """The id this worker claims emails as (None while it has no database session)."""
+        return self._holder
 
     async def run(self) -> None:
         """Listen, claim, send, record, repeat; survives database and relay outages."""
@@ -116,14 +133,22 @@ class Delivery:
             for n in range(self._settings.send_concurrency)
         ]
         recorder = asyncio.create_task(self._recorder(), name="email-recorder")
+        self._workers = (senders, recorder)
         try:
             await keep_running(self._listen_and_serve, what="email delivery")
         finally:
             await self._drain(senders, recorder)
 
     async def _listen_and_serve(self) -> None:
-        async with self._listening():
-            await self._serve()
+        async with self._listening() as conn:
+            try:
+                await self._serve(conn)
+            except asyncio.CancelledError:
+                # Stopping: finish (briefly) while our lock still says we live, or
+                # another replica would take over, and send again, what is in flight.
+                if self._workers is not None:
+                    await self._drain(*self._workers)
+                raise
 
     async def attempt(
         self, email: OutgoingEmail, lease_left: timedelta, opened: str | None = None
@@ -134,10 +159,17 @@ class Delivery:
         return outcome
 
     async def attempt_run(
-        self, run: list[tuple[OutgoingEmail, timedelta, str | None]]
+        self,
+        run: list[tuple[OutgoingEmail, timedelta, str | None]],
+        report: Callable[[Outcome], None] | None = None,
     ) -> list[Outcome]:
         """One attempt at each of a run of claimed emails, sent on one SMTP session
-        (pipelined); what became of each, in order (nothing recorded yet)."""
+        (pipelined); what became of each, in order (nothing recorded yet).
+
+        ``report`` hears of each outcome once: an email the relay answered, the
+        moment it answered (not when the whole run is done: until its outcome is
+        recorded, a crash sends it again), the others at the end.
+        """
         outcomes: dict[int, Outcome] = {}
         messages: list[MailMessage] = []
         sent_as: list[int] = []
@@ -156,19 +188,40 @@ class Delivery:
                 outcomes[index] = Outcome(email, str(exc), permanent=True)
                 continue
             sent_as.append(index)
+        reported: set[int] = set()
         with contextlib.ExitStack() as spans:
             # Each email's send continues the trace of the event that asked for it.
             span_of = {index: spans.enter_context(_send_span(run[index][0])) for index in sent_as}
-            for index, error in zip(sent_as, await self._mailer(messages), strict=True):
+
+            def settle(position: int, error: DeliveryError | None) -> Outcome:
+                index = sent_as[position]
                 email = run[index][0]
                 if error is None:
-                    outcomes[index] = Outcome(email)
+                    outcome = Outcome(email)
                 elif not error.tried:
-                    outcomes[index] = Outcome(email, released=True)
+                    outcome = Outcome(email, released=True)
                 else:
-                    outcomes[index] = Outcome(email, error.reason, permanent=error.permanent)
-                span_of[index].set_attribute("email.outcome", _outcome_name(outcomes[index]))
-        return [outcomes[index] for index in range(len(run))]
+                    outcome = Outcome(email, error.reason, permanent=error.permanent)
+                outcomes[index] = outcome
+                span_of[index].set_attribute("email.outcome", _outcome_name(outcome))
+                return outcome
+
+            def answered(position: int, error: DeliveryError | None) -> None:
+                outcome = settle(position, error)
+                if report is not None:
+                    reported.add(sent_as[position])
+                    report(outcome)
+
+            errors = await self._mailer(messages, answered if report is not None else None)
+            for position, error in enumerate(errors):
+                if sent_as[position] not in reported:
+                    settle(position, error)
+        in_order = [outcomes[index] for index in range(len(run))]
+        if report is not None:
+            for index, outcome in enumerate(in_order):
+                if index not in reported:
+                    report(outcome)
+        return in_order
 
     def compose(
         self, email: OutgoingEmail, now: datetime, opened: str | None = None
@@ -228,7 +281,7 @@ class Delivery:
 
     # ---- claiming --------------------------------------------------------
 
-    async def _serve(self) -> None:
+    async def _serve(self, conn: AsyncConnection) -> None:
         window = self._settings.send_batch_size
         low = self._low
         while True:
@@ -239,7 +292,7 @@ class Delivery:
             # Claim once the senders are about to run dry, as many as the window allows:
             # few large claims rather than one query per email.
             if free > 0 and waiting < low:
-                claimed = await self._claim(free)
+                claimed = await self._claim(conn, free)
                 if claimed == free:
                     continue  # there may be more due right now
             timeout = self._settings.delivery_poll_interval_s
@@ -251,8 +304,8 @@ class Delivery:
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
 
-    async def _claim(self, limit: int) -> int:
-        claiming = asyncio.ensure_future(self._claim_and_open(limit))
+    async def _claim(self, conn: AsyncConnection, limit: int) -> int:
+        claiming = asyncio.ensure_future(self._claim_and_open(conn, limit))
         try:
             claimed = await asyncio.shield(claiming)
         except asyncio.CancelledError:
@@ -267,15 +320,21 @@ class Delivery:
             self._queue.put_nowait(item)
         return len(claimed)
 
-    async def _claim_and_open(self, limit: int) -> list[_Claimed]:
-        claimed = await service.claim_due(self._engine, limit=limit, lease=self._lease)
+    async def _claim_and_open(self, conn: AsyncConnection, limit: int) -> list[_Claimed]:
+        holder = self._holder
+        if holder is None:
+            raise ConnectionError("the worker's database session is gone")
+        claimed = await service.claim_due(
+            conn, limit=limit, lease=self._lease, holder=holder, grace=self._grace
+        )
         lease_ends = time.monotonic() + self._lease.total_seconds()
         # Opening the tokens is a good part of an email's CPU (all of it with a
         # legacy RSA key): open the whole batch on a worker thread while the
         # senders go on with the last one.
         opened = await asyncio.to_thread(self._open_all, claimed) if claimed else []
         return [
-            _Claimed(email, lease_ends, token) for email, token in zip(claimed, opened, strict=True)
+            _Claimed(email, lease_ends, token, holder)
+            for email, token in zip(claimed, opened, strict=True)
         ]
 
     def _open_all(self, claimed: list[OutgoingEmail]) -> list[str | None]:
@@ -291,16 +350,47 @@ class Delivery:
         return tokens
 
     @contextlib.asynccontextmanager
-    async def _listening(self) -> AsyncIterator[None]:
+    async def _listening(self) -> AsyncIterator[AsyncConnection]:
+        """A session of our own for as long as the worker serves: it holds the lock
+        of the worker's id (its liveness, as other workers see it), hears of new
+        emails (LISTEN), and makes every claim."""
         async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            await driver.add_listener(EMAILS_CHANNEL, self._on_notify)
             try:
-                yield
+                worker_id = await self._take_worker_id(conn)
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                await driver.add_listener(EMAILS_CHANNEL, self._on_notify)
+                driver.add_termination_listener(self._on_session_lost)
+                self._holder = worker_id
+                log.info("delivery worker serving", worker_id=worker_id)
+                try:
+                    yield conn
+                finally:
+                    self._holder = None
+                    with contextlib.suppress(Exception):
+                        driver.remove_termination_listener(self._on_session_lost)
+                        await driver.remove_listener(EMAILS_CHANNEL, self._on_notify)
             finally:
+                # The lock must end with the session: back in the pool, the connection
+                # would keep it, and our leases would look alive until they expire.
                 with contextlib.suppress(Exception):
-                    await driver.remove_listener(EMAILS_CHANNEL, self._on_notify)
+                    await conn.invalidate()
+
+    async def _take_worker_id(self, conn: AsyncConnection) -> int:
+        while True:
+            worker_id = secrets.randbelow(MAX_WORKER_ID) + 1
+            taken = await store_delivery.hold_worker_id(conn, worker_id)
+            await conn.commit()
+            if taken:
+                return worker_id
+
+    def _on_session_lost(self, *_: object) -> None:
+        # Our lock is gone: other workers may take our leases over from now on, so
+        # nothing more is sent on them (see ``_sender``); a new session, a new id.
+        if self._holder is not None:
+            log.warning("delivery worker lost its database session", worker_id=self._holder)
+        self._holder = None
+        self._wakeup.set()
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
@@ -316,13 +406,15 @@ class Delivery:
             items = [await self._queue.get()]
             while len(items) < self._settings.smtp_run_size and not self._queue.empty():
                 items.append(self._queue.get_nowait())
+            items = self._still_ours(items)
+            if not items:
+                continue
             self._busy += len(items)
             self._idle.clear()
             now = time.monotonic()
             try:
                 run = [(i.email, timedelta(seconds=i.lease_ends - now), i.opened) for i in items]
-                for outcome in await self.attempt_run(run):
-                    self._report(outcome)
+                await self.attempt_run(run, self._report)
             except Exception as exc:
                 # The emails keep their lease and are tried again once it runs out.
                 log.error(
@@ -337,6 +429,17 @@ class Delivery:
             if self._queue.qsize() < self._low:
                 self._wakeup.set()  # time to claim more
 
+    def _still_ours(self, items: list[_Claimed]) -> list[_Claimed]:
+        """Those claimed under the worker id we still hold. The others are dropped
+        unsent: once our lock went, another worker may have taken them over."""
+        ours = [i for i in items if i.holder is not None and i.holder == self._holder]
+        if len(ours) < len(items):
+            log.warning(
+                "claimed emails dropped: the worker lost its lock, another takes them over",
+                emails=[str(i.email.id) for i in items if i not in ours],
+            )
+        return ours
+
     def _report(self, outcome: Outcome) -> None:
         self._outcomes.append(outcome)
         self._settled.clear()
@@ -345,12 +448,11 @@ class Delivery:
     # ---- recording -------------------------------------------------------
 
     async def _recorder(self) -> None:
-        """Record outcomes in batches; whatever piles up meanwhile is the next batch."""
+        """Record outcomes as they come: whatever piled up while the last transaction
+        ran is the next one (a group commit). No waiting for more: an email the relay
+        took is sent again by a crash until its outcome is committed."""
         while True:
             await self._outcome_ready.wait()
-            if len(self._outcomes) < RECORD_BATCH:
-                # A moment for the other senders' outcomes: one transaction for many.
-                await asyncio.sleep(RECORD_LINGER_S)
             self._outcome_ready.clear()
             batch, self._outcomes = self._outcomes, []
             if batch:
@@ -398,6 +500,8 @@ class Delivery:
         """A clean stop leaves no lease to wait out: what is still queued goes back
         untried, sends in flight may finish briefly, and every outcome is recorded.
         Every wait is bounded: stopping never hangs on a sender or the database."""
+        if self._stopping:
+            return  # drained already (while the worker's lock was held)
         self._stopping = True
         deadline = time.monotonic() + SHUTDOWN_GRACE_S
         while not self._queue.empty():

@@ -141,6 +141,48 @@ def lease_left_for_send(
     return lease_left > min(send_timeout * 1.5, lease / 2)
 
 
+# The namespace of delivery workers' session advisory locks (the two-key form, so it
+# never meets the relay's or the migrations' one-key locks): "Noti".
+WORKER_LOCK_NAMESPACE = 0x4E6F7469
+# Worker ids are positive 32-bit numbers (the lock's second key).
+MAX_WORKER_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Lease:
+    """An email in ``sending``: who claimed it (a worker id, None before ids existed),
+    when, until when, and whether that worker is alive (holds its session lock)."""
+
+    email_id: uuid.UUID
+    attempts: int
+    holder: int | None
+    claimed_at: datetime | None
+    ends_at: datetime
+    holder_alive: bool
+
+
+def lease_orphaned(
+    lease: Lease, *, now: datetime, database_started_at: datetime, grace: timedelta
+) -> bool:
+    """Whether another worker may take this lease over now, without waiting for its end.
+
+    A worker holds a PostgreSQL session lock for as long as it lives: PostgreSQL
+    drops it the moment the worker's process dies (its connection closes), so a
+    lease whose holder holds no lock was left by a dead worker, and nothing is in
+    flight for it any more. Except when the lock went with a restart of the database
+    (the lease was taken before it started): the holder may be alive, with answers of
+    the relay still to record once it reconnects; it has ``grace`` to do so.
+    An expired lease is taken over anyway, as always (a holder we cannot see).
+    """
+    if lease.ends_at <= now:
+        return True
+    if lease.holder is None or lease.holder_alive:
+        return False
+    if lease.claimed_at is None or lease.claimed_at < database_started_at:
+        return now >= database_started_at + grace
+    return True
+
+
 def link_expired(expires_at: datetime | None, now: datetime) -> bool:
     """A set-password link or an invitation past its expiry is not worth sending."""
     return expires_at is not None and expires_at <= now

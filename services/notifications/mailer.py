@@ -14,16 +14,17 @@ import functools
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
+from typing import Protocol
 
 import aiosmtplib
 
 from .domain import is_permanent_smtp_code
 from .settings import Settings
-from .smtp_session import Broken, Refused, SmtpSession
+from .smtp_session import Broken, OnResult, Refused, SmtpSession
 from .templates import Rendered
 
 # Quoted-printable never contains "=_" ("=" is followed by hex digits or a line
@@ -53,8 +54,18 @@ class MailMessage:
         return not (self.sender.isascii() and self.to.isascii())
 
 
-# Sends a run of messages; for each, None (the relay took it) or why not.
-Mailer = Callable[[Sequence[MailMessage]], Awaitable[list["DeliveryError | None"]]]
+# Told what the relay answered to one message of a run, as soon as it answered:
+# (index in the run, None if it took the message, else why not).
+OnEach = Callable[[int, "DeliveryError | None"], None]
+
+
+class Mailer(Protocol):
+    """Sends a run of messages; for each, None (the relay took it) or why not.
+    ``on_each`` (if given) hears of each answer the relay gives, the moment it gives it."""
+
+    async def __call__(
+        self, messages: Sequence[MailMessage], on_each: OnEach | None = None
+    ) -> list[DeliveryError | None]: ...
 
 
 class DeliveryError(Exception):
@@ -187,18 +198,20 @@ class _Connection:
         self._session = await SmtpSession.open(self._settings)
         return self._session
 
-    async def send(self, messages: Sequence[MailMessage]) -> list[Refused | None]:
+    async def send(
+        self, messages: Sequence[MailMessage], on_result: OnResult | None = None
+    ) -> list[Refused | None]:
         session = self._usable(time.monotonic())
         if session is None:
-            return await (await self._open()).send(messages)
+            return await (await self._open()).send(messages, on_result)
         try:
-            return await session.send(messages)
+            return await session.send(messages, on_result)
         except Broken as exc:
             if exc.results or exc.content_sent:
                 raise
             # The relay had closed a session we kept open, before any of this run
             # reached it: that says nothing about these emails. Again on a new one.
-            return await (await self._open()).send(messages)
+            return await (await self._open()).send(messages, on_result)
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -220,15 +233,25 @@ class SmtpPool:
         self._slots = asyncio.Semaphore(settings.send_concurrency)
         self._all: set[_Connection] = set()
 
-    async def __call__(self, messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
-        """Send ``messages`` in order; for each, None (taken) or the ``DeliveryError``."""
+    async def __call__(
+        self, messages: Sequence[MailMessage], on_each: OnEach | None = None
+    ) -> list[DeliveryError | None]:
+        """Send ``messages`` in order; for each, None (taken) or the ``DeliveryError``.
+        ``on_each`` hears of each answer of the relay as it comes (see ``Mailer``)."""
         if not messages:
             return []
+        on_result: OnResult | None = None
+        if on_each is not None:
+            hook = on_each
+
+            def on_result(index: int, result: Refused | None) -> None:
+                hook(index, _error(result))
+
         async with self._slots:
             connection = self._idle.pop() if self._idle else _Connection(self._settings)
             self._all.add(connection)
             try:
-                results = await connection.send(messages)
+                results = await connection.send(messages, on_result)
             except Broken as exc:
                 await self._drop(connection)
                 done = [_error(r) for r in exc.results]

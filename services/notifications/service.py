@@ -47,6 +47,7 @@ from .domain import (
     event_key,
     invitation_template,
     last_roles,
+    lease_orphaned,
     short_error,
     template_for,
 )
@@ -226,11 +227,40 @@ async def queue_many(
     return inserted
 
 
-async def claim_due(engine: AsyncEngine, *, limit: int, lease: timedelta) -> list[OutgoingEmail]:
-    """Claim the emails that are due, under a lease (committed before anything is sent)."""
-    async with UnitOfWork(engine, SERVICE) as uow:
-        claimed = await store_delivery.claim_due(uow.conn, limit=limit, lease=lease)
-        await uow.commit()
+async def claim_due(
+    db: AsyncEngine | AsyncConnection,
+    *,
+    limit: int,
+    lease: timedelta,
+    holder: int | None = None,
+    grace: timedelta = timedelta(0),
+) -> list[OutgoingEmail]:
+    """Claim the emails that are due, under a lease held by worker ``holder``
+    (committed before anything is sent).
+
+    The leases of dead workers come first (``lease_orphaned``): what a killed
+    process had in flight goes out again within moments, not when its lease ends.
+    A worker claims on the connection that holds its lock (``db``), so that no
+    claim is ever made in the name of a worker whose lock is gone.
+    """
+    if isinstance(db, AsyncEngine):
+        async with db.connect() as conn:
+            return await claim_due(conn, limit=limit, lease=lease, holder=holder, grace=grace)
+    async with db.begin():
+        found, now, started = await store_delivery.leases(db)
+        orphans = [
+            (held.email_id, held.attempts)
+            for held in found
+            if held.ends_at > now  # an expired lease is simply due (below)
+            and lease_orphaned(held, now=now, database_started_at=started, grace=grace)
+        ]
+        claimed = await store_delivery.take_over(
+            db, orphans[:limit], lease=lease, holder=holder
+        )
+        if len(claimed) < limit:
+            claimed += await store_delivery.claim_due(
+                db, limit=limit - len(claimed), lease=lease, holder=holder
+            )
     return claimed
 
 

@@ -64,5 +64,10 @@ class Settings(ServiceSettings):
     # A replica that claims an email owns it this long; if it dies mid-send, another
     # replica takes the email over once the lease has run out.
     send_lease_s: float = Field(default=120.0, gt=0)
+    # A worker that died (its process is gone: PostgreSQL dropped its session lock)
+    # has its leases taken over at once. Only when the database itself restarted
+    # (every lock gone at once) do the leases taken before wait this long, for their
+    # holders to reconnect and record what the relay had already accepted.
+    send_takeover_grace_s: float = Field(default=15.0, ge=0)
     # New emails wake the worker through LISTEN/NOTIFY; this is only the fallback.
     delivery_poll_interval_s: float = Field(default=1.0, gt=0)

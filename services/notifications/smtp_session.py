@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple, Protocol
 
 import aiosmtplib
@@ -84,6 +84,10 @@ def wire_body(data: bytes) -> bytes:
     return body + b".\r\n"
 
 
+# Told each message's result as soon as the relay's answer is read: (index in the run, result).
+OnResult = Callable[[int, "Refused | None"], None]
+
+
 class SmtpSession:
     """``await SmtpSession.open(settings)``, then ``send`` runs of messages while it is alive."""
 
@@ -135,10 +139,17 @@ class SmtpSession:
         """Whether the relay has not hung up (as far as we know without asking)."""
         return not (self._writer.is_closing() or self._reader.at_eof())
 
-    async def send(self, messages: Sequence[Outgoing]) -> list[Refused | None]:
+    async def send(
+        self, messages: Sequence[Outgoing], on_result: OnResult | None = None
+    ) -> list[Refused | None]:
         """Send a run of messages in order: for each, None (the relay took it) or
-        ``Refused`` (the session stays usable). ``Broken`` if the session broke."""
-        results: list[Refused | None] = []
+        ``Refused`` (the session stays usable). ``Broken`` if the session broke.
+
+        ``on_result`` hears of each message the moment its answer is read, before the
+        rest of the run: whoever records outcomes need not wait for the whole run
+        (the time between the relay's 250 and our record is when a crash sends twice).
+        """
+        results = _Results(on_result)
         self._content_sent = False
         try:
             # One deadline for the whole run: it must end well inside the claims'
@@ -151,10 +162,10 @@ class SmtpSession:
                         results.append(await self._stepwise(message))
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError) as exc:
             # The message in flight is the first without a result.
-            raise Broken(results, exc, content_sent=self._content_sent) from exc
+            raise Broken(list(results), exc, content_sent=self._content_sent) from exc
         self.sent += len(messages)
         self.last_used = time.monotonic()
-        return results
+        return list(results)
 
     def _envelope(self, message: Outgoing) -> bytes:
         encoding = "utf-8" if message.smtputf8 else "ascii"
@@ -168,7 +179,7 @@ class SmtpSession:
             b"RCPT TO:<" + message.to.encode(encoding) + b">\r\n"
         )
 
-    async def _pipelined(self, messages: Sequence[Outgoing], results: list[Refused | None]) -> None:
+    async def _pipelined(self, messages: Sequence[Outgoing], results: _Results) -> None:
         # Each group: [the last message's content] [RSET after a failed envelope]
         # [the next message's MAIL, RCPT, DATA]; then its replies, in that order.
         if not messages:
@@ -244,6 +255,19 @@ class SmtpSession:
                     self._writer.write(b"QUIT\r\n")
                     await self._reply()
         self._writer.close()
+
+
+class _Results(list[Refused | None]):
+    """The results of a run so far; each one appended is told to ``on_result`` at once."""
+
+    def __init__(self, on_result: OnResult | None) -> None:
+        super().__init__()
+        self._on_result = on_result
+
+    def append(self, result: Refused | None) -> None:
+        super().append(result)
+        if self._on_result is not None:
+            self._on_result(len(self) - 1, result)
 
 
 def _refusal(to_mail: Reply, to_rcpt: Reply) -> Refused | None:

@@ -17,13 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .domain import DUE_STATUSES, OutgoingEmail
+from .domain import DUE_STATUSES, WORKER_LOCK_NAMESPACE, Lease, OutgoingEmail
 from .store import department_names
 from .tables import emails
 
 
-async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> list[OutgoingEmail]:
-    """Take up to ``limit`` due emails: mark them ``sending`` under a lease, count the attempt.
+async def claim_due(
+    conn: AsyncConnection, *, limit: int, lease: timedelta, holder: int | None = None
+) -> list[OutgoingEmail]:
+    """Take up to ``limit`` due emails: mark them ``sending`` under a lease held by
+    worker ``holder``, count the attempt.
 
     ``SKIP LOCKED`` lets replicas claim side by side without waiting on each other.
     """
@@ -34,15 +37,45 @@ async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> l
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    return await _take(conn, emails.c.id.in_(due), lease, holder)
+
+
+async def take_over(
+    conn: AsyncConnection,
+    leases: Sequence[tuple[uuid.UUID, int]],
+    *,
+    lease: timedelta,
+    holder: int | None,
+) -> list[OutgoingEmail]:
+    """Claim these (email id, attempt) from a dead worker; those still as it left them."""
+    if not leases:
+        return []
+    values = _unnest(
+        id=([i for i, _ in leases], UUID(as_uuid=True)),
+        attempts=([a for _, a in leases], sa.Integer),
+    )
+    # A worker that took them over first (or the holder recording them) changed the
+    # attempt or the status: those match no row.
+    mine = sa.select(values.c.id).where(_held(values))
+    return await _take(conn, emails.c.id.in_(mine), lease, holder)
+
+
+async def _take(
+    conn: AsyncConnection,
+    which: sa.ColumnElement[bool],
+    lease: timedelta,
+    holder: int | None,
+) -> list[OutgoingEmail]:
     rows = (
         await conn.execute(
             sa.update(emails)
-            .where(emails.c.id.in_(due))
+            .where(which)
             .values(
                 status="sending",
                 attempts=emails.c.attempts + 1,
                 next_attempt_at=sa.func.now() + lease,
                 last_attempt_at=sa.func.now(),
+                lease_holder=holder,
             )
             .returning(*emails.c)
         )
@@ -70,6 +103,51 @@ async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> l
         # Oldest first, as they fell due (RETURNING keeps no order).
         for r in sorted(rows, key=lambda r: r.created_at)
     ]
+
+
+_LEASES = sa.text(
+    """
+    SELECT e.id, e.attempts, e.lease_holder, e.last_attempt_at, e.next_attempt_at,
+           EXISTS (
+               SELECT 1 FROM pg_locks l
+               WHERE l.locktype = 'advisory' AND l.granted AND l.database = d.oid
+                 AND l.classid = CAST(:namespace AS oid)
+                 AND l.objid = CAST(e.lease_holder AS oid) AND l.objsubid = 2
+           ) AS alive
+    FROM emails e, (SELECT oid FROM pg_database WHERE datname = current_database()) d
+    WHERE e.status = 'sending'
+    """
+)
+
+
+async def leases(conn: AsyncConnection) -> tuple[list[Lease], datetime, datetime]:
+    """Every lease in force, whether its holder lives; the database's clock, and when
+    the database (re)started (a restart drops every worker's lock at once)."""
+    now, started = (
+        await conn.execute(sa.select(sa.func.now(), sa.func.pg_postmaster_start_time()))
+    ).one()
+    rows = await conn.execute(_LEASES, {"namespace": WORKER_LOCK_NAMESPACE})
+    found = [
+        Lease(
+            email_id=r.id,
+            attempts=r.attempts,
+            holder=r.lease_holder,
+            claimed_at=r.last_attempt_at,
+            ends_at=r.next_attempt_at,
+            holder_alive=r.alive,
+        )
+        for r in rows
+    ]
+    return found, now, started
+
+
+async def hold_worker_id(conn: AsyncConnection, worker_id: int) -> bool:
+    """Take this worker id's session lock on ``conn`` (held while the session lives);
+    False if another worker has it."""
+    taken = await conn.scalar(
+        sa.select(sa.func.pg_try_advisory_lock(WORKER_LOCK_NAMESPACE, worker_id))
+    )
+    return bool(taken)
 
 
 def _held(values: sa.Subquery) -> sa.ColumnElement[bool]:

@@ -63,6 +63,8 @@ emails = sa.Table(
     sa.Column(
         "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    # The delivery worker that claimed it last (its session lock says whether it lives).
+    sa.Column("lease_holder", sa.Integer, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
@@ -76,6 +78,8 @@ emails = sa.Table(
         "status IN ('pending', 'sending', 'retrying', 'sent', 'failed')", name="emails_status"
     ),
 )
+# The leases in force, read by every claim (a few hundred rows per worker at most).
+sa.Index("emails_sending", emails.c.id, postgresql_where=emails.c.status == "sending")
 sa.Index(
     "emails_due",
     emails.c.next_attempt_at,

@@ -32,7 +32,7 @@ from prodigy_users.notifications import service
 from prodigy_users.notifications.app import spec
 from prodigy_users.notifications.consumers import IGNORED, handlers
 from prodigy_users.notifications.delivery import Delivery
-from prodigy_users.notifications.mailer import DeliveryError, MailMessage
+from prodigy_users.notifications.mailer import DeliveryError, MailMessage, OnEach
 from prodigy_users.notifications.service import EmailLog
 from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.tables import emails, memberships
@@ -138,7 +138,9 @@ async def test_an_email_waits_for_its_department_name_and_goes_when_it_arrives(
     [released] = await rows(engine, dept)
     assert released.due, "the name arrived: the email is due now"
 
-    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
+    async def never(
+        messages: Sequence[MailMessage], on_each: OnEach | None = None
+    ) -> list[DeliveryError | None]:
         raise AssertionError("not sending here")
 
     claimed = await service.claim_due(engine, limit=500, lease=timedelta(seconds=60))

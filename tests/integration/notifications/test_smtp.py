@@ -136,3 +136,41 @@ async def test_the_http_view_reads_on_from_an_id_and_by_recipient(
     capture.store.flush()
     lines = (tmp_path / "mail.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [m["id"] for m in everything]
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+async def test_each_answer_is_told_as_it_is_read_before_the_run_ends(
+    capture: MailCapture, pipelined: bool
+) -> None:
+    # The recorder hears of each message the moment the relay answers it: while the
+    # rest of the run is still going, the capture already holds what was told.
+    ok1, bounced, ok2 = addresses(3)
+    capture.reject(bounced)
+    told: list[tuple[int, bool, int]] = []
+
+    def on_result(index: int, result: Refused | None) -> None:
+        told.append((index, result is None, len(capture.messages)))
+
+    session = await SmtpSession.open(settings(capture))
+    try:
+        session.pipelining = pipelined
+        before = len(capture.messages)
+        results = await session.send([message(a) for a in (ok1, bounced, ok2)], on_result)
+    finally:
+        await session.close()
+    assert [(i, ok) for i, ok, _ in told] == [(0, True), (1, False), (2, True)]
+    assert [r is None for r in results] == [True, False, True]
+    # Told of the first once the relay had it, before the third was handed over.
+    assert told[0][2] == before + 1 and told[2][2] == before + 2
+
+    # Through the pool, as the delivery worker sees it: an error or None, per index.
+    pool = SmtpPool(settings(capture))
+    heard: list[tuple[int, str | None]] = []
+    try:
+        errors = await pool(
+            [message(a) for a in addresses(2)],
+            lambda i, e: heard.append((i, None if e is None else e.reason)),
+        )
+    finally:
+        await pool.close()
+    assert heard == [(0, None), (1, None)] and errors == [None, None]

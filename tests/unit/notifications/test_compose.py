@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from prodigy_users.notifications.delivery import ComposeError, Delivery
 from prodigy_users.notifications.domain import OutgoingEmail, link_kind
-from prodigy_users.notifications.mailer import DeliveryError, MailMessage
+from prodigy_users.notifications.mailer import DeliveryError, MailMessage, OnEach
 from prodigy_users.notifications.settings import Settings
 from prodigy_users.notifications.templates import TEMPLATES
 from prodigy_users.runtime.keys import seal
@@ -36,7 +36,9 @@ def delivery(key: rsa.RSAPrivateKey) -> Iterator[Delivery]:
     engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     settings = Settings(public_base_url="https://id.example", mail_from="Prodigy <no-reply@p.dev>")
 
-    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
+    async def never(
+        messages: Sequence[MailMessage], on_each: OnEach | None = None
+    ) -> list[DeliveryError | None]:
         raise AssertionError("no sending here")
 
     yield Delivery(engine, settings, never, key)
@@ -133,7 +135,9 @@ def test_token_sealed_to_another_key_is_refused_without_echoing_it(
 def test_without_a_key_nothing_is_composed(key: rsa.RSAPrivateKey) -> None:
     engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
 
-    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
+    async def never(
+        messages: Sequence[MailMessage], on_each: OnEach | None = None
+    ) -> list[DeliveryError | None]:
         raise AssertionError
 
     keyless = Delivery(engine, Settings(), never, None)
@@ -153,7 +157,9 @@ def app_delivery(key: rsa.RSAPrivateKey) -> Delivery:
         mail_from="Prodigy <no-reply@p.dev>",
     )
 
-    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
+    async def never(
+        messages: Sequence[MailMessage], on_each: OnEach | None = None
+    ) -> list[DeliveryError | None]:
         raise AssertionError("no sending here")
 
     return Delivery(engine, settings, never, key)
@@ -212,7 +218,9 @@ def test_invitation_without_its_token_is_not_sent(
 def test_welcome_joined_needs_no_token_and_no_key(key: rsa.RSAPrivateKey) -> None:
     engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
 
-    async def never(messages: Sequence[MailMessage]) -> list[DeliveryError | None]:
+    async def never(
+        messages: Sequence[MailMessage], on_each: OnEach | None = None
+    ) -> list[DeliveryError | None]:
         raise AssertionError
 
     keyless = Delivery(engine, Settings(app_base_url=APP), never, None)
