@@ -22,7 +22,20 @@ from prodigy_users.runtime.body_limit import BodyLimit, Override, size_text
 from prodigy_users.runtime.logging import configure_logging, get_logger
 from prodigy_users.runtime.serving import KEEP_ALIVE_S
 
-from . import auth, emails, errors, groups, home, imports, public, record, users
+from . import (
+    add_user,
+    auth,
+    emails,
+    errors,
+    groups,
+    home,
+    imports,
+    invitations,
+    public,
+    record,
+    registration_link,
+    users,
+)
 from .clients import Services
 from .csrf import CsrfSigner
 from .secret import load_secret
@@ -34,12 +47,15 @@ log = get_logger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 # Every area of pages, in the order their routes are matched (the users table's
-# /users/export before the record's /users/{account}).
+# /users/export and /users/new before the record's /users/{account}).
 PAGES: tuple[APIRouter, ...] = (
     auth.router,
     home.router,
     users.router,
+    add_user.router,
     record.router,
+    invitations.router,
+    registration_link.router,
     imports.router,
     groups.router,
     emails.router,
