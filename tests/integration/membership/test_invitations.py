@@ -407,7 +407,9 @@ async def test_registering_with_the_invited_address_joins_once_identity_makes_th
     assert (op.status, op.kind, op.requested_by) == ("pending", "register", None)
     [command] = await m.commands(CreateAccount, request_id=str(op.id))
     assert command.confirm_email is False and command.request_id == op.id
-    assert command.password_hash is not None and command.password_hash.startswith("$argon2")
+    assert command.password_hash is None, "the hash travels sealed to identity, never in the clear"
+    assert command.sealed_password_hash is not None
+    assert m.unsealed_hash(command.sealed_password_hash).startswith("$argon2id$")
     assert PASSWORD not in await m.outbox_text(dept.id), "never the password itself"
     row = await invitation(m, invitation_id)
     assert (row.status, row.claimed_by) == ("pending", op.id), "claimed, not yet accepted"
