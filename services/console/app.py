@@ -21,7 +21,7 @@ from prodigy_users.runtime.body_limit import BodyLimit, Override, size_text
 from prodigy_users.runtime.logging import configure_logging, get_logger
 from prodigy_users.runtime.serving import KEEP_ALIVE_S
 
-from . import auth, errors, home, public, record, users
+from . import auth, errors, home, my_training, public, record, users
 from .clients import Services
 from .csrf import CsrfSigner
 from .secret import load_secret
@@ -37,6 +37,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 PAGES: tuple[APIRouter, ...] = (
     auth.router,
     home.router,
+    my_training.router,
     users.router,
     record.router,
     public.router,
