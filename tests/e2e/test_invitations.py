@@ -608,3 +608,22 @@ async def test_ten_anonymous_accepts_of_one_invitation_at_once_make_one_account(
     assert r.status_code == 403 and problem_type(r) == "email-not-confirmed", r.text
     outcome = await registration_outcome(api, (await confirm_email(api, winner))["request_id"])
     assert outcome["status"] == "succeeded", outcome
+
+
+async def test_a_name_pasted_with_the_address_greets_and_lists_the_invitee(api: Api) -> None:
+    admin = await api.create_department()
+    named, plain = random_email("named"), random_email("plain")
+
+    results = await invite_ok(api, admin, f'"Two, Sam" <{named}>; {plain}')
+
+    assert [(r["email"], r["outcome"]) for r in results] == [
+        (named, "invited"),
+        (plain, "invited"),
+    ]
+    [mail] = await api.wait_mail(named)
+    assert mail["text"].startswith("Hello Two, Sam,\n"), mail["text"][:80]
+    assert "<p>Hello Two, Sam,</p>" in mail["html"]
+    [unnamed] = await api.wait_mail(plain)
+    assert unnamed["text"].startswith("Hello,\n"), unnamed["text"][:80]
+    listed = {i["email"]: i["name"] for i in await list_invitations(api, admin, "pending")}
+    assert listed == {named: "Two, Sam", plain: None}

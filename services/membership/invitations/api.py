@@ -65,6 +65,11 @@ class InvitationPublic(BaseModel):
 
     invitation_id: uuid.UUID
     email: str
+    name: str | None = Field(
+        default=None,
+        description="The name pasted with the address (`Sam Two <sam@x.org>`), if any.",
+        examples=["Sam Two"],
+    )
     role: str | None
     status: Literal["pending", "accepted", "revoked", "expired"]
     created_at: datetime
@@ -206,6 +211,7 @@ async def list_invitations(
             InvitationPublic(
                 invitation_id=r.id,
                 email=r.email,
+                name=r.name,
                 role=r.role,
                 status=r.effective_status,
                 created_at=r.created_at,
