@@ -178,8 +178,10 @@ class AccountEmailConfirmed(Payload):
     """Event: the owner of an account proved they receive mail at its address (they used
     the link of the confirmation email, with their password).
 
-    Sent right after the ``AccountCreated`` of an account made by registering; accounts
-    made any other way are confirmed from the start and get no such event.
+    Sent with the ``AccountCreated`` of an account made by registering, in this order:
+    ``AccountCreated``, ``PasswordChanged`` (the password chosen while registering),
+    ``AccountEmailConfirmed``; accounts made any other way are confirmed from the start
+    and get no such event.
     """
 
     TYPE: ClassVar[str] = "identity.account_email_confirmed"

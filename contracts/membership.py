@@ -120,7 +120,8 @@ class InvitationExpired(Payload):
 
 
 class InvitationAccepted(Payload):
-    """Event: an invitation was used; ``MemberAdded`` or ``MemberRestored`` follows."""
+    """Event: an invitation was used. The ``MemberAdded`` or ``MemberRestored`` it made
+    comes just before it (same transaction, same department key)."""
 
     TYPE: ClassVar[str] = "membership.invitation_accepted"
 
