@@ -245,6 +245,18 @@ class Entry:
         self.engine = engine
         self.passwords = passwords
 
+    async def invited(self, token: str) -> tuple[str, str | None]:
+        """The address an invitation that can still be used was sent to, and the name the
+        admin pasted with it (what the registration form offers first). Refused as
+        accepting it would be: unknown, used, revoked or expired."""
+        async with self.engine.connect() as conn:
+            row = await store.by_token(conn, token_hash(token))
+        if row is None:
+            raise InvitationInvalid()
+        door = InvitationDoor(row)
+        door.check(str(row.email), datetime.now(UTC))
+        return str(row.email), row.name
+
     async def accept(
         self, token: str, principal: Principal | None, registration: Registration | None
     ) -> Joined | Registered:
