@@ -36,11 +36,13 @@ class CreateAccount(Payload):
     An address whose account was never confirmed (a registration nobody confirmed)
     counts as free: the request takes that account over instead of being rejected.
 
-    Version 2 added ``confirm_email``.
+    Version 2 added ``confirm_email``; version 3 ``sealed_password_hash``, which
+    replaces ``password_hash`` (no longer sent: a hash in the clear could be attacked
+    offline by anyone who reads the topic).
     """
 
     TYPE: ClassVar[str] = "identity.create_account"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
 
     request_id: uuid.UUID = _REQUEST
     email: Email = Field(description="Login email.", examples=["ana.lima@example.org"])
@@ -49,8 +51,18 @@ class CreateAccount(Payload):
     password_hash: str | None = Field(
         default=None,
         description=(
-            "Argon2 hash of a password the person chose while registering (never the "
-            "password itself); absent: identity emails a set-password link instead."
+            "Deprecated, no longer sent (see `sealed_password_hash`): the Argon2 hash in "
+            "the clear, as version 2 sent it. Identity still accepts it from commands "
+            "written before the change."
+        ),
+    )
+    sealed_password_hash: str | None = Field(
+        default=None,
+        description=(
+            "Argon2id hash of a password the person chose while registering (never the "
+            "password itself), sealed to identity's key (HPKE, RFC 9180: `hpke1.` and "
+            "base64) so that only identity can open it; absent: identity emails a "
+            "set-password link instead."
         ),
     )
     confirm_email: bool = Field(
@@ -96,7 +108,13 @@ class AccountCreated(Payload):
 
 
 class AccountCreationRejected(Payload):
-    """Event: a ``CreateAccount`` request was refused; nothing was created."""
+    """Private event for membership only: a ``CreateAccount`` request was refused;
+    nothing was created.
+
+    It travels on the private ``identity.answers.v1`` (until this change it was on the
+    public ``identity.events.v1``): it names the account that holds the address, which
+    only the service that asked may know.
+    """
 
     TYPE: ClassVar[str] = "identity.account_creation_rejected"
 
@@ -110,7 +128,7 @@ class AccountCreationRejected(Payload):
     existing_account_id: uuid.UUID | None = Field(
         default=None,
         description=(
-            "The account that already has the email. For our own services (a new "
+            "The account that already has the email. For membership alone (a new "
             "department's first admin joins with it); membership never shows it to "
             "the admin who asked, so the HTTP answer cannot be used to probe for accounts."
         ),
@@ -160,8 +178,10 @@ class AccountEmailConfirmed(Payload):
     """Event: the owner of an account proved they receive mail at its address (they used
     the link of the confirmation email, with their password).
 
-    Sent right after the ``AccountCreated`` of an account made by registering; accounts
-    made any other way are confirmed from the start and get no such event.
+    Sent with the ``AccountCreated`` of an account made by registering, in this order:
+    ``AccountCreated``, ``PasswordChanged`` (the password chosen while registering),
+    ``AccountEmailConfirmed``; accounts made any other way are confirmed from the start
+    and get no such event.
     """
 
     TYPE: ClassVar[str] = "identity.account_email_confirmed"
@@ -378,7 +398,7 @@ class BatchAccount(BaseModel):
 
 
 class AccountBatchAnswered(Payload):
-    """Event: identity's answer to a ``CreateAccounts`` batch.
+    """Private event for membership only: identity's answer to a ``CreateAccounts`` batch.
 
     Every address of the batch is in exactly one list: ``created`` (a new account,
     announced by its own ``AccountCreated``) or ``existing`` (some account, anywhere,

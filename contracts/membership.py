@@ -65,9 +65,13 @@ _BY = Field(default=None, description="Account of the admin who did it, if any."
 
 
 class MemberInvited(Payload):
-    """Event: an address was invited to join the department."""
+    """Event: an address was invited to join the department.
+
+    Version 2 added ``name``.
+    """
 
     TYPE: ClassVar[str] = "membership.member_invited"
+    VERSION: ClassVar[int] = 2
 
     department_id: uuid.UUID = _DEPARTMENT
     invitation_id: uuid.UUID = _INVITATION
@@ -75,6 +79,12 @@ class MemberInvited(Payload):
     role: Role = Field(description="The role they get when they accept.")
     expires_at: datetime = Field(description="When the invitation lapses (UTC).")
     invited_by: uuid.UUID | None = _BY
+    name: str | None = Field(
+        default=None,
+        description="The name the admin pasted with the address (`Sam Two <sam@x.org>`), if "
+        "any. Only what the admin typed: the account's own name comes with `member_added`.",
+        examples=["Sam Two"],
+    )
 
 
 class InvitationReminded(Payload):
@@ -110,7 +120,8 @@ class InvitationExpired(Payload):
 
 
 class InvitationAccepted(Payload):
-    """Event: an invitation was used; ``MemberAdded`` or ``MemberRestored`` follows."""
+    """Event: an invitation was used. The ``MemberAdded`` or ``MemberRestored`` it made
+    comes just before it (same transaction, same department key)."""
 
     TYPE: ClassVar[str] = "membership.invitation_accepted"
 
@@ -264,6 +275,10 @@ class InvitationLinkIssued(Payload):
     expires_at: datetime = Field(description="When the invitation lapses (UTC).")
     reminder: bool = Field(default=False, description="True for a reminder.")
     invited_by_name: str | None = Field(default=None, description="Who invited them.")
+    name: str | None = Field(
+        default=None,
+        description="Whom to greet: the name pasted with the address, if any.",
+    )
 
 
 class WelcomeRequested(Payload):

@@ -98,40 +98,56 @@ class Topic:
 
 IDENTITY_COMMANDS = Topic(
     name="identity.commands.v1",
-    description="Requests to identity, e.g. create an account for a new member.",
+    description="Private: requests to identity, e.g. create an account for a new member (a "
+    "registration's password hash travels sealed to identity's key).",
     key="normalised email for account requests (in order per address), the batch id for "
     "batches of them, else account_id",
     owner="membership",
     consumers=("identity",),
     payloads=(CreateAccount, CreateAccounts, IssuePasswordReset),
     retention_ms=7 * DAY_MS,
+    private=True,
 )
 IDENTITY_EVENTS = Topic(
     name="identity.events.v1",
     description="What happened to global accounts.",
-    key="account_id (request_id for answers about a request: rejected, awaiting "
-    "confirmation, lapsed)",
+    key="account_id (request_id for answers about a request: awaiting confirmation, lapsed)",
     owner="identity",
     consumers=("membership",),
     payloads=(
         AccountCreated,
-        AccountCreationRejected,
         PasswordChanged,
         AccountAwaitingConfirmation,
         AccountRequestLapsed,
         AccountEmailConfirmed,
     ),
 )
+# Answers that name the account already holding an address: for membership, which
+# asked, and nobody else (an email -> account map is not for other teams).
+IDENTITY_ANSWERS = Topic(
+    name="identity.answers.v1",
+    description="Private: identity's refusals of account requests, naming the account that "
+    "already has the address.",
+    key="request_id",
+    owner="identity",
+    consumers=("membership",),
+    payloads=(AccountCreationRejected,),
+    retention_ms=7 * DAY_MS,
+    private=True,
+)
 # Apart from identity.events.v1 so that an upload's members are made as soon as each
 # batch is answered, not after membership has read every account event before it.
+# Private for the same reason as identity.answers.v1: it maps addresses to accounts.
 IDENTITY_ACCOUNT_BATCHES = Topic(
     name="identity.account_batches.v1",
-    description="Identity's answers to batches of account requests (bulk uploads).",
+    description="Private: identity's answers to batches of account requests (bulk uploads), "
+    "naming the accounts that already had an address.",
     key="request_id (the batch)",
     owner="identity",
     consumers=("membership",),
     payloads=(AccountBatchAnswered,),
     retention_ms=7 * DAY_MS,
+    private=True,
 )
 IDENTITY_CREDENTIALS = Topic(
     name="identity.credentials.v1",
@@ -249,6 +265,7 @@ TRAINING_EVENTS = Topic(
 TOPICS: tuple[Topic, ...] = (
     IDENTITY_COMMANDS,
     IDENTITY_EVENTS,
+    IDENTITY_ANSWERS,
     IDENTITY_ACCOUNT_BATCHES,
     IDENTITY_CREDENTIALS,
     IDENTITY_RESET_REQUESTS,

@@ -46,9 +46,17 @@ RESETS_THE_BROKER = (
 )
 
 
+# Reads every public topic for secrets: after every module that writes to the broker,
+# before those that reset it (a reset loses what the other modules wrote).
+SCANS_THE_TOPICS = "test_public_topics.py"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the broker-resetting modules to the end (a stable sort keeps the rest)."""
-    items.sort(key=lambda item: item.path.name in RESETS_THE_BROKER)
+    """Move the topic scan, then the broker-resetting modules, to the end (a stable sort
+    keeps the rest)."""
+    items.sort(
+        key=lambda item: (item.path.name in RESETS_THE_BROKER, item.path.name == SCANS_THE_TOPICS)
+    )
 
 
 def _containers(stack: ExitStack) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from . import (
     home,
     imports,
     invitations,
+    my_training,
     public,
     record,
     registration_link,
@@ -51,6 +52,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 PAGES: tuple[APIRouter, ...] = (
     auth.router,
     home.router,
+    my_training.router,
     users.router,
     add_user.router,
     record.router,

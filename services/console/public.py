@@ -6,9 +6,9 @@ accept" with any existing account (whatever its email); a signed-in person accep
 in one click. Membership decides every outcome; these pages say what it answered:
 joined, "check your email" (a registration whose address must be confirmed, or one
 whose address has an account: the page cannot tell, and says the same), already a
-member, a link that is used, revoked, expired, rotated or switched off. Membership
-cannot tell the invitation's department or address before it is used (there is no
-call that reads an invitation by its token), so the pages ask.
+member, a link that is used, revoked, expired, rotated or switched off. An
+invitation's page fills the registration form with the invited address and the name
+the admin pasted with it (``GET /v1/invitations/{token}``); a join link's page asks.
 
 The confirmation link's page asks for the password chosen when registering (identity
 checks it with the token) and does nothing on GET: mail scanners that open links
@@ -92,12 +92,27 @@ async def _me(api: Api, session: Session | None) -> dict[str, Any]:
     return result.json() if isinstance(result, Ok) else {}
 
 
+async def _invited(api: Api, link: Link) -> dict[str, str]:
+    """The registration form's first values: the invited address and the name the admin
+    pasted with it. Nothing for a join link, or when membership says no (the form's
+    answer will say why) or is away."""
+    if link.kind != "invitation":
+        return {"name": "", "email": ""}
+    try:
+        result = await api.call("membership", "GET", f"/v1/invitations/{link.token}")
+    except ServiceDown:
+        return {"name": "", "email": ""}
+    body = result.json() if isinstance(result, Ok) else {}
+    return {"name": str(body.get("name") or ""), "email": str(body.get("email") or "")}
+
+
 async def _landing(request: Request, link: Link, api: Api, session: Session | None) -> Response:
     try:
         me = await _me(api, session)
     except SignInRequired:
         me = {}  # an expired session: the page offers both forms, as to anyone
-    return render(request, "public/link.html", _context(link, me=me))
+    register = await _invited(api, link) if not me else {"name": "", "email": ""}
+    return render(request, "public/link.html", _context(link, me=me, register=register))
 
 
 def _joined_target(body: dict[str, Any]) -> str:

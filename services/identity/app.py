@@ -15,6 +15,7 @@ from .consumers import handlers
 from .container import Identity, Jwks
 from .errors import PROBLEMS
 from .links import Links
+from .passwords import SealedPasswords
 from .service import Accounts
 from .settings import Settings
 
@@ -39,6 +40,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     issuer, jwks = _issuer(settings)
     # Links need no engine: the consumer's handlers issue them in its unit of work.
     links = Links(settings)
+    passwords = SealedPasswords(settings.identity_seal_private_key_path)
     confirmations = Confirmations(links, timedelta(seconds=settings.email_confirmation_ttl_s))
 
     def container(runtime: Runtime) -> Identity:
@@ -55,7 +57,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         description="Global accounts (one per email, for life), credentials and access tokens.",
         routers=[router],
         problems=PROBLEMS,
-        handlers=handlers(links, confirmations),
+        handlers=handlers(links, confirmations, passwords),
         container=container,
         background=[sweep_unconfirmed],
         throttled=True,

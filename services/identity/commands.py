@@ -25,13 +25,13 @@ from prodigy_users.contracts.identity import (
     PasswordResetRequested,
 )
 from prodigy_users.runtime.logging import get_logger
-from prodigy_users.runtime.passwords import is_password_hash
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
 from .confirmations import Confirmations
 from .domain import RESET_REQUEST_MAX_AGE, RESET_WINDOW, normalise_email, reset_allowed
 from .links import Links
+from .passwords import SealedPasswords
 
 log = get_logger(__name__)
 
@@ -39,14 +39,17 @@ log = get_logger(__name__)
 class Commands:
     """Handles ``CreateAccount`` and ``IssuePasswordReset``; built once by ``app.spec``."""
 
-    def __init__(self, links: Links, confirmations: Confirmations) -> None:
+    def __init__(
+        self, links: Links, confirmations: Confirmations, passwords: SealedPasswords
+    ) -> None:
         self.links = links
         self.confirmations = confirmations
+        self.passwords = passwords
 
     async def create_account(self, uow: UnitOfWork, env: RawEnvelope, cmd: CreateAccount) -> None:
         """Handle ``CreateAccount``: one account per email, or a rejection.
 
-        With a ``password_hash`` (the person registered with a password) the account
+        With a sealed password hash (the person registered with a password) the account
         starts with it and no set-password email goes out; without one, the person
         is emailed a set-password link. With ``confirm_email`` the account starts
         unconfirmed and the address gets a confirmation link instead.
@@ -56,11 +59,7 @@ class Commands:
         address they do not own by registering it first.
         """
         normalised = normalise_email(cmd.email)
-        password_hash = cmd.password_hash
-        if password_hash is not None and not is_password_hash(password_hash):
-            # Never store what may be a password in the clear; the person gets a link instead.
-            log.error("CreateAccount carried something that is not an Argon2 hash; ignored")
-            password_hash = None
+        password_hash = self.passwords.open(cmd)
         now = datetime.now(UTC)
         confirmed_at = None if cmd.confirm_email else now
         account = await store.account_by_email(uow.conn, normalised, lock=True)

@@ -18,11 +18,14 @@ from .batch import AccountBatches
 from .commands import Commands
 from .confirmations import Confirmations
 from .links import Links
+from .passwords import SealedPasswords
 
 
-def handlers(links: Links, confirmations: Confirmations) -> Mapping[type[Payload], Handler]:
+def handlers(
+    links: Links, confirmations: Confirmations, passwords: SealedPasswords
+) -> Mapping[type[Payload], Handler]:
     """Payload type -> handler."""
-    commands = Commands(links, confirmations)
+    commands = Commands(links, confirmations, passwords)
     return {
         CreateAccount: commands.create_account,
         CreateAccounts: AccountBatches(links, confirmations).create_accounts,

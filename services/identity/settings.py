@@ -15,6 +15,9 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/identity"
     signing_key_path: Path | None = None
     seal_public_key_path: Path | None = None
+    # Identity's own sealing key: opens the password hashes of registrations, which
+    # membership seals to its public half (identity-seal.pub.pem).
+    identity_seal_private_key_path: Path | None = None
     # Where the links in emails land: the console, whose pages open them.
     public_base_url: str = "http://127.0.0.1:8100"
     access_token_ttl_s: int = 3600

@@ -18,6 +18,7 @@ from .invitations.links import RegistrationLinks
 from .invitations.service import Invitations
 from .invitations.tokens import LinkTokens
 from .members.lifecycle import Lifecycle
+from .members.passwords import PasswordSeal
 from .members.requests import Operations
 from .members.service import Members
 from .members.waiters import Waiters
@@ -59,7 +60,7 @@ def build_use_cases(
         operations=operations,
         invitations=invitations,
         links=RegistrationLinks(engine, tokens),
-        entry=Entry(engine),
+        entry=Entry(engine, PasswordSeal(settings.identity_seal_public_key_path)),
         groups=groups,
         imports=Imports(
             engine,

@@ -88,6 +88,9 @@ ACCEPT_BY_ADDRESS = Limit("accept/address", PER_ADDRESS)
 ACCEPT_BY_TOKEN = Limit("accept/token", PER_PERSONAL_LINK, charges="attempts")
 JOIN_BY_ADDRESS = Limit("join/address", PER_ADDRESS)
 JOIN_BY_TOKEN = Limit("join/token", PER_SHARED_LINK, charges="attempts")
+# Reading whom an invitation is for (its page's form): refused reads per client address
+# only, apart from accepting's, so that opening the page never uses up the invitation.
+VIEW_BY_ADDRESS = Limit("invitation-view/address", PER_ADDRESS)
 
 
 async def accept_guard(request: Request, token: str) -> AsyncIterator[None]:
@@ -95,6 +98,15 @@ async def accept_guard(request: Request, token: str) -> AsyncIterator[None]:
     throttle = throttle_of(request)
     keys = [(ACCEPT_BY_ADDRESS, throttle.client(request)), (ACCEPT_BY_TOKEN, token)]
     async with throttle.attempt(keys, failures=(DomainError,)):
+        yield
+
+
+async def invitation_view_guard(request: Request) -> AsyncIterator[None]:
+    """Reading an invitation by its token, throttled per client address (refused reads)."""
+    throttle = throttle_of(request)
+    async with throttle.attempt(
+        [(VIEW_BY_ADDRESS, throttle.client(request))], failures=(DomainError,)
+    ):
         yield
 
 
@@ -110,4 +122,5 @@ async def join_guard(request: Request, token: str) -> AsyncIterator[None]:
 # scope="function": the attempt is settled before the answer leaves, so the client's
 # next attempt finds its count as this one left it.
 AcceptGuard: Any = Depends(accept_guard, scope="function")
+InvitationViewGuard: Any = Depends(invitation_view_guard, scope="function")
 JoinGuard: Any = Depends(join_guard, scope="function")

@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     # keeps only their hashes, yet a reminder can resend the same link.
     link_secret_path: Path | None = None
     seal_public_key_path: Path | None = None
+    # Identity's sealing key (public half): a registration's password hash travels
+    # sealed to it.
+    identity_seal_public_key_path: Path | None = None
     # Bulk uploads: the limits a file must keep, and how the worker cuts the work:
     # rows classified per transaction, and addresses per CreateAccounts batch.
     import_max_bytes: int = 10 * 1024 * 1024

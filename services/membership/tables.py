@@ -126,6 +126,9 @@ invitations = sa.Table(
     # its account and its address is confirmed: nobody else registers through it
     # meanwhile. Released when that registration ends without joining.
     sa.Column("claimed_by", UUID(as_uuid=True), nullable=True),
+    # The name pasted with the address ("Sam Two <sam@x.org>"), if any: the email's
+    # greeting, the pending list, and the registration form's first guess.
+    sa.Column("name", sa.Text, nullable=True),
 )
 # One pending invitation per address and department, even with two admins at once.
 sa.Index(

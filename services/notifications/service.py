@@ -138,7 +138,9 @@ def invitation_email(envelope: RawEnvelope, payload: InvitationLinkIssued) -> di
         "source_event_id": envelope.event_id,
         "template": invitation_template(reminder=payload.reminder),
         "recipient": str(payload.email),
-        "recipient_name": "",  # an invitation goes to an address, not yet to a person
+        # An invitation goes to an address, not yet to a person: greeted by the name the
+        # admin pasted with it, if any.
+        "recipient_name": payload.name or "",
         "department_id": payload.department_id,
         "account_id": None,
         "sealed_token": payload.sealed_token,

@@ -83,7 +83,7 @@ If you did not ask for this, your password stays as it is.</p>
 """,
     "invitation.subject.txt": "You are invited to join {{ department }} on Prodigy",
     "invitation.txt": """\
-Hello,
+Hello{% if name %} {{ name }}{% endif %},
 
 {{ inviter or "An admin" }} invited you to join {{ department }} on Prodigy as {{ role }}.
 
@@ -101,7 +101,7 @@ If you did not expect this email, you can ignore it.
 {% extends "layout.html" %}
 {% block title %}Join {{ department }}{% endblock %}
 {% block body %}
-<p>Hello,</p>
+<p>Hello{% if name %} {{ name }}{% endif %},</p>
 <p>{{ inviter or "An admin" }} invited you to join <strong>{{ department }}</strong> \
 on Prodigy as {{ role }}.</p>
 <p><a href="{{ url }}">Accept the invitation</a></p>
@@ -117,7 +117,7 @@ uses. No account yet? You create one while accepting.</p>
         "Reminder: you are invited to join {{ department }} on Prodigy"
     ),
     "invitation_reminder.txt": """\
-Hello,
+Hello{% if name %} {{ name }}{% endif %},
 
 A reminder: {{ inviter or "an admin" }} invited you to join {{ department }} on Prodigy \
 as {{ role }}, and the invitation is still open.
@@ -136,7 +136,7 @@ If you did not expect this email, you can ignore it.
 {% extends "layout.html" %}
 {% block title %}Reminder: join {{ department }}{% endblock %}
 {% block body %}
-<p>Hello,</p>
+<p>Hello{% if name %} {{ name }}{% endif %},</p>
 <p>A reminder: {{ inviter or "an admin" }} invited you to join <strong>{{ department }}</strong>
 on Prodigy as {{ role }}, and the invitation is still open.</p>
 <p><a href="{{ url }}">Accept the invitation</a></p>

@@ -7,6 +7,7 @@ from prodigy_users.runtime.service import Runtime, ServiceSpec
 from .consumers import BATCH, BATCH_TYPES, HANDLERS
 from .container import Reporting
 from .errors import PROBLEMS
+from .me import api as me_api
 from .record import api as record_api
 from .record.service import Records
 from .replay import follow_rebuilds
@@ -28,7 +29,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         title="Prodigy reporting",
         description="Read models: each department's users table and individual records.",
         # The users table first: its /users/export must not be read as /users/{account}.
-        routers=[users_api.router, record_api.router],
+        routers=[users_api.router, record_api.router, me_api.router],
         problems=PROBLEMS,
         handlers=HANDLERS,
         batch_handler=BATCH,

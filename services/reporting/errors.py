@@ -46,6 +46,10 @@ class UnknownCertificate(DomainError):
     default_detail = "This person has no such certificate in this department."
 
 
+# The same problem for a person's own certificate, said to them.
+OWN_UNKNOWN_CERTIFICATE = "You have no such certificate."
+
+
 class RevokedCertificate(DomainError):
     """The certificate was revoked; its completion stays on the transcript, marked."""
 

@@ -185,6 +185,8 @@ sa.Index(
 )
 sa.Index("users_by_joined_at", users.c.department_id, users.c.joined_at, users.c.account_id)
 sa.Index("users_by_updated_at", users.c.department_id, users.c.updated_at, users.c.account_id)
+# A person's own record (GET /v1/me/record): their rows in every department.
+sa.Index("users_by_account", users.c.account_id)
 sa.Index(
     "users_search",
     SEARCH_TEXT.label("search"),

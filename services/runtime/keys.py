@@ -1,5 +1,6 @@
-"""Key material: the identity signing key (JWKS for verifiers) and the sealing key
-notifications uses to open the set-password tokens identity sends it.
+"""Key material: the identity signing key (JWKS for verifiers), the sealing key
+notifications uses to open the set-password tokens identity sends it, and identity's
+own sealing key, which opens the password hashes of registrations membership sends it.
 
 Sealing is HPKE (RFC 9180, base mode: X25519, HKDF-SHA256, AES-128-GCM): opening a
 token costs about 0.05 ms, a tenth of the RSA-OAEP it replaces, and a bulk import
@@ -34,8 +35,10 @@ SealKey = x25519.X25519PrivateKey | rsa.RSAPrivateKey
 
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
-# Binds a sealed value to its use: a ciphertext made for anything else does not open.
-_HPKE_INFO = b"prodigy-users sealed link token v1"
+# What a sealed value is for (HPKE's ``info``): a ciphertext made for one use never
+# opens as another, even under the same key.
+LINK_TOKEN = b"prodigy-users sealed link token v1"
+PASSWORD_HASH = b"prodigy-users sealed password hash v1"
 # Marks the HPKE format; the legacy RSA format is bare base64, which never holds a dot.
 _HPKE_PREFIX = "hpke1."
 # A token of a batch: ``hpke1k.<HPKE-sealed data key>.<nonce + AES-GCM ciphertext>``.
@@ -59,8 +62,9 @@ def generate_keys(directory: Path) -> dict[str, Path]:
 
     ``signing.pem`` + ``jwks.json`` (identity signs, everyone verifies) and
     ``seal.pem`` + ``seal.pub.pem`` (identity and membership seal, notifications
-    opens), and ``links.key``, membership's secret for invitation and
-    registration-link tokens.
+    opens), ``identity-seal.pem`` + ``identity-seal.pub.pem`` (membership seals the
+    password hash of a registration, identity opens it), and ``links.key``,
+    membership's secret for invitation and registration-link tokens.
     """
     directory.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -68,6 +72,8 @@ def generate_keys(directory: Path) -> dict[str, Path]:
         "jwks": directory / "jwks.json",
         "seal_private": directory / "seal.pem",
         "seal_public": directory / "seal.pub.pem",
+        "identity_seal_private": directory / "identity-seal.pem",
+        "identity_seal_public": directory / "identity-seal.pub.pem",
         "links": directory / "links.key",
     }
     if not paths["links"].exists():
@@ -80,14 +86,18 @@ def generate_keys(directory: Path) -> dict[str, Path]:
     if not paths["jwks"].exists():
         private = load_private_key(paths["signing_key"])
         paths["jwks"].write_text(json.dumps(jwks_for(private, kid=str(uuid.uuid4()))))
-    if not paths["seal_private"].exists():
-        seal = x25519.X25519PrivateKey.generate()
-        _write_private(paths["seal_private"], seal)
-        paths["seal_public"].write_bytes(
-            seal.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    for private_name, public_name in (
+        ("seal_private", "seal_public"),
+        ("identity_seal_private", "identity_seal_public"),
+    ):
+        if not paths[private_name].exists():
+            seal_key = x25519.X25519PrivateKey.generate()
+            _write_private(paths[private_name], seal_key)
+            paths[public_name].write_bytes(
+                seal_key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
             )
-        )
     return paths
 
 
@@ -122,11 +132,15 @@ def _public_key(public_pem: bytes) -> x25519.X25519PublicKey | rsa.RSAPublicKey:
     return key
 
 
-def seal(public_pem: bytes, secret: str) -> str:
-    """Encrypt a short secret so only the holder of the private key can read it."""
+def seal(public_pem: bytes, secret: str, purpose: bytes = LINK_TOKEN) -> str:
+    """Encrypt a short secret so only the holder of the private key can read it.
+
+    ``purpose`` binds it to its use (``LINK_TOKEN``, ``PASSWORD_HASH``): ``unseal``
+    must be given the same one.
+    """
     key = _public_key(public_pem)
     if isinstance(key, x25519.X25519PublicKey):
-        sealed = _HPKE.encrypt(secret.encode(), key, info=_HPKE_INFO)
+        sealed = _HPKE.encrypt(secret.encode(), key, info=purpose)
         return _HPKE_PREFIX + base64.b64encode(sealed).decode()
     return base64.b64encode(key.encrypt(secret.encode(), _OAEP)).decode()
 
@@ -147,7 +161,7 @@ def seal_many(public_pem: bytes, secrets: Sequence[str]) -> list[str]:
     sealed = []
     for secret in secrets:
         nonce = os.urandom(12)
-        body = nonce + aead.encrypt(nonce, secret.encode(), _HPKE_INFO)
+        body = nonce + aead.encrypt(nonce, secret.encode(), LINK_TOKEN)
         sealed.append(f"{_BATCH_PREFIX}{wrapped}.{base64.b64encode(body).decode()}")
     return sealed
 
@@ -164,16 +178,16 @@ def _data_key(private: x25519.X25519PrivateKey, wrapped: str) -> AESGCM:
     return AESGCM(data_key)
 
 
-def unseal(private: SealKey, sealed: str) -> str:
+def unseal(private: SealKey, sealed: str, purpose: bytes = LINK_TOKEN) -> str:
     """Decrypt what ``seal`` or ``seal_many`` produced (ValueError if ``private``
-    cannot open it)."""
+    cannot open it, or it was sealed for another ``purpose``)."""
     if sealed.startswith(_BATCH_PREFIX):
         if not isinstance(private, x25519.X25519PrivateKey):
             raise ValueError("an HPKE-sealed value needs an X25519 sealing key")
         wrapped, _, body = sealed.removeprefix(_BATCH_PREFIX).partition(".")
         raw = base64.b64decode(body, validate=True)
         try:
-            return _data_key(private, wrapped).decrypt(raw[:12], raw[12:], _HPKE_INFO).decode()
+            return _data_key(private, wrapped).decrypt(raw[:12], raw[12:], LINK_TOKEN).decode()
         except InvalidTag:
             raise ValueError("the sealed value does not open with this key") from None
     if sealed.startswith(_HPKE_PREFIX):
@@ -181,7 +195,7 @@ def unseal(private: SealKey, sealed: str) -> str:
             raise ValueError("an HPKE-sealed value needs an X25519 sealing key")
         data = base64.b64decode(sealed.removeprefix(_HPKE_PREFIX), validate=True)
         try:
-            return _HPKE.decrypt(data, private, info=_HPKE_INFO).decode()
+            return _HPKE.decrypt(data, private, info=purpose).decode()
         except InvalidTag:
             raise ValueError("the sealed value does not open with this key") from None
     if not isinstance(private, rsa.RSAPrivateKey):

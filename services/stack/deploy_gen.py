@@ -327,6 +327,11 @@ def _secret_commands(paths: Mapping[str, Path]) -> list[str]:
             f"kubectl {ns} create secret generic prodigy-seal-key "
             f"--from-file=seal.pem={paths['seal_private']}"
         )
+    if "identity_seal_private" in paths:
+        out.append(
+            f"kubectl {ns} create secret generic prodigy-identity-seal-key "
+            f"--from-file=identity-seal.pem={paths['identity_seal_private']}"
+        )
     if "links" in paths:
         out.append(
             f"kubectl {ns} create secret generic prodigy-link-secret "
@@ -337,11 +342,12 @@ def _secret_commands(paths: Mapping[str, Path]) -> list[str]:
             f"kubectl {ns} create secret generic prodigy-console-secret "
             f"--from-file=console.key={paths['console']}"
         )
-    if "jwks" in paths and "seal_public" in paths:
+    if "jwks" in paths and "seal_public" in paths and "identity_seal_public" in paths:
         out.append(
             f"kubectl {ns} create configmap prodigy-public-keys "
             f"--from-file=jwks.json={paths['jwks']} "
-            f"--from-file=seal.pub.pem={paths['seal_public']}"
+            f"--from-file=seal.pub.pem={paths['seal_public']} "
+            f"--from-file=identity-seal.pub.pem={paths['identity_seal_public']}"
         )
     return out
 

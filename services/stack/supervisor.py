@@ -341,8 +341,10 @@ class Stack:
         if name == "identity":
             env["PRODIGY_SIGNING_KEY_PATH"] = str(keys["signing_key"])
             env["PRODIGY_SEAL_PUBLIC_KEY_PATH"] = str(keys["seal_public"])
+            env["PRODIGY_IDENTITY_SEAL_PRIVATE_KEY_PATH"] = str(keys["identity_seal_private"])
         if name == "membership":
             env["PRODIGY_SEAL_PUBLIC_KEY_PATH"] = str(keys["seal_public"])
+            env["PRODIGY_IDENTITY_SEAL_PUBLIC_KEY_PATH"] = str(keys["identity_seal_public"])
             env["PRODIGY_LINK_SECRET_PATH"] = str(keys["links"])
         if name == "notifications":
             smtp_host, smtp_port = self.smtp
@@ -711,6 +713,8 @@ def _key_paths(directory: Path) -> dict[str, Path]:
         "jwks": directory / "jwks.json",
         "seal_private": directory / "seal.pem",
         "seal_public": directory / "seal.pub.pem",
+        "identity_seal_private": directory / "identity-seal.pem",
+        "identity_seal_public": directory / "identity-seal.pub.pem",
         "links": directory / "links.key",
     }
 

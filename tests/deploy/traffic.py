@@ -39,6 +39,8 @@ def specs(keys_dir: Path) -> Iterator[dict[str, ServiceSpec]]:
         "PRODIGY_JWKS_PATH": keys["jwks"],
         "PRODIGY_SEAL_PUBLIC_KEY_PATH": keys["seal_public"],
         "PRODIGY_SEAL_PRIVATE_KEY_PATH": keys["seal_private"],
+        "PRODIGY_IDENTITY_SEAL_PUBLIC_KEY_PATH": keys["identity_seal_public"],
+        "PRODIGY_IDENTITY_SEAL_PRIVATE_KEY_PATH": keys["identity_seal_private"],
     }
     if "links" in keys:
         env["PRODIGY_LINK_SECRET_PATH"] = keys["links"]

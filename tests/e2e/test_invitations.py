@@ -583,9 +583,7 @@ async def test_ten_anonymous_accepts_of_one_invitation_at_once_make_one_account(
     token = invitation_token((await api.wait_mail(invited))[0])
     emails = [random_email(f"racer{n}") for n in range(10)]
 
-    responses = await asyncio.gather(
-        *(accept(api, token, body=registration(e)) for e in emails)
-    )
+    responses = await asyncio.gather(*(accept(api, token, body=registration(e)) for e in emails))
 
     codes = sorted(r.status_code for r in responses)
     assert codes == [202] + [400] * 9, [r.text for r in responses]
@@ -608,3 +606,35 @@ async def test_ten_anonymous_accepts_of_one_invitation_at_once_make_one_account(
     assert r.status_code == 403 and problem_type(r) == "email-not-confirmed", r.text
     outcome = await registration_outcome(api, (await confirm_email(api, winner))["request_id"])
     assert outcome["status"] == "succeeded", outcome
+
+
+async def test_a_name_pasted_with_the_address_greets_and_lists_the_invitee(api: Api) -> None:
+    admin = await api.create_department()
+    named, plain = random_email("named"), random_email("plain")
+
+    results = await invite_ok(api, admin, f'"Two, Sam" <{named}>; {plain}')
+
+    assert [(r["email"], r["outcome"]) for r in results] == [
+        (named, "invited"),
+        (plain, "invited"),
+    ]
+    [mail] = await api.wait_mail(named)
+    assert mail["text"].startswith("Hello Two, Sam,\n"), mail["text"][:80]
+    assert "<p>Hello Two, Sam,</p>" in mail["html"]
+    [unnamed] = await api.wait_mail(plain)
+    assert unnamed["text"].startswith("Hello,\n"), unnamed["text"][:80]
+    listed = {i["email"]: i["name"] for i in await list_invitations(api, admin, "pending")}
+    assert listed == {named: "Two, Sam", plain: None}
+
+    # The link's page reads whom it is for, to fill the registration form with.
+    token = invitation_token(mail)
+    r = await api.http.get(api.url("membership", f"/v1/invitations/{token}"))
+    assert r.status_code == 200 and r.json() == {"email": named, "name": "Two, Sam"}, r.text
+    r = await api.http.get(api.url("membership", f"/v1/invitations/{invitation_token(unnamed)}"))
+    assert r.status_code == 200 and r.json() == {"email": plain, "name": None}, r.text
+    r = await api.http.get(api.url("membership", f"/v1/invitations/{token}x"))
+    assert r.status_code == 400 and problem_type(r) == "invitation-invalid", r.text
+    outcome = await settle(api, await accept(api, token, body=registration(named, "Sam Two")))
+    assert outcome.status_code == 201, outcome.body
+    r = await api.http.get(api.url("membership", f"/v1/invitations/{token}"))
+    assert r.status_code == 400 and problem_type(r) == "invitation-used", r.text

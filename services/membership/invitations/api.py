@@ -19,6 +19,7 @@ from ..deps import (
     DepartmentAdmin,
     EntryService,
     InvitationsService,
+    InvitationViewGuard,
     JoinGuard,
     RegistrationLinksService,
 )
@@ -65,6 +66,11 @@ class InvitationPublic(BaseModel):
 
     invitation_id: uuid.UUID
     email: str
+    name: str | None = Field(
+        default=None,
+        description="The name pasted with the address (`Sam Two <sam@x.org>`), if any.",
+        examples=["Sam Two"],
+    )
     role: str | None
     status: Literal["pending", "accepted", "revoked", "expired"]
     created_at: datetime
@@ -206,6 +212,7 @@ async def list_invitations(
             InvitationPublic(
                 invitation_id=r.id,
                 email=r.email,
+                name=r.name,
                 role=r.role,
                 status=r.effective_status,
                 created_at=r.created_at,
@@ -245,6 +252,32 @@ async def revoke(
     """Withdraw an invitation: its link stops working."""
     await invitations.revoke(dept, invitation, admin)
     return Response(status_code=204)
+
+
+class InvitedPublic(BaseModel):
+    """Whom an invitation is for, as its link's page greets them."""
+
+    email: str = Field(description="The invited address.", examples=["sam@example.org"])
+    name: str | None = Field(
+        default=None,
+        description="The name the admin pasted with the address, if any.",
+        examples=["Sam Two"],
+    )
+
+
+@router.get(
+    "/v1/invitations/{token}",
+    operation_id="get_invitation",
+    tags=["invitations"],
+    dependencies=[InvitationViewGuard],
+    responses={**THROTTLED},
+)
+async def get_invitation(token: str, entry: EntryService) -> InvitedPublic:
+    """The address an invitation was sent to and the name pasted with it, for the page
+    its link opens (the registration form's first values); refused as accepting it
+    would be. Whoever holds the link may see them: it was emailed to that address."""
+    email, name = await entry.invited(token)
+    return InvitedPublic(email=email, name=name)
 
 
 @router.post(

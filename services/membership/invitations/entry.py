@@ -16,7 +16,6 @@ the request when identity answers.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from prodigy_users.contracts.membership import InvitationAccepted
 from prodigy_users.runtime.auth import Principal
 from prodigy_users.runtime.errors import DomainError, InvalidInput
-from prodigy_users.runtime.passwords import hash_password, require_strong
+from prodigy_users.runtime.passwords import require_strong
 from prodigy_users.runtime.uow import UnitOfWork
 
 from ..errors import (
@@ -42,6 +41,7 @@ from ..errors import (
 )
 from ..members import store as member_store
 from ..members.joining import Joined, join
+from ..members.passwords import PasswordSeal
 from ..members.requests import request_account
 from ..rules import OPEN_STATUSES
 from ..units import unit_of_work
@@ -241,8 +241,21 @@ async def find_door(conn: AsyncConnection, via: Via, hashed: str) -> Door:
 class Entry:
     """Accepting invitations and joining through the registration link."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, passwords: PasswordSeal) -> None:
         self.engine = engine
+        self.passwords = passwords
+
+    async def invited(self, token: str) -> tuple[str, str | None]:
+        """The address an invitation that can still be used was sent to, and the name the
+        admin pasted with it (what the registration form offers first). Refused as
+        accepting it would be: unknown, used, revoked or expired."""
+        async with self.engine.connect() as conn:
+            row = await store.by_token(conn, token_hash(token))
+        if row is None:
+            raise InvitationInvalid()
+        door = InvitationDoor(row)
+        door.check(str(row.email), datetime.now(UTC))
+        return str(row.email), row.name
 
     async def accept(
         self, token: str, principal: Principal | None, registration: Registration | None
@@ -296,7 +309,7 @@ class Entry:
         async with self.engine.connect() as conn:
             door = await find_door(conn, via, hashed)
             door.check(registration.email, datetime.now(UTC))
-        password_hash = await asyncio.to_thread(hash_password, registration.password)
+        sealed_password_hash = await self.passwords.sealed_hash(registration.password)
         async with unit_of_work(self.engine) as uow:
             door = await find_door(uow.conn, via, hashed)
             door.check(registration.email, datetime.now(UTC))
@@ -311,7 +324,7 @@ class Entry:
                 name=registration.name,
                 email=registration.email,
                 role=None,
-                password_hash=password_hash,
+                sealed_password_hash=sealed_password_hash,
                 extra={"via": via, "token_hash": hashed},
                 confirm_email=confirm,
             )

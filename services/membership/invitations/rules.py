@@ -23,7 +23,9 @@ LinkRefusal = Literal["invalid", "expired", "domain"]
 
 _LINES = re.compile(r"[;\r\n\t]+")
 _PLAIN = re.compile(r"[,\s]+")
-_NAMED = re.compile(r'(?:"[^"]*"|[^,<>"]*?)\s*<\s*([^<>\s]*)\s*>')
+_NAMED = re.compile(r'("[^"]*"|[^,<>"]*?)\s*<\s*([^<>\s]*)\s*>')
+# A name kept from a paste is at most this long (longer is cut, not refused).
+NAME_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -32,15 +34,28 @@ class PastedAddress:
 
     email: str
     error: str | None = None
+    # The name pasted with it ("Ana Lima <ana@x.org>"), if any.
+    name: str | None = None
 
 
-def _chunks(raw: str) -> list[str]:
-    out: list[str] = []
+def _name(raw: str) -> str | None:
+    name = " ".join(raw.strip().strip('"').split())[:NAME_MAX].strip()
+    return name or None
+
+
+def _chunks(raw: str) -> list[tuple[str, str | None]]:
+    """(candidate address, the name pasted with it) in order."""
+    out: list[tuple[str, str | None]] = []
     for piece in _LINES.split(raw):
         # 'Ana Lima <ana@x.org>' and '"Lee, Bo" <bo@x.org>': the address in the angle
         # brackets, whatever commas or spaces the name has; the rest are plain tokens.
-        rest = _NAMED.sub(lambda m: f",{m.group(1)},", piece)
-        out.extend(c for c in _PLAIN.split(rest) if c)
+        at = 0
+        for match in _NAMED.finditer(piece):
+            out.extend((c, None) for c in _PLAIN.split(piece[at : match.start()]) if c)
+            if match.group(2):
+                out.append((match.group(2), _name(match.group(1))))
+            at = match.end()
+        out.extend((c, None) for c in _PLAIN.split(piece[at:]) if c)
     return out
 
 
@@ -48,19 +63,20 @@ def parse_pasted(raw: str | Sequence[str]) -> list[PastedAddress]:
     """The distinct addresses in what an admin pasted, in order of first appearance.
 
     Accepts a list or one string separated by commas, semicolons, spaces or new
-    lines, with ``Name <email>`` forms, as people copy from spreadsheets and mail.
+    lines, with ``Name <email>`` forms, as people copy from spreadsheets and mail
+    (the name is kept with its address; the first appearance of an address wins).
     """
     items = [raw] if isinstance(raw, str) else list(raw)
     seen: set[str] = set()
     out: list[PastedAddress] = []
     for item in items:
-        for candidate in _chunks(item):
+        for candidate, name in _chunks(item):
             try:
                 email = validated_email(candidate)
             except EmailNotValidError as exc:
                 key, parsed = candidate.lower(), PastedAddress(candidate, str(exc))
             else:
-                key, parsed = email_key(email), PastedAddress(email)
+                key, parsed = email_key(email), PastedAddress(email, name=name)
             if key not in seen:
                 seen.add(key)
                 out.append(parsed)

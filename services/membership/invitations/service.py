@@ -118,7 +118,7 @@ class Invitations:
                     outcomes[key] = InviteResult(address.email, "already_invited", existing.id)
                 else:
                     outcomes[key] = await self._new_invitation(
-                        uow, department_id, address.email, role, admin, inviter, now, ttl
+                        uow, department_id, address, role, admin, inviter, now, ttl
                     )
             await uow.commit()
         return [
@@ -138,13 +138,14 @@ class Invitations:
         self,
         uow: UnitOfWork,
         department_id: uuid.UUID,
-        email: str,
+        address: PastedAddress,
         role: Role | None,
         admin: Principal,
         inviter: str | None,
         now: datetime,
         ttl: timedelta,
     ) -> InviteResult:
+        email, name = address.email, address.name
         invitation_id = uuid.uuid4()
         token = self.tokens.token("invitation", invitation_id)
         expires_at = now + ttl
@@ -160,6 +161,7 @@ class Invitations:
             created_at=now,
             expires_at=expires_at,
             last_sent_at=now,
+            name=name,
         )
         if not inserted:
             # Another admin invited the address a moment ago: theirs stands.
@@ -176,6 +178,7 @@ class Invitations:
                 role=role or "member",
                 expires_at=expires_at,
                 invited_by=admin.account_id,
+                name=name,
             ),
             key=department_id,
         )
@@ -188,6 +191,7 @@ class Invitations:
                 sealed_token=self.tokens.sealed(token),
                 expires_at=expires_at,
                 invited_by_name=inviter,
+                name=name,
             ),
             key=department_id,
         )
@@ -235,6 +239,7 @@ class Invitations:
                 expires_at=invitation.expires_at,
                 reminder=True,
                 invited_by_name=inviter,
+                name=invitation.name,
             ),
             key=invitation.department_id,
         )

@@ -20,6 +20,7 @@ from ..deps import RecordsService, ReportViewer
 from ..users.api import UserPublic
 from .certificates import CertificateData, find_unicode_font, render
 from .rules import Completion, HistoryEntry, PlanItem, Totals
+from .service import IndividualRecord
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -155,7 +156,7 @@ class UserRecord(UserPublic):
     )
 
 
-_PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"type": "object"}}}
+PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"type": "object"}}}
 _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The PDF, with a file name in `Content-Disposition`.",
@@ -163,7 +164,7 @@ _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     403: {
         "description": "Not an admin or officer of this department.",
-        "content": _PROBLEM_CONTENT,
+        "content": PROBLEM_CONTENT,
     },
 }
 
@@ -179,6 +180,12 @@ async def get_department_user(
     """One person's record in the department: profile, history, training plans, transcript
     and totals; 404 if they are not (or no longer) a member."""
     found = await records.individual_record(dept, account, today=datetime.now(UTC).date())
+    return user_record(found)
+
+
+def user_record(found: IndividualRecord) -> UserRecord:
+    """The public shape of a record (the admins' view, and each department of the
+    person's own)."""
     public = UserPublic.of(found.user, found.groups)
     return UserRecord(
         department_id=found.user.department_id,
@@ -194,7 +201,8 @@ def _render(certificates: list[CertificateData]) -> bytes:
     return render(certificates, font=find_unicode_font())
 
 
-async def _pdf(certificates: list[CertificateData], filename: str) -> Response:
+async def pdf_response(certificates: list[CertificateData], filename: str) -> Response:
+    """Certificates rendered as one PDF download."""
     # Rendering is CPU work (tens of ms a page): off the event loop.
     body = await asyncio.to_thread(_render, certificates)
     return Response(
@@ -216,9 +224,9 @@ async def _pdf(certificates: list[CertificateData], filename: str) -> Response:
         404: {
             "description": "Not a member here (`not-found`) or no such certificate "
             "(`certificate-not-found`).",
-            "content": _PROBLEM_CONTENT,
+            "content": PROBLEM_CONTENT,
         },
-        410: {"description": "The certificate was revoked.", "content": _PROBLEM_CONTENT},
+        410: {"description": "The certificate was revoked.", "content": PROBLEM_CONTENT},
     },
 )
 async def get_department_user_certificate(
@@ -234,7 +242,7 @@ async def get_department_user_certificate(
     member or has no such certificate here; 410 `certificate-revoked` if it was revoked.
     """
     [data] = await records.certificates(dept, account, certificate)
-    return await _pdf([data], f"certificate-{data.certificate_id}.pdf")
+    return await pdf_response([data], f"certificate-{data.certificate_id}.pdf")
 
 
 @router.get(
@@ -246,7 +254,7 @@ async def get_department_user_certificate(
         404: {
             "description": "Not a member here (`not-found`), or no valid certificate "
             "(`no-certificates`).",
-            "content": _PROBLEM_CONTENT,
+            "content": PROBLEM_CONTENT,
         },
     },
 )
@@ -261,4 +269,4 @@ async def get_department_user_certificates(
     not (or no longer) a member, or has no valid certificate (`no-certificates`).
     """
     certificates = await records.certificates(dept, account)
-    return await _pdf(certificates, f"certificates-{account}.pdf")
+    return await pdf_response(certificates, f"certificates-{account}.pdf")

@@ -76,6 +76,18 @@ class Totals:
     certificates: int
 
 
+def combined_totals(totals: Iterable[Totals]) -> Totals:
+    """Several departments' totals added up (each counts its own certificates)."""
+    hours, credits, certificates = Decimal(0), Decimal(0), 0
+    for t in totals:
+        hours, credits, certificates = (
+            hours + t.hours,
+            credits + t.credits,
+            certificates + t.certificates,
+        )
+    return Totals(hours, credits, certificates)
+
+
 @dataclass(frozen=True)
 class Training:
     """A person's training in one department, as the record shows it."""

@@ -18,7 +18,13 @@ from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.training import CertificateRevoked, CourseAssigned, CourseCompleted
 from prodigy_users.runtime.uow import UnitOfWork
 
-from ..errors import NoCertificates, NotAMember
+from ..errors import (
+    OWN_UNKNOWN_CERTIFICATE,
+    NoCertificates,
+    NotAMember,
+    RevokedCertificate,
+    UnknownCertificate,
+)
 from ..rules import GroupRef, UserRow, group_refs
 from ..users import store as users_store
 from . import store
@@ -44,6 +50,16 @@ class IndividualRecord:
     training: Training
 
 
+@dataclass(frozen=True)
+class OwnRecord:
+    """A person's own record in one department they belong or belonged to: the same as
+    the admins' record, and the department's name; ``user.removed_at`` is set if they
+    were removed."""
+
+    record: IndividualRecord
+    department_name: str | None
+
+
 class Records:
     """The individual record's use cases on reporting's database."""
 
@@ -57,16 +73,39 @@ class Records:
         (``NotAMember`` if they are not, or no longer, a member there)."""
         async with self.engine.connect() as conn:
             user = await _member(conn, department_id, account_id)
-            names = await users_store.group_names(conn, department_id, user.groups)
-            history = await store.history_of(conn, department_id, account_id)
-            assignments = await store.assignments_of(conn, department_id, account_id)
-            completions = await store.completions_of(conn, department_id, account_id)
-        return IndividualRecord(
-            user,
-            group_refs(user.groups, names),
-            history,
-            training(assignments, completions, today),
-        )
+            return await _record_of(conn, user, today)
+
+    async def own_records(self, account_id: uuid.UUID, *, today: date) -> list[OwnRecord]:
+        """The person's record in every department they are or were a member of.
+
+        Unlike the admins' record, a removal does not hide it: the person's training and
+        history stay theirs (the department's admins lose access, the person does not).
+        """
+        async with self.engine.connect() as conn:
+            memberships = await store.memberships_of(conn, account_id)
+            found = []
+            for user, department_name in memberships:
+                found.append(OwnRecord(await _record_of(conn, user, today), department_name))
+        return found
+
+    async def own_certificate(self, account_id: uuid.UUID, certificate_id: str) -> CertificateData:
+        """One certificate of the person's, from whichever department they earned it in
+        (removed from it or not): ``UnknownCertificate`` or ``RevokedCertificate``."""
+        revoked = False
+        async with self.engine.connect() as conn:
+            for user, department_name in await store.memberships_of(conn, account_id):
+                transcript = await store.completions_of(conn, user.department_id, account_id)
+                try:
+                    entry = certificate(transcript, certificate_id)
+                except RevokedCertificate:
+                    revoked = True
+                    continue
+                except UnknownCertificate:
+                    continue
+                return _printed(entry, department_name or "the department", user.name)
+        if revoked:
+            raise RevokedCertificate()
+        raise UnknownCertificate(OWN_UNKNOWN_CERTIFICATE)
 
     async def certificates(
         self,
@@ -82,9 +121,7 @@ class Records:
         """
         async with self.engine.connect() as conn:
             user = await _member(conn, department_id, account_id)
-            transcript = newest_first(
-                await store.completions_of(conn, department_id, account_id)
-            )
+            transcript = newest_first(await store.completions_of(conn, department_id, account_id))
             department = await users_store.department_name(conn, department_id)
         if certificate_id is None:
             chosen = valid_certificates(transcript)
@@ -93,6 +130,20 @@ class Records:
         else:
             chosen = [certificate(transcript, certificate_id)]
         return [_printed(entry, department or "the department", user.name) for entry in chosen]
+
+
+async def _record_of(conn: AsyncConnection, user: UserRow, today: date) -> IndividualRecord:
+    department_id, account_id = user.department_id, user.account_id
+    names = await users_store.group_names(conn, department_id, user.groups)
+    history = await store.history_of(conn, department_id, account_id)
+    assignments = await store.assignments_of(conn, department_id, account_id)
+    completions = await store.completions_of(conn, department_id, account_id)
+    return IndividualRecord(
+        user,
+        group_refs(user.groups, names),
+        history,
+        training(assignments, completions, today),
+    )
 
 
 async def _member(

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.training import CertificateRevoked, CourseAssigned, CourseCompleted
 
-from ..tables import completions, history, plans, revocations
+from ..rules import UserRow
+from ..tables import completions, departments, history, plans, revocations, users
 from .rules import Assignment, Completion, HistoryEntry
 
 
@@ -165,3 +166,19 @@ async def history_of(
         .order_by(history.c.occurred_at, history.c.event_id)
     )
     return [HistoryEntry(r.occurred_at, r.event, dict(r.details)) for r in rows]
+
+
+async def memberships_of(
+    conn: AsyncConnection, account_id: uuid.UUID
+) -> list[tuple[UserRow, str | None]]:
+    """Every department the person is or was a member of: their row there (a removed
+    one too, ``removed_at`` set) with the department's name, by name then id."""
+    rows = await conn.execute(
+        sa.select(users, departments.c.name.label("department_name"))
+        .select_from(
+            users.outerjoin(departments, departments.c.department_id == users.c.department_id)
+        )
+        .where(users.c.account_id == account_id)
+        .order_by(departments.c.name, users.c.department_id)
+    )
+    return [(UserRow.of(r), r["department_name"]) for r in rows.mappings()]

@@ -5,6 +5,7 @@ directory; every test uses addresses of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,12 +26,20 @@ from prodigy_users.identity import store
 from prodigy_users.identity.confirmations import Confirmations
 from prodigy_users.identity.consumers import handlers
 from prodigy_users.identity.links import Links
+from prodigy_users.identity.passwords import SealedPasswords
 from prodigy_users.identity.service import Accounts
 from prodigy_users.identity.settings import Settings
 from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.consumer import Consumer
-from prodigy_users.runtime.keys import generate_keys, load_private_key
+from prodigy_users.runtime.keys import (
+    PASSWORD_HASH,
+    generate_keys,
+    load_private_key,
+    load_seal_key,
+    seal,
+)
 from prodigy_users.runtime.messaging_tables import outbox
+from prodigy_users.runtime.passwords import hash_password
 from tests.integration.databases import own_database
 
 PASSWORD = "correct horse battery staple"
@@ -52,7 +62,11 @@ async def engine() -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="package")
 def identity(engine: AsyncEngine, keys: dict[str, Path]) -> Accounts:
     """Identity's use cases, wired as ``app.spec`` wires them."""
-    settings = Settings(jwks_path=keys["jwks"], seal_public_key_path=keys["seal_public"])
+    settings = Settings(
+        jwks_path=keys["jwks"],
+        seal_public_key_path=keys["seal_public"],
+        identity_seal_private_key_path=keys["identity_seal_private"],
+    )
     issuer = TokenIssuer(
         load_private_key(keys["signing_key"]),
         kid=json.loads(keys["jwks"].read_text())["keys"][0]["kid"],
@@ -66,7 +80,8 @@ def identity(engine: AsyncEngine, keys: dict[str, Path]) -> Accounts:
 
 async def command(identity: Accounts, engine: AsyncEngine, payload: Payload, key: str) -> None:
     """Deliver a command as identity's consumer would (the broker is never used)."""
-    table = handlers(identity.links, identity.confirmations)
+    passwords = SealedPasswords(identity.settings.identity_seal_private_key_path)
+    table = handlers(identity.links, identity.confirmations, passwords)
     consumer = Consumer("identity", engine, KafkaBroker("127.0.0.1:1"), identity.settings, table)
     body = wrap(payload, producer="membership", key=key).encode()
     await consumer.process(
@@ -101,3 +116,13 @@ async def account_id_of(identity: Accounts, email: str) -> uuid.UUID:
 def new_email() -> str:
     """An address no test has used."""
     return f"reg-{uuid.uuid4().hex[:10]}@example.org"
+
+
+async def sealed_hash(identity: Accounts, password: str) -> str:
+    """``password``'s Argon2id hash sealed to identity's key, as membership sends it."""
+    path = identity.settings.identity_seal_private_key_path
+    assert path is not None
+    public = load_seal_key(path).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return seal(public, await asyncio.to_thread(hash_password, password), PASSWORD_HASH)

@@ -5,7 +5,6 @@ request for the address takes an unconfirmed account over; links can be sent aga
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +33,6 @@ from prodigy_users.identity.errors import (
 from prodigy_users.identity.service import Accounts
 from prodigy_users.identity.tables import accounts, credential_tokens
 from prodigy_users.runtime.keys import load_seal_key, unseal
-from prodigy_users.runtime.passwords import hash_password
 
 from .conftest import (
     PASSWORD,
@@ -43,6 +41,7 @@ from .conftest import (
     emitted,
     emitted_where,
     new_email,
+    sealed_hash,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -65,7 +64,7 @@ async def register(
         email=email,
         name=name,
         department_id=uuid.uuid4(),
-        password_hash=await asyncio.to_thread(hash_password, password),
+        sealed_password_hash=await sealed_hash(identity, password),
         confirm_email=confirm,
     )
     await command(identity, engine, cmd, email.lower())

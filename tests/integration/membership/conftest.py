@@ -51,7 +51,13 @@ from prodigy_users.membership.members.waiters import Waiters
 from prodigy_users.membership.settings import Settings
 from prodigy_users.runtime.auth import OPERATOR_SUBJECT, Principal
 from prodigy_users.runtime.consumer import Consumer
-from prodigy_users.runtime.keys import SealKey, generate_keys, load_seal_key, unseal
+from prodigy_users.runtime.keys import (
+    PASSWORD_HASH,
+    SealKey,
+    generate_keys,
+    load_seal_key,
+    unseal,
+)
 from prodigy_users.runtime.messaging_tables import inbox, outbox
 from tests.integration.consumers import Record, consumer_of
 from tests.integration.databases import own_database
@@ -169,8 +175,14 @@ class Membership:
     patient: UseCases
     consumer: Consumer
     seal_key: SealKey
+    # Identity's key: opens the password hashes of registrations.
+    identity_seal_key: SealKey
 
     # -- identity's side ------------------------------------------------------------------
+
+    def unsealed_hash(self, sealed: str) -> str:
+        """A registration's password hash as identity opens it."""
+        return unseal(self.identity_seal_key, sealed, PASSWORD_HASH)
 
     async def deliver(self, payload: Payload) -> bytes:
         """Identity's message, applied by membership's consumer; its bytes, to redeliver."""
@@ -358,6 +370,7 @@ def build(engine: AsyncEngine, settings: Settings, keys: dict[str, Path]) -> Mem
         patient=build_use_cases(engine, patient, waiters, wakeup),
         consumer=consumer,
         seal_key=load_seal_key(keys["seal_private"]),
+        identity_seal_key=load_seal_key(keys["identity_seal_private"]),
     )
 
 
@@ -368,6 +381,7 @@ def settings(keys: dict[str, Path]) -> Settings:
         sync_wait_s=0.2,
         link_secret_path=keys["links"],
         seal_public_key_path=keys["seal_public"],
+        identity_seal_public_key_path=keys["identity_seal_public"],
         app_base_url="http://app.test",
         import_chunk_rows=4,
         import_batch_size=2,

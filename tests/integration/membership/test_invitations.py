@@ -92,6 +92,8 @@ async def test_a_pasted_list_gives_each_distinct_address_one_outcome(
         (new, invited.invitation_id),
     ]
     assert (invited_events[1].role, invited_events[1].invited_by) == ("officer", dept.admin_id)
+    # The name pasted with the address travels with it; the earlier one had none.
+    assert [e.name for e in invited_events] == [None, "Nia New"]
     assert await m.events(dept.id, InvitationReminded) == []
     [link] = [
         e
@@ -99,6 +101,13 @@ async def test_a_pasted_list_gives_each_distinct_address_one_outcome(
         if e.invitation_id == invited.invitation_id
     ]
     assert (link.role, link.reminder, link.invited_by_name) == ("officer", False, "Ada Admin")
+    assert link.name == "Nia New"
+    [listed] = [
+        r
+        for r in await m.use_cases.invitations.listing(dept.id, "pending")
+        if r.id == link.invitation_id
+    ]
+    assert listed.name == "Nia New"
 
     # The token travels sealed; it opens to the token whose hash is all the database keeps.
     assert invited.invitation_id is not None
@@ -407,7 +416,9 @@ async def test_registering_with_the_invited_address_joins_once_identity_makes_th
     assert (op.status, op.kind, op.requested_by) == ("pending", "register", None)
     [command] = await m.commands(CreateAccount, request_id=str(op.id))
     assert command.confirm_email is False and command.request_id == op.id
-    assert command.password_hash is not None and command.password_hash.startswith("$argon2")
+    assert command.password_hash is None, "the hash travels sealed to identity, never in the clear"
+    assert command.sealed_password_hash is not None
+    assert m.unsealed_hash(command.sealed_password_hash).startswith("$argon2id$")
     assert PASSWORD not in await m.outbox_text(dept.id), "never the password itself"
     row = await invitation(m, invitation_id)
     assert (row.status, row.claimed_by) == ("pending", op.id), "claimed, not yet accepted"

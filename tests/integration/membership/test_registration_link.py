@@ -166,7 +166,9 @@ async def test_registering_asks_identity_for_an_unconfirmed_account_and_joins_on
         "Sel Fregister",
         True,
     )
-    assert command.password_hash is not None and command.password_hash.startswith("$argon2")
+    assert command.password_hash is None, "the hash travels sealed to identity, never in the clear"
+    assert command.sealed_password_hash is not None
+    assert m.unsealed_hash(command.sealed_password_hash).startswith("$argon2id$")
     assert PASSWORD not in await m.outbox_text(dept.id), "the hash travels, never the password"
     [stored] = await m.rows(sa.select(operations).where(operations.c.id == op.id))
     assert PASSWORD not in str(stored.request) and stored.request["via"] == "registration_link"

@@ -12,6 +12,7 @@ from prodigy_users.contracts.email import email_key
 from prodigy_users.membership import errors
 from prodigy_users.membership.errors import PROBLEMS, AccountExists
 from prodigy_users.membership.invitations.rules import (
+    NAME_MAX,
     derive_token,
     domain_allowed,
     invitation_refusal,
@@ -174,3 +175,23 @@ def test_registrants_confirm_their_address_unless_it_is_the_invited_one() -> Non
     assert must_confirm("ana.lima@elsewhere.org", invited)
     # A registration link invites no address: everyone proves theirs.
     assert must_confirm("ana.lima@example.org", None)
+
+
+def test_a_pasted_name_is_kept_with_its_address() -> None:
+    parsed = parse_pasted(
+        'Sam Two <sam@x.org>, bo@x.org; "Lee, Eve"  <eve@e.org>\n'
+        "  Ana   Lima   <ana@x.org> <dan@z.org> BO@X.ORG"
+    )
+    assert [(p.email, p.name) for p in parsed] == [
+        ("sam@x.org", "Sam Two"),
+        ("bo@x.org", None),
+        ("eve@e.org", "Lee, Eve"),
+        ("ana@x.org", "Ana Lima"),  # spaces folded
+        ("dan@z.org", None),  # angle brackets alone: no name
+    ]
+    # The first appearance of an address wins, named or not.
+    [first] = parse_pasted("bo@x.org, Bo Later <BO@x.org>")
+    assert (first.email, first.name) == ("bo@x.org", None)
+    # A very long name is cut, never refused.
+    [long] = parse_pasted("x" * 500 + " <long@x.org>")
+    assert long.name is not None and len(long.name) == NAME_MAX

@@ -62,8 +62,16 @@ def test_welcome_names_the_department() -> None:
 ALLOWED = {
     "welcome": {"name", "email", "department", "url", "expires_at"},
     "password_reset": {"name", "email", "department", "url", "expires_at", "admin_asked"},
-    "invitation": {"email", "department", "url", "expires_at", "role", "inviter"},
-    "invitation_reminder": {"email", "department", "url", "expires_at", "role", "inviter"},
+    "invitation": {"name", "email", "department", "url", "expires_at", "role", "inviter"},
+    "invitation_reminder": {
+        "name",
+        "email",
+        "department",
+        "url",
+        "expires_at",
+        "role",
+        "inviter",
+    },
     "welcome_joined": {"name", "email", "department", "url"},
     "confirm_email": {"name", "email", "department", "url", "expires_at"},
     "sign_in_to_join": {"email", "department", "url", "via"},

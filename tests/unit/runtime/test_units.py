@@ -31,6 +31,7 @@ from prodigy_users.runtime.auth import (
 from prodigy_users.runtime.errors import Unauthenticated
 from prodigy_users.runtime.kafka_admin import new_topics
 from prodigy_users.runtime.keys import (
+    PASSWORD_HASH,
     generate_keys,
     jwks_for,
     load_private_key,
@@ -331,6 +332,18 @@ def test_unseal_with_the_wrong_key_fails(key_dir: Path, tmp_path: Path) -> None:
         unseal(load_seal_key(other["seal_private"]), sealed)
 
 
+def test_a_value_sealed_for_one_purpose_does_not_open_as_another(key_dir: Path) -> None:
+    public = (key_dir / "identity-seal.pub.pem").read_bytes()
+    private = load_seal_key(key_dir / "identity-seal.pem")
+    hashed = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
+    sealed = seal(public, hashed, PASSWORD_HASH)
+    assert unseal(private, sealed, PASSWORD_HASH) == hashed
+    with pytest.raises(ValueError):
+        unseal(private, sealed)  # as a link token
+    with pytest.raises(ValueError):
+        unseal(private, seal(public, hashed), PASSWORD_HASH)
+
+
 def test_a_tampered_sealed_value_does_not_open(key_dir: Path) -> None:
     sealed = seal((key_dir / "seal.pub.pem").read_bytes(), "secret")
     body = bytearray(base64.b64decode(sealed.removeprefix("hpke1.")))
@@ -412,11 +425,15 @@ def test_generate_keys_creates_everything_private_keys_owner_only(tmp_path: Path
         "jwks.json",
         "seal.pem",
         "seal.pub.pem",
+        "identity-seal.pem",
+        "identity-seal.pub.pem",
         "links.key",
     }
     assert len(paths["links"].read_bytes()) == 32
-    for name in ("signing_key", "seal_private", "links"):
+    for name in ("signing_key", "seal_private", "identity_seal_private", "links"):
         assert stat.S_IMODE(paths[name].stat().st_mode) == 0o600
+    # Two sealing pairs, not one key twice: notifications' key cannot open identity's.
+    assert paths["seal_public"].read_bytes() != paths["identity_seal_public"].read_bytes()
     jwk = json.loads(paths["jwks"].read_text())["keys"][0]
     assert (jwk["use"], jwk["alg"], jwk["kty"]) == ("sig", "RS256", "RSA")
     assert "d" not in jwk  # the public half only

@@ -13,6 +13,7 @@ from prodigy_users.reporting.record.rules import (
     Completion,
     Totals,
     certificate,
+    combined_totals,
     newest_first,
     plan_items,
     totals,
@@ -146,3 +147,14 @@ def test_only_a_known_valid_certificate_is_printed() -> None:
     with pytest.raises(UnknownCertificate):
         certificate(transcript, "never-issued")
     assert [c.certificate_id for c in valid_certificates(transcript)] == ["valid"]
+
+
+def test_combined_totals_add_up_every_departments_own() -> None:
+    combined = combined_totals(
+        [
+            Totals(Decimal("4.5"), Decimal("0.5"), 1),
+            Totals(Decimal("8"), Decimal("0.25"), 2),
+        ]
+    )
+    assert combined == Totals(Decimal("12.5"), Decimal("0.75"), 3)
+    assert combined_totals([]) == Totals(Decimal(0), Decimal(0), 0)
