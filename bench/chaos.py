@@ -215,14 +215,14 @@ async def one_round(api: Api, stack: Any, fault: str, args: argparse.Namespace) 
 
 def table(results: dict[str, list[Round]]) -> str:
     lines = [
-        "fault          | rounds | accepted | lost | duplicated | errors | recovery s (median/max)",
-        "---------------|--------|----------|------|------------|--------|------------------------",
+        "fault              | rounds | accepted | lost | duplicated | errors | recovery s (median/max)",
+        "-------------------|--------|----------|------|------------|--------|------------------------",
     ]
     for fault, rounds in results.items():
         times = [r.recovery_s for r in rounds if r.recovery_s == r.recovery_s]
         rec = f"{statistics.median(times):.1f} / {max(times):.1f}" if times else "never"
         lines.append(
-            f"{fault:<15}| {len(rounds):>6} | {sum(r.accepted for r in rounds):>8} | "
+            f"{fault:<19}| {len(rounds):>6} | {sum(r.accepted for r in rounds):>8} | "
             f"{sum(r.lost for r in rounds):>4} | {sum(r.duplicated for r in rounds):>10} | "
             f"{sum(r.errors for r in rounds):>6} | {rec}"
         )
