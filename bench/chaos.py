@@ -215,8 +215,8 @@ async def one_round(api: Api, stack: Any, fault: str, args: argparse.Namespace) 
 
 def table(results: dict[str, list[Round]]) -> str:
     lines = [
-        "fault              | rounds | accepted | lost | duplicated | errors | recovery s (median/max)",
-        "-------------------|--------|----------|------|------------|--------|------------------------",
+        "fault              | rounds | accepted | lost | duplicated | errors | recovery s med/max",
+        "-------------------|--------|----------|------|------------|--------|-------------------",
     ]
     for fault, rounds in results.items():
         times = [r.recovery_s for r in rounds if r.recovery_s == r.recovery_s]
