@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from prodigy_users.runtime.auth import CurrentPrincipal
+from prodigy_users.runtime.errors import WeakPassword
+from prodigy_users.runtime.openapi import raises
 
 from .deps import (
     AccountsService,
@@ -23,6 +25,15 @@ from .deps import (
     PublicKeys,
     ResetRequestGuard,
     SignInGuard,
+)
+from .errors import (
+    AccountNotFound,
+    EmailNotConfirmed,
+    InvalidCredentials,
+    LinkExpired,
+    LinkInvalid,
+    LinkUsed,
+    WrongRegistrationPassword,
 )
 from .schemas import (
     AccessToken,
@@ -44,6 +55,7 @@ THROTTLED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/v1/auth/token", operation_id="issue_token", tags=["auth"], responses=THROTTLED)
+@raises(InvalidCredentials, EmailNotConfirmed)
 async def issue_token(body: TokenRequest, _: SignInGuard, accounts: AccountsService) -> AccessToken:
     """Sign in: an access token, or 401 whether or not the email exists."""
     token, ttl = await accounts.login(body.email, body.password)
@@ -63,6 +75,7 @@ async def jwks(keys: PublicKeys) -> dict[str, Any]:
     tags=["password"],
     responses=THROTTLED,
 )
+@raises(LinkInvalid, LinkUsed, LinkExpired, WeakPassword)
 async def set_password(
     body: PasswordSet, _: PasswordSetGuard, accounts: AccountsService
 ) -> Response:
@@ -96,6 +109,7 @@ async def request_reset(
         **THROTTLED,
     },
 )
+@raises(LinkInvalid, LinkUsed, LinkExpired, WrongRegistrationPassword)
 async def confirm_email(
     body: EmailConfirmation, _: ConfirmationGuard, accounts: AccountsService
 ) -> EmailConfirmed:
@@ -127,6 +141,7 @@ async def resend_email_confirmation(
 
 
 @router.get("/v1/me", operation_id="me", tags=["accounts"])
+@raises(AccountNotFound)
 async def me(principal: CurrentPrincipal, accounts: AccountsService) -> AccountPublic:
     """The caller's own account."""
     account = await accounts.me(principal.account_id)
@@ -139,6 +154,7 @@ async def me(principal: CurrentPrincipal, accounts: AccountsService) -> AccountP
     operation_id="issue_password_link",
     tags=["operators"],
 )
+@raises(AccountNotFound)
 async def password_link(account: uuid.UUID, _: Operator, accounts: AccountsService) -> PasswordLink:
     """Platform operators: a fresh set-password link (e.g. for a department's first admin)."""
     link = await accounts.operator_link(account)

@@ -9,8 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.openapi import raises
+
 from .deps import DepartmentAdmin, EmailLogService
 from .domain import EmailLogEntry, EmailStatus, decode_cursor, parse_statuses
+from .errors import InvalidCursor, UnknownStatus
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -67,6 +70,7 @@ class EmailsPage(BaseModel):
     operation_id="list_department_emails",
     response_model=EmailsPage,
 )
+@raises(InvalidCursor, UnknownStatus)
 async def list_department_emails(
     dept: uuid.UUID,
     _: DepartmentAdmin,

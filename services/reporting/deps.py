@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.service import use_cases
 
 from .container import Reporting
@@ -33,6 +34,7 @@ UsersTableService = Annotated[UsersTable, Depends(get_users_table)]
 RecordsService = Annotated[Records, Depends(get_records)]
 
 
+@raises(NotAReportViewer)
 async def require_report_viewer(
     dept: uuid.UUID, principal: CurrentPrincipal, users: UsersTableService
 ) -> Principal:

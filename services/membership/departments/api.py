@@ -8,10 +8,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.errors import InvalidInput
 from prodigy_users.runtime.idempotency import current_key
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.text import Email
 
 from ..deps import DepartmentAdmin, DepartmentsService, Operator
+from ..errors import DepartmentNotFound
 from ..members.api import accepted, failed
 from ..schemas import Named
 from .service import DepartmentSettings
@@ -84,6 +87,7 @@ async def create_department(
 
 
 @router.get("/v1/departments/{dept}", operation_id="get_department", tags=["departments"])
+@raises(DepartmentNotFound)
 async def get_department(
     dept: uuid.UUID, _: DepartmentAdmin, departments: DepartmentsService
 ) -> DepartmentPublic:
@@ -92,6 +96,7 @@ async def get_department(
 
 
 @router.patch("/v1/departments/{dept}", operation_id="update_department", tags=["departments"])
+@raises(DepartmentNotFound, InvalidInput)
 async def update_department(
     dept: uuid.UUID, body: DepartmentUpdate, _: DepartmentAdmin, departments: DepartmentsService
 ) -> DepartmentPublic:

@@ -12,6 +12,8 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import MaybePrincipal
+from prodigy_users.runtime.errors import InvalidInput, WeakPassword
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.text import Email, Pasted, Secret, Text, refuse_pasted_controls
 
 from ..deps import (
@@ -21,6 +23,20 @@ from ..deps import (
     InvitationsService,
     JoinGuard,
     RegistrationLinksService,
+)
+from ..errors import (
+    AccountNotReady,
+    EmailDomainNotAllowed,
+    InvitationExpired,
+    InvitationInvalid,
+    InvitationNotFound,
+    InvitationNotPending,
+    InvitationRevoked,
+    InvitationUsed,
+    RegistrationLapsed,
+    RegistrationLinkExpired,
+    RegistrationLinkInvalid,
+    ReminderTooSoon,
 )
 from ..members.joining import Joined
 from ..schemas import Named
@@ -169,6 +185,7 @@ def _registration(body: RegistrationBody | None) -> Registration | None:
 
 
 @router.post("/v1/departments/{dept}/invitations", operation_id="invite", tags=["invitations"])
+@raises(InvalidInput)
 async def invite(
     dept: uuid.UUID,
     body: InvitationsCreate,
@@ -225,6 +242,7 @@ async def list_invitations(
     operation_id="remind_invitation",
     tags=["invitations"],
 )
+@raises(InvitationNotFound, InvitationNotPending, ReminderTooSoon)
 async def remind(
     dept: uuid.UUID, invitation: uuid.UUID, admin: DepartmentAdmin, invitations: InvitationsService
 ) -> Response:
@@ -239,6 +257,7 @@ async def remind(
     operation_id="revoke_invitation",
     tags=["invitations"],
 )
+@raises(InvitationNotFound, InvitationNotPending)
 async def revoke(
     dept: uuid.UUID, invitation: uuid.UUID, admin: DepartmentAdmin, invitations: InvitationsService
 ) -> Response:
@@ -253,6 +272,16 @@ async def revoke(
     tags=["invitations"],
     dependencies=[AcceptGuard],
     responses={**_ENTRY_RESPONSES, **THROTTLED},
+)
+@raises(
+    InvitationInvalid,
+    InvitationUsed,
+    InvitationRevoked,
+    InvitationExpired,
+    AccountNotReady,
+    RegistrationLapsed,
+    InvalidInput,
+    WeakPassword,
 )
 async def accept(
     token: str,
@@ -299,6 +328,7 @@ async def get_link(
     operation_id="rotate_registration_link",
     tags=["registration link"],
 )
+@raises(InvalidInput)
 async def rotate_link(
     dept: uuid.UUID, body: LinkCreate, _: DepartmentAdmin, links: RegistrationLinksService
 ) -> LinkPublic:
@@ -327,6 +357,15 @@ async def disable_link(
     tags=["registration link"],
     dependencies=[JoinGuard],
     responses={**_ENTRY_RESPONSES, **THROTTLED},
+)
+@raises(
+    RegistrationLinkInvalid,
+    RegistrationLinkExpired,
+    EmailDomainNotAllowed,
+    AccountNotReady,
+    RegistrationLapsed,
+    InvalidInput,
+    WeakPassword,
 )
 async def join(
     token: str,

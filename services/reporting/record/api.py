@@ -14,9 +14,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 
 from ..deps import RecordsService, ReportViewer
+from ..errors import NoCertificates, NotAMember, RevokedCertificate, UnknownCertificate
 from ..users.api import UserPublic
 from .certificates import CertificateData, find_unicode_font, render
 from .rules import Completion, HistoryEntry, PlanItem, Totals
@@ -173,6 +175,7 @@ _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     operation_id="get_department_user",
     response_model=UserRecord,
 )
+@raises(NotAMember)
 async def get_department_user(
     dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, records: RecordsService
 ) -> UserRecord:
@@ -221,6 +224,7 @@ async def _pdf(certificates: list[CertificateData], filename: str) -> Response:
         410: {"description": "The certificate was revoked.", "content": _PROBLEM_CONTENT},
     },
 )
+@raises(NotAMember, UnknownCertificate, RevokedCertificate)
 async def get_department_user_certificate(
     dept: uuid.UUID,
     account: uuid.UUID,
@@ -250,6 +254,7 @@ async def get_department_user_certificate(
         },
     },
 )
+@raises(NotAMember, NoCertificates)
 async def get_department_user_certificates(
     dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, records: RecordsService
 ) -> Response:

@@ -16,7 +16,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.openapi import raises
+
 from ..deps import ReportViewer, UsersTableService
+from ..errors import InvalidCursor, InvalidView
 from ..rules import GroupRef, UserRow
 from .export import MEDIA_TYPES, ExportFormat
 from .rules import (
@@ -104,6 +107,7 @@ class UsersPagePublic(BaseModel):
 _SEVERAL = "Several values: repeat the parameter or separate them with commas."
 
 
+@raises(InvalidView)
 async def users_view(
     dept: uuid.UUID,
     role: Annotated[
@@ -178,6 +182,7 @@ async def export_department_users(
     operation_id="list_department_users",
     response_model=UsersPagePublic,
 )
+@raises(InvalidCursor)
 async def list_department_users(
     dept: uuid.UUID,
     _: ReportViewer,
