@@ -87,6 +87,8 @@ async def set_password(
 @router.post(
     "/v1/password/reset-requests",
     status_code=202,
+    # Nothing to say but "accepted": documented, and sent, without a body.
+    response_class=Response,
     operation_id="request_password_reset",
     tags=["password"],
     responses=THROTTLED,
@@ -127,6 +129,8 @@ async def confirm_email(
 @router.post(
     "/v1/email-confirmations/resend",
     status_code=202,
+    # Nothing to say but "accepted": documented, and sent, without a body.
+    response_class=Response,
     operation_id="resend_email_confirmation",
     tags=["registration"],
     responses=THROTTLED,

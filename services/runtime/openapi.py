@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from . import idempotency_rules
 from .auth import optional_principal, require_principal
 from .errors import (
     SHARED_PROBLEMS,
@@ -45,6 +46,11 @@ MALFORMED_JSON = ProblemType(400, "malformed-json", "Malformed JSON")
 VALIDATION = ProblemType(422, "validation", "Invalid request")
 UNSUPPORTED = ProblemType(415, "http-415", "Unsupported Media Type")
 INTERNAL = ProblemType(500, "internal-error", "Internal error")
+# ``runtime.idempotency``: another request with the same key, the same request still
+# running; and a malformed key.
+IDEMPOTENCY = (*idempotency_rules.PROBLEMS.values(), VALIDATION)
+# Operation extension: the statuses with which rules refuse requests the schema accepts.
+REFUSALS = "x-rule-refusals"
 TOO_LARGE = SHARED_PROBLEMS[RequestTooLarge]
 
 _DESCRIPTIONS = {
@@ -96,6 +102,19 @@ FIELD_ERROR_SCHEMA: dict[str, Any] = {
 _PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
 
 
+def listed(choices: str) -> dict[str, Any]:
+    """The schema of a query parameter's items that take ``choices`` (a regular expression
+    of one value), several of them comma-separated, blanks around them allowed: as the
+    services read them (``?status=sent,retrying``, or the parameter repeated)."""
+    one = rf"(?:(?:{choices})\s*)?"
+    return {"items": {"type": "string", "pattern": rf"^\s*{one}(?:,\s*{one})*$"}}
+
+
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# Cursors are opaque: base64url without padding (a malformed one is a 422 naming it).
+CURSOR: dict[str, Any] = {"pattern": "^[A-Za-z0-9_-]+$"}
+
+
 def raises(*errors: type[DomainError]) -> Callable[[F], F]:
     """Declare the domain errors an endpoint or a dependency can raise: its OpenAPI
     operation then documents the status and problem type of each (``install``)."""
@@ -115,19 +134,26 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-def answers(route: Any, table: ProblemTable) -> dict[int, set[str]]:
-    """Every error status ``route`` (an ``APIRoute``, or FastAPI's view of one through
-    the routers that include it) can answer, each with its problem type slugs."""
+def declared(route: Any, table: ProblemTable) -> dict[int, set[str]]:
+    """The statuses (with problem type slugs) of the domain errors ``route`` (an
+    ``APIRoute``, or FastAPI's view of one through the routers that include it) and its
+    dependencies raise: the answers a request the schema accepts can still get."""
     out: dict[int, set[str]] = {}
-
-    def add(problem: ProblemType) -> None:
-        out.setdefault(problem.status, set()).add(problem.slug)
-
     for call in _calls(route.dependant):
         for error in (*_RUNTIME_RAISES.get(call, ()), *getattr(call, "__raises__", ())):
             found = _problem_type(error, table)
             if found is not None:
-                add(found)
+                out.setdefault(found.status, set()).add(found.slug)
+    return out
+
+
+def answers(route: Any, table: ProblemTable) -> dict[int, set[str]]:
+    """Every error status ``route`` can answer, each with its problem type slugs."""
+    out = declared(route, table)
+
+    def add(problem: ProblemType) -> None:
+        out.setdefault(problem.status, set()).add(problem.slug)
+
     if route.body_field is not None:
         for problem in (MALFORMED_JSON, TOO_LARGE, UNSUPPORTED, VALIDATION):
             add(problem)
@@ -183,6 +209,15 @@ def rewrite(document: dict[str, Any], app: FastAPI, table: ProblemTable) -> dict
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
             found = answers(route, table)
+            refusals = set(declared(route, table))
+            parameters = operation.get("parameters", ())
+            if any(p.get("name") == idempotency_rules.HEADER for p in parameters):
+                for problem in IDEMPOTENCY:
+                    found.setdefault(problem.status, set()).add(problem.slug)
+                    refusals.add(problem.status)
+            # The statuses a request the schema accepts can still be answered with: a rule
+            # (an unknown id, a conflict, a spent link) said no.
+            operation[REFUSALS] = sorted(refusals)
             for status_text in [s for s in responses if s[:1] in "45"]:
                 found.setdefault(int(status_text), set())
             for status, slugs in found.items():

@@ -13,7 +13,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import SHARED_PROBLEMS, DomainError, ProblemTable, Unauthenticated, problem_type
@@ -124,6 +126,17 @@ def field_errors(errors: Any) -> list[dict[str, str]]:
     return out
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app serves at the request's path, across all its routes."""
+    path = request.url.path
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        template = getattr(context, "path_format", None) or getattr(context, "path", None)
+        if template and compile_path(template)[0].match(path):
+            methods |= set(getattr(context, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI, table: ProblemTable | None = None) -> None:
     """Make every error of ``app`` a problem-details answer; ``table`` maps the
     service's domain errors (the shared ones are always mapped)."""
@@ -154,12 +167,17 @@ def install(app: FastAPI, table: ProblemTable | None = None) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # The router names only the methods of the first route that matched the
+            # path; a path served by several routes (GET and PATCH) has them all.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         problem = Problem(
             exc.status_code,
             "http-" + str(exc.status_code),
             str(exc.detail) if exc.detail else "Error",
             str(exc.detail),
-            headers=dict(exc.headers) if exc.headers else None,
+            headers=headers,
         )
         return problem_response(problem, request.url.path)
 

@@ -14,7 +14,7 @@ from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.text import Email
 
 from ..deps import DepartmentAdmin, DepartmentsService, Operator
-from ..errors import DepartmentNotFound
+from ..errors import AccountExists, DepartmentNotFound, RegistrationLapsed
 from ..members.api import accepted, failed
 from ..schemas import Named
 from .service import DepartmentSettings
@@ -63,6 +63,7 @@ def _public(settings: DepartmentSettings) -> DepartmentPublic:
     tags=["departments"],
     responses={202: {"description": "Accepted; the admin's account is still being made."}},
 )
+@raises(AccountExists, RegistrationLapsed)
 async def create_department(
     body: DepartmentCreate, principal: Operator, departments: DepartmentsService
 ) -> Any:

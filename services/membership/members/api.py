@@ -248,6 +248,8 @@ async def remove_member(
 @router.post(
     "/v1/departments/{dept}/members/{account}/password-reset",
     status_code=202,
+    # Nothing to say but "accepted": documented, and sent, without a body.
+    response_class=Response,
     operation_id="reset_member_password",
     tags=["members"],
 )
