@@ -76,13 +76,14 @@ async def list_department_emails(
     _: DepartmentAdmin,
     email_log: EmailLogService,
     status: Annotated[
-        list[str] | None,
+        list[str],
         Query(
+            default_factory=list,
             description="Only emails in these states (repeat it, or separate with commas), "
             "e.g. `retrying,failed`.",
             json_schema_extra=listed("|".join(EMAIL_STATUSES)),
         ),
-    ] = None,
+    ],
     cursor: Annotated[
         str | None,
         Query(description="`next_cursor` of the previous page.", json_schema_extra=CURSOR),

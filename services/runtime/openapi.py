@@ -111,8 +111,9 @@ def listed(choices: str) -> dict[str, Any]:
 
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-# Cursors are opaque: base64url without padding (a malformed one is a 422 naming it).
-CURSOR: dict[str, Any] = {"pattern": "^[A-Za-z0-9_-]+$"}
+# Cursors are opaque: base64url without padding (a malformed one is a 422 naming it; an
+# empty one is no cursor).
+CURSOR: dict[str, Any] = {"pattern": "^[A-Za-z0-9_-]*$"}
 
 
 def raises(*errors: type[DomainError]) -> Callable[[F], F]:

@@ -111,26 +111,29 @@ _SEVERAL = "Several values: repeat the parameter or separate them with commas."
 async def users_view(
     dept: uuid.UUID,
     role: Annotated[
-        list[str] | None,
+        list[str],
         Query(
+            default_factory=list,
             description=f"`admin`, `officer`, `member`. {_SEVERAL}",
             json_schema_extra=listed("|".join(ROLES)),
         ),
-    ] = None,
+    ],
     status: Annotated[
-        list[str] | None,
+        list[str],
         Query(
+            default_factory=list,
             description=f"`active`, `inactive`. {_SEVERAL}",
             json_schema_extra=listed("|".join(STATUSES)),
         ),
-    ] = None,
+    ],
     group: Annotated[
-        list[str] | None,
+        list[str],
         Query(
+            default_factory=list,
             description=f"Group ids of the department (any of). {_SEVERAL}",
             json_schema_extra=listed(UUID_PATTERN),
         ),
-    ] = None,
+    ],
     q: Annotated[
         str | None,
         Query(
