@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 
 from prodigy_users.contracts.email import email_key
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.errors import OperatorsOnly
+from prodigy_users.runtime.errors import OperatorsOnly, TooManyAttempts
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.service import use_cases
 from prodigy_users.runtime.throttle import throttle_of
 from prodigy_users.runtime.throttle_rules import (
@@ -65,6 +66,7 @@ async def get_jwks(identity: IdentityService) -> Jwks:
     return identity.jwks
 
 
+@raises(OperatorsOnly)
 async def require_operator(principal: CurrentPrincipal) -> Principal:
     """Platform operators only."""
     if not principal.is_operator:
@@ -72,6 +74,7 @@ async def require_operator(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
+@raises(TooManyAttempts)
 async def sign_in_guard(request: Request, body: TokenRequest) -> AsyncIterator[None]:
     """Sign-in, throttled per account and per client address."""
     throttle = throttle_of(request)
@@ -83,6 +86,7 @@ async def sign_in_guard(request: Request, body: TokenRequest) -> AsyncIterator[N
         yield
 
 
+@raises(TooManyAttempts)
 async def password_set_guard(request: Request, body: PasswordSet) -> AsyncIterator[None]:
     """Setting a password, throttled per client address and per token."""
     throttle = throttle_of(request)
@@ -94,6 +98,7 @@ async def password_set_guard(request: Request, body: PasswordSet) -> AsyncIterat
         yield
 
 
+@raises(TooManyAttempts)
 async def confirmation_guard(request: Request, body: EmailConfirmation) -> AsyncIterator[None]:
     """Confirming a registration's address, throttled per client address and per token."""
     throttle = throttle_of(request)
@@ -106,6 +111,7 @@ async def confirmation_guard(request: Request, body: EmailConfirmation) -> Async
         yield
 
 
+@raises(TooManyAttempts)
 async def confirmation_resend_guard(request: Request) -> AsyncIterator[None]:
     """Sending a confirmation link again, throttled per client address."""
     throttle = throttle_of(request)
@@ -115,6 +121,7 @@ async def confirmation_resend_guard(request: Request) -> AsyncIterator[None]:
         yield
 
 
+@raises(TooManyAttempts)
 async def reset_request_guard(request: Request) -> AsyncIterator[None]:
     """The public reset request, throttled per client address."""
     throttle = throttle_of(request)

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prodigy_users.contracts.envelope import Payload
 
 from . import dead_letter_store, idempotency, problems, throttle
+from . import openapi as openapi_doc
 from .auth import TokenVerifier
 from .body_limit import BodyLimit, Override
 from .consumer import BatchHandler, Consumer, Handler
@@ -367,6 +368,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
 
     for router in spec.routers:
         app.include_router(router)
+    # Last: the statuses other wrappers add (idempotency's 409) get the problem type too.
+    openapi_doc.install(app, spec.problems)
     return app
 
 
