@@ -98,9 +98,7 @@ async def main() -> None:
         await stack.start()
         whole = time.monotonic() - began
         ready: dict[str, list[float]] = {s: [] for s in SERVICES}
-        phases: dict[str, dict[str, list[float]]] = {
-            s: {p: [] for p in PHASES} for s in SERVICES
-        }
+        phases: dict[str, dict[str, list[float]]] = {s: {p: [] for p in PHASES} for s in SERVICES}
         for _ in range(args.rounds):
             for service in SERVICES:
                 await stack.stop_service(service, kill=True)
