@@ -281,14 +281,14 @@ async def one_round(api: Api, stack: Any, fault: str, args: argparse.Namespace) 
 
 def table(results: dict[str, list[Round]]) -> str:
     lines = [
-        "fault              | rounds | accepted | lost | duplicated | errors | recovery s med/max",
-        "-------------------|--------|----------|------|------------|--------|-------------------",
+        "fault                  | rounds | accepted | lost | duplicated | errors | recovery s",
+        "-----------------------|--------|----------|------|------------|--------|-----------",
     ]
     for fault, rounds in results.items():
         times = [r.recovery_s for r in rounds if r.recovery_s == r.recovery_s]
         rec = f"{statistics.median(times):.1f} / {max(times):.1f}" if times else "never"
         lines.append(
-            f"{fault:<19}| {len(rounds):>6} | {sum(r.accepted for r in rounds):>8} | "
+            f"{fault:<23}| {len(rounds):>6} | {sum(r.accepted for r in rounds):>8} | "
             f"{sum(r.lost for r in rounds):>4} | {sum(r.duplicated for r in rounds):>10} | "
             f"{sum(r.errors for r in rounds):>6} | {rec}"
         )
@@ -312,7 +312,7 @@ async def main(args: argparse.Namespace) -> None:
                     f"round {n + 1} {fault}: accepted {r.accepted}, lost {r.lost}, "
                     f"duplicated {r.duplicated}, errors {r.errors}, "
                     f"recovery {r.recovery_s:.1f} s ({time.monotonic() - started:.0f} s)"
-                    + (f"; first errors: {r.notes}" if r.notes else ""),
+                    + (f"; notes: {r.notes}" if r.notes else ""),
                     flush=True,
                 )
     print()
