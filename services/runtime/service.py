@@ -249,7 +249,11 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             await ensure_database(settings.database_url)
             await migrate(spec.name, settings.database_url)
             log.info("migrations checked")
-        engine = make_engine(settings.database_url)
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=spec.name,
