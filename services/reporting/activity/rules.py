@@ -225,7 +225,7 @@ def parse_filters(
         )
     first, last = _day("from", since, errors), _day("to", to, errors)
     if first is not None and last is not None and last < first:
-        errors.append({"field": "to", "message": "before `from`"})
+        errors.append({"field": "to", "message": f"{last} is before from ({first})"})
     if errors:
         raise InvalidActivityFilter(errors)
     return ActivityView(
