@@ -112,6 +112,11 @@ async def test_an_admin_sees_who_changed_what_filters_pages_and_downloads(
     assert {r["Action"] for r in lines} == {"joined", "role_changed"}
     assert sum(r["By (kind)"] == "import" for r in lines) == IMPORTED
 
+    # The record's history says who made each change too.
+    await page.goto(f"/departments/{admin.department_id}/users/{pat.account_id}")
+    change = page.locator(".history li").filter(has_text="Role changed from Member to Officer.")
+    await expect(change.locator(".history-by")).to_have_text("By Ada Admin.")
+
 
 async def test_a_member_is_not_allowed_to_see_the_activity(
     page: Page, console_url: str, api: Api, admin: Admin
