@@ -71,6 +71,7 @@ async def test_an_admin_sees_who_changed_what_filters_pages_and_downloads(
         return None
 
     await wait_for(everything, timeout=60, interval=0.5, what="a full first page")
+    await check_page(page, "activity-all")
     await table.get_by_role("rowheader", name="Pat Member").first.click()
     await expect(page).to_have_url(re.compile(rf"person={pat.account_id}"))
     await expect(page.get_by_role("status")).to_contain_text("Changes to Pat Member")
