@@ -74,21 +74,18 @@ def _value(column: str, value: Any) -> Any:
 async def names(
     conn: AsyncConnection, department_id: uuid.UUID, accounts: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    """The names reporting knows for these accounts: their row in this department
-    (removed people's rows stay), else their row in any other department."""
+    """The names reporting knows for these accounts in this department (removed people's
+    rows stay, so a past admin keeps their name). Never another department's: an
+    account the department never had stays unnamed rather than leak where it is."""
     wanted = set(accounts)
     if not wanted:
         return {}
-    found: dict[uuid.UUID, str] = {}
-    # This department's row first (ordered last, so it wins), then any other.
-    stmt = (
-        sa.select(users.c.account_id, users.c.name)
-        .where(users.c.account_id.in_(wanted))
-        .order_by((users.c.department_id == department_id).asc(), users.c.updated_at.asc())
+    rows = await conn.execute(
+        sa.select(users.c.account_id, users.c.name).where(
+            users.c.department_id == department_id, users.c.account_id.in_(wanted)
+        )
     )
-    for r in await conn.execute(stmt):
-        found[r.account_id] = r.name
-    return found
+    return {r.account_id: r.name for r in rows}
 
 
 async def actors(
