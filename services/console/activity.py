@@ -28,13 +28,9 @@ from .templating import render
 
 router = page_router()
 
-FILTER_LABELS = {
-    "person": "Person",
-    "action": "Action",
-    "from": "From",
-    "to": "To",
-    "cursor": "Page",
-}
+# The form's fields (a problem with another, the person from a link or the page's
+# cursor, is said in the summary without a link to a field).
+FILTER_LABELS = {"action": "Action", "from": "From", "to": "To"}
 
 
 async def _groups(api: Api, token: str, dept: uuid.UUID) -> dict[str, str]:
