@@ -345,8 +345,26 @@ async def test_group_changes_update_imports_and_restores_say_who(api: Api) -> No
     r = await accept(api, invitation_token(mail), person=pat)
     assert r.status_code == 200 and r.json()["status"] == "restored", r.text
 
-    # admin's join, pat's join, group join, role + employee ID by the import, removal, restore
-    log = await _wait_log(api, admin, 7)
+    # An operator's upload (``prodigy-users import``) names no admin.
+    by_operator = await run_import(
+        api,
+        admin,
+        csv_file([["Email", "Name"], [f"op-{t}@example.org", "Olu Operated"]]),
+        headers=bearer(api.keys.operator_token()),
+    )
+    assert by_operator["counts"]["created"] == 1, by_operator
+
+    # admin's join, pat's join, group join, role + employee ID by the import, removal,
+    # restore, the operator's import
+    log = await _wait_log(api, admin, 8)
+    [operated] = [e for e in log if e["person"]["name"] == "Olu Operated"]
+    assert operated["by"] == {
+        "kind": "import",
+        "account_id": None,
+        "name": None,
+        "label": "an import",
+    }
+    assert operated["details"]["import_id"] == by_operator["import_id"]
     got = [
         (e["action"], e["by"]["kind"], e["by"]["account_id"])
         for e in log
@@ -368,5 +386,8 @@ async def test_group_changes_update_imports_and_restores_say_who(api: Api) -> No
         ("joined", "admin", admin.account_id),
     ], got
     by_import = [e for e in log if e["by"]["kind"] == "import"]
-    assert {e["details"]["import_id"] for e in by_import} == {updated["import_id"]}
+    assert {e["details"]["import_id"] for e in by_import} == {
+        updated["import_id"],
+        by_operator["import_id"],
+    }
     assert {e["by"]["label"] for e in by_import} == {"an import"}
