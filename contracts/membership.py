@@ -56,12 +56,23 @@ class MemberAdded(Payload):
     via: Literal["admin_add", "operator", "invitation", "registration_link", "import"] = Field(
         default="admin_add", description="How the person joined.", examples=["admin_add"]
     )
+    import_id: uuid.UUID | None = Field(
+        default=None,
+        description="The bulk upload that added them (`via` `import`), if one did.",
+        examples=["0c4e2f7a-1b3d-4e5f-8a9b-0c1d2e3f4a5b"],
+    )
 
 
 _INVITATION = Field(
     description="The invitation.", examples=["5e0b1a7c-2f3d-4c1e-9a8b-7c6d5e4f3a2b"]
 )
 _BY = Field(default=None, description="Account of the admin who did it, if any.")
+_BY_IMPORT = Field(
+    default=None,
+    description="The bulk upload that made the change, if one did (its admin is in the "
+    "`..._by` field).",
+    examples=["0c4e2f7a-1b3d-4e5f-8a9b-0c1d2e3f4a5b"],
+)
 
 
 class MemberInvited(Payload):
@@ -141,6 +152,7 @@ class MemberRoleChanged(Payload):
     role: Role = Field(description="The new role.")
     previous_role: Role = Field(description="The role before.")
     changed_by: uuid.UUID | None = _BY
+    import_id: uuid.UUID | None = _BY_IMPORT
 
 
 class MemberStatusChanged(Payload):
@@ -152,6 +164,7 @@ class MemberStatusChanged(Payload):
     account_id: uuid.UUID = _ACCOUNT
     status: Status = Field(description="The new status.")
     changed_by: uuid.UUID | None = _BY
+    import_id: uuid.UUID | None = _BY_IMPORT
 
 
 class EmployeeIdSet(Payload):
@@ -163,6 +176,7 @@ class EmployeeIdSet(Payload):
     account_id: uuid.UUID = _ACCOUNT
     employee_id: str | None = Field(description="The new employee ID; null clears it.")
     changed_by: uuid.UUID | None = _BY
+    import_id: uuid.UUID | None = _BY_IMPORT
 
 
 class GroupCreated(Payload):
@@ -202,6 +216,8 @@ class MemberJoinedGroup(Payload):
     department_id: uuid.UUID = _DEPARTMENT
     group_id: uuid.UUID = Field(description="The group.")
     account_id: uuid.UUID = _ACCOUNT
+    changed_by: uuid.UUID | None = _BY
+    import_id: uuid.UUID | None = _BY_IMPORT
 
 
 class MemberLeftGroup(Payload):
@@ -212,6 +228,8 @@ class MemberLeftGroup(Payload):
     department_id: uuid.UUID = _DEPARTMENT
     group_id: uuid.UUID = Field(description="The group.")
     account_id: uuid.UUID = _ACCOUNT
+    changed_by: uuid.UUID | None = _BY
+    import_id: uuid.UUID | None = _BY_IMPORT
 
 
 class MemberRemoved(Payload):
@@ -242,6 +260,12 @@ class MemberRestored(Payload):
     restored_at: datetime = Field(description="When (UTC).")
     via: Literal["invitation", "registration_link", "admin_add", "import"] = Field(
         default="invitation", description="How they came back."
+    )
+    restored_by: uuid.UUID | None = Field(
+        default=None,
+        description="Account of the admin behind the return, if any: who added them back, "
+        "uploaded the import or sent the invitation (`via` says which); null for an operator "
+        "and for the registration link.",
     )
 
 

@@ -1,7 +1,7 @@
 """The console's wiring root: ``build_app(settings)`` returns the ASGI app.
 
 Page modules each own an area (``auth``, ``home``, ``users``, ``record``, ``imports``,
-``groups``, ``emails``, ``public``); a new
+``groups``, ``emails``, ``activity``, ``public``); a new
 area is a new module with its ``router`` (from ``routing.page_router``) and its
 templates, added to ``PAGES`` below.
 """
@@ -23,6 +23,7 @@ from prodigy_users.runtime.logging import configure_logging, get_logger
 from prodigy_users.runtime.serving import KEEP_ALIVE_S
 
 from . import (
+    activity,
     add_user,
     auth,
     emails,
@@ -61,6 +62,7 @@ PAGES: tuple[APIRouter, ...] = (
     imports.router,
     groups.router,
     emails.router,
+    activity.router,
     public.router,
 )
 

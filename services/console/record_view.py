@@ -142,6 +142,9 @@ class HistoryLine:
     at: str
     when: str
     text: str
+    # Who made the change (reporting's ``by.label``: a name, "an import"...), and its kind.
+    by: str = ""
+    by_kind: str = ""
 
 
 def _group(details: Mapping[str, Any], names: Mapping[str, str]) -> str:
@@ -174,6 +177,13 @@ def history_text(event: str, details: Mapping[str, Any], names: Mapping[str, str
     return event.replace("_", " ").capitalize() + "."
 
 
+def _by(by: Any) -> tuple[str, str]:
+    # Unknown (recorded before reporting kept it, or the system's): nothing said.
+    if not isinstance(by, Mapping) or by.get("kind") in (None, "system"):
+        return ("", "")
+    return (str(by.get("label") or ""), str(by.get("kind")))
+
+
 def history(record: Mapping[str, Any], names: Mapping[str, str]) -> list[HistoryLine]:
     """The membership's history, newest first."""
     lines = [
@@ -181,6 +191,7 @@ def history(record: Mapping[str, Any], names: Mapping[str, str]) -> list[History
             str(e.get("at", "")),
             when(str(e.get("at", ""))),
             history_text(str(e.get("event", "")), e.get("details") or {}, names),
+            *_by(e.get("by")),
         )
         for e in record.get("history") or []
         if isinstance(e, Mapping)

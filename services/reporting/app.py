@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prodigy_users.runtime.service import Runtime, ServiceSpec
 
+from .activity import api as activity_api
+from .activity.service import ActivityLog
 from .consumers import BATCH, BATCH_TYPES, HANDLERS
 from .container import Reporting
 from .errors import PROBLEMS
@@ -18,7 +20,11 @@ from .users.service import UsersTable
 
 def container(runtime: Runtime) -> Reporting:
     """Reporting's use cases on the runtime's engine."""
-    return Reporting(users=UsersTable(runtime.engine), records=Records(runtime.engine))
+    return Reporting(
+        users=UsersTable(runtime.engine),
+        records=Records(runtime.engine),
+        activity=ActivityLog(runtime.engine),
+    )
 
 
 def spec(settings: Settings | None = None) -> ServiceSpec:
@@ -29,7 +35,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         title="Prodigy reporting",
         description="Read models: each department's users table and individual records.",
         # The users table first: its /users/export must not be read as /users/{account}.
-        routers=[users_api.router, record_api.router, me_api.router],
+        routers=[users_api.router, record_api.router, me_api.router, activity_api.router],
         problems=PROBLEMS,
         handlers=HANDLERS,
         batch_handler=BATCH,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .activity.service import ActivityLog
 from .record.service import Records
 from .users.service import UsersTable
 
@@ -15,3 +16,4 @@ class Reporting:
 
     users: UsersTable
     records: Records
+    activity: ActivityLog

@@ -11,14 +11,16 @@ from prodigy_users.runtime.auth import CurrentPrincipal, Principal
 from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.service import use_case
 
+from .activity.service import ActivityLog
 from .container import Reporting
-from .errors import NotAReportViewer
+from .errors import NotAnActivityViewer, NotAReportViewer
 from .record.service import Records
-from .rules import can_view_reports
+from .rules import can_view_activity, can_view_reports
 from .users.service import UsersTable
 
 UsersTableService = Annotated[UsersTable, Depends(use_case(Reporting, lambda c: c.users))]
 RecordsService = Annotated[Records, Depends(use_case(Reporting, lambda c: c.records))]
+ActivityLogService = Annotated[ActivityLog, Depends(use_case(Reporting, lambda c: c.activity))]
 
 
 @raises(NotAReportViewer)
@@ -32,3 +34,16 @@ async def require_report_viewer(
 
 
 ReportViewer = Annotated[Principal, Depends(require_report_viewer)]
+
+
+@raises(NotAnActivityViewer)
+async def require_activity_viewer(
+    dept: uuid.UUID, principal: CurrentPrincipal, users: UsersTableService
+) -> Principal:
+    """The caller, if they are an admin of ``dept`` (per reporting's own data)."""
+    if not can_view_activity(await users.role_of(dept, principal.account_id)):
+        raise NotAnActivityViewer()
+    return principal
+
+
+ActivityViewer = Annotated[Principal, Depends(require_activity_viewer)]

@@ -27,6 +27,22 @@ class InvalidView(InvalidInput):
         super().__init__(errors=errors)
 
 
+class InvalidActivityFilter(InvalidInput):
+    """Query parameters that do not describe a view of the activity log; ``errors``
+    names each bad one."""
+
+    errors: FieldErrors
+
+    def __init__(self, errors: FieldErrors) -> None:
+        super().__init__(errors=errors)
+
+
+class NotAnActivityViewer(DomainError):
+    """The caller is no admin of the department (as reporting has heard it)."""
+
+    default_detail = "Only admins of this department may see its activity."
+
+
 class InvalidCursor(InvalidInput):
     """The cursor was not issued by us, or not for this view of the users table."""
 
@@ -66,7 +82,10 @@ PROBLEMS: dict[type[DomainError], ProblemType] = {
     NotAReportViewer: ProblemType(403, "forbidden", "Forbidden"),
     # Answered like every request whose fields are wrong.
     InvalidView: SHARED_PROBLEMS[InvalidInput],
+    InvalidActivityFilter: SHARED_PROBLEMS[InvalidInput],
     InvalidCursor: SHARED_PROBLEMS[InvalidInput],
+    # The same answer as the users table's for someone who may not read it.
+    NotAnActivityViewer: ProblemType(403, "forbidden", "Forbidden"),
     NotAMember: ProblemType(404, "not-found", "Not found"),
     UnknownCertificate: ProblemType(404, "certificate-not-found", "Unknown certificate"),
     RevokedCertificate: ProblemType(410, "certificate-revoked", "Certificate revoked"),

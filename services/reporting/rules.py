@@ -30,6 +30,11 @@ def can_view_reports(role: str | None) -> bool:
     return role in VIEWER_ROLES
 
 
+def can_view_activity(role: str | None) -> bool:
+    """Only a department's admins see who changed what in it."""
+    return role == "admin"
+
+
 def sort_name(name: str) -> str:
     """The key the users table sorts names by: case- and accent-insensitive.
 

@@ -1,9 +1,10 @@
 """Every table of reporting's database in one MetaData (``migrations/env.py`` reads it),
 and the users table's indexes with the key expressions its queries share.
 
-The read model proper (departments, users, their counts, groups, member history) is
-written only by the projection (``projection/store.py``); the users table (``users/store.py``)
-and the record (``record/store.py``) read it. The training tables are the record's.
+The read model proper (departments, users, their counts, groups, member history, the
+activity log) is written only by the projection (``projection/store.py``); the users
+table (``users/store.py``), the record (``record/store.py``) and the activity log
+(``activity/store.py``) read it. The training tables are the record's.
 The outbox, inbox and relay-state tables are the runtime's (``messaging_tables``).
 """
 
@@ -112,6 +113,37 @@ sa.Index(
     history.c.department_id,
     history.c.account_id,
     history.c.occurred_at,
+)
+
+# The department's activity log: one row per change to a person, with who made it
+# (``activity/rules.py``: a kind, and the account when there is one; names are read
+# from ``users`` when shown). Keyed by the event like ``member_history``, whose entries
+# take their actor from here.
+activity = sa.Table(
+    "activity",
+    metadata,
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("department_id", UUID(as_uuid=True), nullable=False),
+    _timestamp("occurred_at"),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("subject_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("actor_kind", sa.Text, nullable=False),
+    sa.Column("actor_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+)
+# Newest first, a page at a time: the log, and one person's changes in it.
+sa.Index(
+    "activity_by_department",
+    activity.c.department_id,
+    activity.c.occurred_at,
+    activity.c.event_id,
+)
+sa.Index(
+    "activity_by_person",
+    activity.c.department_id,
+    activity.c.subject_id,
+    activity.c.occurred_at,
+    activity.c.event_id,
 )
 
 # Which rebuild of the read model this is (no row: never rebuilt). ``prodigy-users

@@ -100,6 +100,9 @@ RULES: dict[tuple[str, str, str], Rule] = {
         "/v1/reports/departments/{dept}/users/{account}/certificates/{certificate}",
     ): "admin",
     ("reporting", "GET", "/v1/reports/departments/{dept}/users/{account}/certificates"): "admin",
+    # The activity log: admins only (the walk's officer-less callers are refused either way).
+    ("reporting", "GET", "/v1/reports/departments/{dept}/activity"): "admin",
+    ("reporting", "GET", "/v1/reports/departments/{dept}/activity/export"): "admin",
 }
 
 # Which callers each rule keeps out (a caller not listed may get through).

@@ -246,7 +246,8 @@ async def test_replay_rebuilds_what_live_consumption_built_and_the_service_carri
     kept = await _dead_lettered(bootstrap, dsn)
     departments = [admin.department_id, other.department_id]
     before = await _settled(stack, dsn, departments)
-    assert {"users", "groups", "departments", "member_history"} <= before.keys()
+    assert {"users", "groups", "departments", "member_history", "activity"} <= before.keys()
+    assert before["activity"], "the activity log is rebuilt too"
     assert any(table.startswith("training") and rows for table, rows in before.items())
     generation = await _generation(dsn)
 

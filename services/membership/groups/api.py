@@ -73,10 +73,10 @@ async def rename_group(
 )
 @raises(GroupNotFound)
 async def delete_group(
-    dept: uuid.UUID, group: uuid.UUID, _: DepartmentAdmin, groups: GroupsService
+    dept: uuid.UUID, group: uuid.UUID, admin: DepartmentAdmin, groups: GroupsService
 ) -> Response:
     """Delete a group; its members stay in the department."""
-    await groups.delete(dept, group)
+    await groups.delete(dept, group, admin.account_id)
     return Response(status_code=204)
 
 
@@ -88,10 +88,14 @@ async def delete_group(
 )
 @raises(GroupNotFound, MemberNotFound)
 async def add_group_member(
-    dept: uuid.UUID, group: uuid.UUID, account: uuid.UUID, _: DepartmentAdmin, groups: GroupsService
+    dept: uuid.UUID,
+    group: uuid.UUID,
+    account: uuid.UUID,
+    admin: DepartmentAdmin,
+    groups: GroupsService,
 ) -> Response:
     """Put a member in a group."""
-    await groups.add_member(dept, group, account)
+    await groups.add_member(dept, group, account, by=admin.account_id)
     return Response(status_code=204)
 
 
@@ -103,8 +107,12 @@ async def add_group_member(
 )
 @raises(GroupNotFound, MemberNotFound)
 async def remove_group_member(
-    dept: uuid.UUID, group: uuid.UUID, account: uuid.UUID, _: DepartmentAdmin, groups: GroupsService
+    dept: uuid.UUID,
+    group: uuid.UUID,
+    account: uuid.UUID,
+    admin: DepartmentAdmin,
+    groups: GroupsService,
 ) -> Response:
     """Take a member out of a group."""
-    await groups.remove_member(dept, group, account)
+    await groups.remove_member(dept, group, account, by=admin.account_id)
     return Response(status_code=204)

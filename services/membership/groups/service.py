@@ -84,7 +84,9 @@ class Groups:
             await uow.commit()
         return await self.get(department_id, group_id)
 
-    async def delete(self, department_id: uuid.UUID, group_id: uuid.UUID) -> None:
+    async def delete(
+        self, department_id: uuid.UUID, group_id: uuid.UUID, by: uuid.UUID | None = None
+    ) -> None:
         """Delete a group; its members leave it and stay in the department."""
         async with unit_of_work(self.engine) as uow:
             if await store.group(uow.conn, department_id, group_id, lock=True) is None:
@@ -92,7 +94,10 @@ class Groups:
             for account_id in await store.current_members(uow.conn, group_id):
                 uow.emit(
                     MemberLeftGroup(
-                        department_id=department_id, group_id=group_id, account_id=account_id
+                        department_id=department_id,
+                        group_id=group_id,
+                        account_id=account_id,
+                        changed_by=by,
                     ),
                     key=department_id,
                 )
@@ -111,30 +116,50 @@ class Groups:
             raise MemberNotFound()
 
     async def add_member(
-        self, department_id: uuid.UUID, group_id: uuid.UUID, account_id: uuid.UUID
+        self,
+        department_id: uuid.UUID,
+        group_id: uuid.UUID,
+        account_id: uuid.UUID,
+        by: uuid.UUID | None = None,
+        import_id: uuid.UUID | None = None,
     ) -> None:
-        """Put a member in a group (nothing happens if they are in it)."""
+        """Put a member in a group (nothing happens if they are in it); ``by`` the admin
+        who asked, ``import_id`` the bulk upload that did (events say who did it)."""
         async with unit_of_work(self.engine) as uow:
             await self._check(uow, department_id, group_id, account_id)
             if await store.add_member(uow.conn, department_id, group_id, account_id):
                 uow.emit(
                     MemberJoinedGroup(
-                        department_id=department_id, group_id=group_id, account_id=account_id
+                        department_id=department_id,
+                        group_id=group_id,
+                        account_id=account_id,
+                        changed_by=by,
+                        import_id=import_id,
                     ),
                     key=department_id,
                 )
             await uow.commit()
 
     async def remove_member(
-        self, department_id: uuid.UUID, group_id: uuid.UUID, account_id: uuid.UUID
+        self,
+        department_id: uuid.UUID,
+        group_id: uuid.UUID,
+        account_id: uuid.UUID,
+        by: uuid.UUID | None = None,
+        import_id: uuid.UUID | None = None,
     ) -> None:
-        """Take a member out of a group (nothing happens if they are not in it)."""
+        """Take a member out of a group (nothing happens if they are not in it); ``by``
+        and ``import_id`` as for ``add_member``."""
         async with unit_of_work(self.engine) as uow:
             await self._check(uow, department_id, group_id, account_id)
             if await store.remove_member(uow.conn, group_id, account_id):
                 uow.emit(
                     MemberLeftGroup(
-                        department_id=department_id, group_id=group_id, account_id=account_id
+                        department_id=department_id,
+                        group_id=group_id,
+                        account_id=account_id,
+                        changed_by=by,
+                        import_id=import_id,
                     ),
                     key=department_id,
                 )

@@ -173,6 +173,7 @@ class ImportAnswers:
                     joined_at=now,
                     added_by=added_by,
                     via="import",
+                    import_id=imp.id,
                 ),
                 key=department_id,
             )
@@ -180,7 +181,11 @@ class ImportAnswers:
                 if (group_id, account_id) in in_group:
                     uow.emit(
                         MemberJoinedGroup.model_construct(
-                            department_id=department_id, group_id=group_id, account_id=account_id
+                            department_id=department_id,
+                            group_id=group_id,
+                            account_id=account_id,
+                            changed_by=added_by,
+                            import_id=imp.id,
                         ),
                         key=department_id,
                     )

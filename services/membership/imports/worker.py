@@ -32,6 +32,7 @@ from ..groups.service import Groups
 from ..invitations.service import Invitations
 from ..members import store as member_store
 from ..members.lifecycle import UNSET, Lifecycle
+from ..rules import acting_admin
 from ..settings import Settings
 from ..units import unit_of_work
 from . import store
@@ -297,15 +298,22 @@ class ImportWorker:
                 imp.requested_by,
                 role=cast(Role, changes.role[1]) if changes.role else None,
                 employee_id=changes.employee_id[1] if changes.employee_id else UNSET,
+                import_id=imp.id,
             )
+            # The events name the upload and its admin (an operator's: nobody).
+            by = acting_admin(imp.requested_by)
             for name in changes.groups_added:
                 group_id = groups.get(group_key(name))
                 if group_id is not None:
-                    await self.groups.add_member(imp.department_id, group_id, row.account_id)
+                    await self.groups.add_member(
+                        imp.department_id, group_id, row.account_id, by=by, import_id=imp.id
+                    )
             for name in changes.groups_removed:
                 group_id = groups.get(group_key(name))
                 if group_id is not None:
-                    await self.groups.remove_member(imp.department_id, group_id, row.account_id)
+                    await self.groups.remove_member(
+                        imp.department_id, group_id, row.account_id, by=by, import_id=imp.id
+                    )
         except DomainError as refused:
             return {**done, "outcome": "invalid", "reason": refused.detail}
         return {**done, "outcome": "updated", "reason": changes.describe()}

@@ -81,6 +81,7 @@ async def join(
                 group_ids=await group_store.groups_of(uow.conn, department_id, account_id),
                 restored_at=now,
                 via=via if via != "operator" else "admin_add",
+                restored_by=added_by,
             ),
             key=department_id,
         )

@@ -63,8 +63,10 @@ class Lifecycle:
         role: Role | None = None,
         status: Status | None = None,
         employee_id: str | None = UNSET,
+        import_id: uuid.UUID | None = None,
     ) -> None:
-        """Change what was given; each change is its own event."""
+        """Change what was given; each change is its own event (``import_id``: the bulk
+        upload asking, which the events name)."""
         async with unit_of_work(self.engine) as uow:
             row = await self._current(uow, department_id, account_id)
             key = department_id
@@ -79,6 +81,7 @@ class Lifecycle:
                         role=role,
                         previous_role=row.role,
                         changed_by=by,
+                        import_id=import_id,
                     ),
                     key=key,
                 )
@@ -90,13 +93,16 @@ class Lifecycle:
                         account_id=account_id,
                         status=status,
                         changed_by=by,
+                        import_id=import_id,
                     ),
                     key=key,
                 )
             if employee_id is not UNSET:
                 new_id = (employee_id or "").strip() or None
                 if new_id != row.employee_id:
-                    await self._set_employee_id(uow, department_id, account_id, new_id, by)
+                    await self._set_employee_id(
+                        uow, department_id, account_id, new_id, by, import_id
+                    )
             await uow.commit()
 
     async def _set_employee_id(
@@ -106,6 +112,7 @@ class Lifecycle:
         account_id: uuid.UUID,
         employee_id: str | None,
         by: uuid.UUID,
+        import_id: uuid.UUID | None = None,
     ) -> None:
         savepoint = await uow.conn.begin_nested()
         try:
@@ -122,6 +129,7 @@ class Lifecycle:
                 account_id=account_id,
                 employee_id=employee_id,
                 changed_by=by,
+                import_id=import_id,
             ),
             key=department_id,
         )

@@ -15,6 +15,8 @@ from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.membership import GroupDeleted
 from prodigy_users.runtime.uow import UnitOfWork
 
+from ..activity import store as activity_store
+from ..activity.rules import from_history
 from . import store
 from .rules import (
     Event,
@@ -51,6 +53,16 @@ async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, A
         after = {key: standing(fold.members.get(key)) for key in fold.dirty}
         await store.add_counts(conn, count_changes(before, after))
         await store.add_history(conn, fold.history)
+        await _add_activity(conn, run, fold.history)
+
+
+async def _add_activity(
+    conn: AsyncConnection, run: Sequence[Event], recorded: Sequence[Any]
+) -> None:
+    """The department's activity log: a row per history entry the run recorded, with
+    who made the change (its event's actor)."""
+    payloads = {e.event_id: e.payload for e in run}
+    await activity_store.add(conn, from_history(recorded, payloads))
 
 
 async def project_one(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 
+from ..activity.rules import By, said
 from ..deps import RecordsService, ReportViewer
 from ..errors import NoCertificates, NotAMember, RevokedCertificate, UnknownCertificate
 from ..users.api import UserPublic
@@ -27,6 +29,37 @@ from .service import IndividualRecord
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 PDF_MEDIA_TYPE = "application/pdf"
+
+
+class ActorPublic(BaseModel):
+    """Who made a change."""
+
+    kind: str = Field(
+        description="`admin` (an admin of the department), `self` (the person themselves), "
+        "`import` (a bulk upload), `operator` (a platform operator) or `system` (the event "
+        "names nobody).",
+        examples=["admin"],
+    )
+    account_id: uuid.UUID | None = Field(
+        default=None,
+        description="The admin; the person themselves; the admin who uploaded the import "
+        "(null for an operator's upload). Null for an operator and the system.",
+    )
+    name: str | None = Field(
+        default=None,
+        description="That account's name as reporting knows it now (null if unknown).",
+        examples=["Ana Lima"],
+    )
+    label: str = Field(
+        description="How to say it: the admin's name, `the person themselves`, `an import`, "
+        "`an operator`, `the system` (`an admin` when the admin's name is unknown).",
+        examples=["Ana Lima"],
+    )
+
+    @classmethod
+    def of(cls, by: By) -> ActorPublic:
+        """The public shape of an actor."""
+        return cls(kind=by.kind, account_id=by.account_id, name=by.name, label=by.label)
 
 
 class HistoryEntryPublic(BaseModel):
@@ -44,11 +77,19 @@ class HistoryEntryPublic(BaseModel):
         default_factory=dict,
         description='What changed, e.g. `{"role": "officer", "previous_role": "member"}`.',
     )
+    by: ActorPublic | None = Field(
+        default=None,
+        description="Who made the change. Null for a change recorded before reporting kept "
+        "who made changes (a replay of the read model fills it in).",
+    )
 
     @classmethod
-    def of(cls, entry: HistoryEntry) -> HistoryEntryPublic:
-        """The public shape of a history entry."""
-        return cls(at=entry.at, event=entry.event, details=entry.details)
+    def of(cls, entry: HistoryEntry, names: Mapping[uuid.UUID, str]) -> HistoryEntryPublic:
+        """The public shape of a history entry, its actor named from ``names``."""
+        by = None
+        if entry.actor_kind is not None:
+            by = ActorPublic.of(said(entry.actor_kind, entry.actor_id, names))
+        return cls(at=entry.at, event=entry.event, details=entry.details, by=by)
 
 
 class TrainingPlanItemPublic(BaseModel):
@@ -192,7 +233,7 @@ def user_record(found: IndividualRecord) -> UserRecord:
     public = UserPublic.of(found.user, found.groups)
     return UserRecord(
         department_id=found.user.department_id,
-        history=[HistoryEntryPublic.of(e) for e in found.history],
+        history=[HistoryEntryPublic.of(e, found.actor_names) for e in found.history],
         training_plans=[TrainingPlanItemPublic.of(i) for i in found.training.plans],
         transcript=[TranscriptEntryPublic.of(c) for c in found.training.transcript],
         totals=TrainingTotalsPublic.of(found.training.totals),

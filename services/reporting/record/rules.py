@@ -7,6 +7,7 @@ completions, so the order in which their events arrived does not matter.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,6 +26,9 @@ class HistoryEntry:
     at: datetime
     event: str
     details: dict[str, Any] = field(default_factory=dict)
+    # Who made the change (``activity.rules.ActorKind``), None if not recorded.
+    actor_kind: str | None = None
+    actor_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ person's row and the department's name are the users table's (``users.store``).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,6 +19,7 @@ from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.training import CertificateRevoked, CourseAssigned, CourseCompleted
 from prodigy_users.runtime.uow import UnitOfWork
 
+from ..activity import store as activity_store
 from ..errors import (
     OWN_UNKNOWN_CERTIFICATE,
     NoCertificates,
@@ -48,6 +50,8 @@ class IndividualRecord:
     groups: tuple[GroupRef, ...]  # the row's groups, named
     history: list[HistoryEntry]
     training: Training
+    # The names of the accounts that made the history's changes.
+    actor_names: Mapping[uuid.UUID, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ async def _record_of(conn: AsyncConnection, user: UserRow, today: date) -> Indiv
     department_id, account_id = user.department_id, user.account_id
     names = await users_store.group_names(conn, department_id, user.groups)
     history = await store.history_of(conn, department_id, account_id)
+    actors = {e.actor_id for e in history if e.actor_id is not None}
+    actor_names = await activity_store.names(conn, department_id, actors)
     assignments = await store.assignments_of(conn, department_id, account_id)
     completions = await store.completions_of(conn, department_id, account_id)
     return IndividualRecord(
@@ -143,6 +149,7 @@ async def _record_of(conn: AsyncConnection, user: UserRow, today: date) -> Indiv
         group_refs(user.groups, names),
         history,
         training(assignments, completions, today),
+        actor_names,
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from prodigy_users.contracts.training import CertificateRevoked, CourseAssigned, CourseCompleted
 
 from ..rules import UserRow
-from ..tables import completions, departments, history, plans, revocations, users
+from ..tables import activity, completions, departments, history, plans, revocations, users
 from .rules import Assignment, Completion, HistoryEntry
 
 
@@ -159,13 +159,24 @@ async def completions_of(
 async def history_of(
     conn: AsyncConnection, department_id: uuid.UUID, account_id: uuid.UUID
 ) -> list[HistoryEntry]:
-    """A membership's history, oldest first."""
+    """A membership's history, oldest first, each entry with who made it (the activity
+    log's row of the same event; none for entries recorded before the log existed)."""
     rows = await conn.execute(
-        sa.select(history.c.occurred_at, history.c.event, history.c.details)
+        sa.select(
+            history.c.occurred_at,
+            history.c.event,
+            history.c.details,
+            activity.c.actor_kind,
+            activity.c.actor_id,
+        )
+        .select_from(history.outerjoin(activity, activity.c.event_id == history.c.event_id))
         .where(history.c.department_id == department_id, history.c.account_id == account_id)
         .order_by(history.c.occurred_at, history.c.event_id)
     )
-    return [HistoryEntry(r.occurred_at, r.event, dict(r.details)) for r in rows]
+    return [
+        HistoryEntry(r.occurred_at, r.event, dict(r.details), r.actor_kind, r.actor_id)
+        for r in rows
+    ]
 
 
 async def memberships_of(

@@ -7,18 +7,16 @@ cursor is refused by any other sort or filter instead of silently skipping rows.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal, get_args
 
-from ..errors import InvalidCursor, InvalidView
+from ..cursor import KeyKind, cursor_document, decode_cursor, encode_cursor
+from ..errors import InvalidView
 from ..rules import ROLES, STATUSES, GroupNames, UserRow, sort_name
 
 DEFAULT_LIMIT = 50
@@ -35,8 +33,6 @@ MIN_COUNTED_SEARCH = 3
 SortColumn = Literal["name", "email", "role", "status", "employee_id", "joined_at", "updated_at"]
 SORT_COLUMNS: tuple[SortColumn, ...] = get_args(SortColumn)
 
-# What each value of a sort key is, so a cursor's keys can be checked and typed again.
-KeyKind = Literal["text", "int", "bool", "time", "uuid"]
 # The key of each sort, after the department and before the tie-breaking account id.
 # Role and status sort by name within a role/status: what people expect of a table.
 SORT_KEY_KINDS: dict[SortColumn, tuple[KeyKind, ...]] = {
@@ -193,33 +189,6 @@ def unknown_groups(view: UsersView, known: Iterable[uuid.UUID]) -> None:
         )
 
 
-def _key_to_json(kind: KeyKind, value: Any) -> Any:
-    if kind == "time":
-        assert isinstance(value, datetime)
-        return value.isoformat()
-    if kind == "uuid":
-        return str(value)
-    return value
-
-
-def _key_from_json(kind: KeyKind, value: Any) -> Any:
-    # bool is an int in Python: check it first, both ways.
-    if kind == "bool" and isinstance(value, bool):
-        return value
-    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if kind == "text" and isinstance(value, str):
-        return value
-    if kind == "uuid" and isinstance(value, str):
-        return uuid.UUID(value)
-    if kind == "time" and isinstance(value, str):
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise ValueError("a cursor's time has a time zone")
-        return moment
-    raise ValueError(f"not a {kind}")
-
-
 def _kinds(sort: Sort) -> tuple[KeyKind, ...]:
     return (*SORT_KEY_KINDS[sort.column], "uuid")
 
@@ -228,46 +197,22 @@ def encode_position(view: UsersView, keys: Sequence[Any], total: Total | None = 
     """The cursor that resumes ``view`` after the row whose sort key is ``keys``
     (the sort's values, then the account id), carrying the view's ``total`` on to the
     next pages (counted once per walk through the view)."""
-    kinds = _kinds(view.sort)
-    assert len(keys) == len(kinds), "a key value per sort column and the account id"
-    doc: dict[str, Any] = {
-        "s": str(view.sort),
-        "v": view.fingerprint(),
-        "k": [_key_to_json(kind, value) for kind, value in zip(kinds, keys, strict=True)],
-    }
-    if total is not None:
-        doc["t"] = [total.rows, total.exact]
-    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    extra = {"t": [total.rows, total.exact]} if total is not None else None
+    return encode_cursor(str(view.sort), view.fingerprint(), _kinds(view.sort), keys, extra)
 
 
 def decode_position(value: str, view: UsersView) -> tuple[Any, ...]:
     """The sort key a cursor resumes after; ``InvalidCursor`` unless it was issued for
     exactly this view (same department, filters and sort)."""
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        doc = json.loads(raw)
-        sort, fingerprint, keys = doc["s"], doc["v"], doc["k"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise InvalidCursor("the cursor is malformed") from exc
-    if sort != str(view.sort) or fingerprint != view.fingerprint():
-        raise InvalidCursor("the cursor belongs to another sort or filter; start again without it")
-    kinds = _kinds(view.sort)
-    if not isinstance(keys, list) or len(keys) != len(kinds):
-        raise InvalidCursor("the cursor is malformed")
-    try:
-        return tuple(_key_from_json(kind, v) for kind, v in zip(kinds, keys, strict=True))
-    except (ValueError, TypeError) as exc:
-        raise InvalidCursor("the cursor is malformed") from exc
+    return decode_cursor(value, str(view.sort), view.fingerprint(), _kinds(view.sort))
 
 
 def cursor_total(value: str) -> Total | None:
     """The view's total a cursor carries (None: it carries none). Read after
     ``decode_position`` accepted the cursor for the view."""
     try:
-        doc = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        rows, exact = doc["t"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
+        rows, exact = cursor_document(value)["t"]
+    except (ValueError, KeyError, TypeError):
         return None
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
         return None

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..cursor import KeyKind
 from ..rules import ROLES, GroupNames, UserRow
 from ..tables import (
     CURRENT,
@@ -32,7 +33,7 @@ from ..tables import (
     users,
 )
 from .export import EXPORT_COLUMNS
-from .rules import SORT_KEY_KINDS, KeyKind, Sort, SortColumn, UsersView, like_pattern
+from .rules import SORT_KEY_KINDS, Sort, SortColumn, UsersView, like_pattern
 
 # The key of each sort before the tie-breaking account id (kinds in ``rules.SORT_KEY_KINDS``).
 _ASCENDING: dict[SortColumn, tuple[sa.ColumnElement[Any], ...]] = {

@@ -172,3 +172,37 @@ def test_an_outcome_keeps_its_errors_and_ids_are_read_safely() -> None:
     assert Outcome("role", errors=errors).errors.summary[0].field is None
     assert parse_uuid(f" {NIGHT} ") == uuid.UUID(NIGHT)
     assert parse_uuid("") is None and parse_uuid("../etc") is None
+
+
+def test_the_history_says_who_made_each_change_when_reporting_knows() -> None:
+    from prodigy_users.console.record_view import history
+
+    lines = history(
+        {
+            "history": [
+                {
+                    "at": "2026-12-01T09:00:00+00:00",
+                    "event": "joined",
+                    "details": {"role": "member"},
+                },
+                {
+                    "at": "2026-12-02T09:00:00+00:00",
+                    "event": "removed",
+                    "details": {},
+                    "by": {"kind": "admin", "label": "Ada Admin"},
+                },
+                {
+                    "at": "2026-12-03T09:00:00+00:00",
+                    "event": "status_changed",
+                    "details": {"status": "inactive"},
+                    "by": {"kind": "system", "label": "the system"},
+                },
+            ]
+        },
+        {},
+    )
+    assert [(line.text, line.by, line.by_kind) for line in lines] == [
+        ("Marked inactive.", "", ""),
+        ("Removed from the department.", "Ada Admin", "admin"),
+        ("Joined as Member.", "", ""),
+    ]
