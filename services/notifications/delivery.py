@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,6 +57,7 @@ from .domain import (
 )
 from .mailer import DeliveryError, Mailer, MailMessage, build_message, smtp_mailer
 from .settings import Settings
+from .smtp_session import SmtpSession
 from .store import EMAILS_CHANNEL
 from .templates import TEMPLATES, render
 
@@ -91,8 +92,11 @@ class Delivery:
         mailer: Mailer,
         seal_key: SealKey | None,
         metrics: Metrics | None = None,
+        relay_answers: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._metrics = metrics
+        # Whether the relay opens a session now (None: not asked; a send tells).
+        self._relay_answers = relay_answers
         self._engine = engine
         self._settings = settings
         self._mailer = mailer
@@ -106,6 +110,8 @@ class Delivery:
         # Claim (and open the tokens of) the next batch while this many are left.
         self._low = max(settings.send_concurrency, settings.send_batch_size // 2)
         self._wakeup = asyncio.Event()
+        # Set by an attempt the relay failed as a whole; a send after it means it is back.
+        self._relay_failing = False
         self._queue: asyncio.Queue[_Claimed] = asyncio.Queue()
         self._busy = 0
         self._idle = asyncio.Event()  # no sender busy
@@ -134,10 +140,21 @@ class Delivery:
         ]
         recorder = asyncio.create_task(self._recorder(), name="email-recorder")
         self._workers = (senders, recorder)
+        watch = asyncio.create_task(self._watch_relay(), name="email-relay-watch")
         try:
             await keep_running(self._listen_and_serve, what="email delivery")
         finally:
+            watch.cancel()
             await self._drain(senders, recorder)
+
+    async def _watch_relay(self) -> None:
+        """While the relay fails every email, ask it now and then whether it answers."""
+        if self._relay_answers is None:
+            return
+        while True:
+            await asyncio.sleep(self._settings.send_relay_probe_s)  # a period, not a sync
+            if self._relay_failing and await self._relay_answers():
+                await self._relay_is_back()
 
     async def _listen_and_serve(self) -> None:
         async with self._listening() as conn:
@@ -201,7 +218,12 @@ class Delivery:
                 elif not error.tried:
                     outcome = Outcome(email, released=True)
                 else:
-                    outcome = Outcome(email, error.reason, permanent=error.permanent)
+                    outcome = Outcome(
+                        email,
+                        error.reason,
+                        permanent=error.permanent,
+                        relay_wide=error.relay_wide,
+                    )
                 outcomes[index] = outcome
                 span_of[index].set_attribute("email.outcome", _outcome_name(outcome))
                 return outcome
@@ -472,6 +494,10 @@ class Delivery:
                 log.warning("recording email outcomes failed", error=repr(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        if any(o.relay_wide and not o.permanent for o in batch):
+            self._relay_failing = True
+        elif self._relay_failing and by_status.get("sent"):
+            await self._relay_is_back()
         for status, outcomes in by_status.items():
             if outcomes and self._metrics is not None:
                 self._metrics.emails.labels(self._settings.service_name, status).inc(len(outcomes))
@@ -493,6 +519,19 @@ class Delivery:
             released=sum(1 for o in batch if o.released),
             **({"error": retrying[0].error} if retrying else {}),
         )
+
+    async def _relay_is_back(self) -> None:
+        """The relay took an email after refusing (or missing) them: the emails waiting
+        out their backoff are due now rather than up to ``send_backoff_max_s`` later.
+        Each gets one attempt from it; their backoff goes on if that fails too."""
+        try:
+            async with self._engine.begin() as conn:
+                due = await store_delivery.retry_waiting_now(conn)
+        except Exception as exc:  # they keep their schedule: late, not lost
+            log.warning("could not bring retries forward", error=repr(exc))
+            return
+        self._relay_failing = False
+        log.info("the relay takes emails again: retries due now", emails=due)
 
     # ---- stopping --------------------------------------------------------
 
@@ -558,7 +597,23 @@ async def deliver(runtime: Runtime) -> None:
     """Background worker of the notifications service: delivers the email queue forever."""
     settings = _settings(runtime)
     mailer = smtp_mailer(settings)
-    delivery = Delivery(runtime.engine, settings, mailer, _seal_key(settings), runtime.metrics)
+
+    async def relay_answers() -> bool:
+        try:
+            session = await SmtpSession.open(settings)
+        except Exception:
+            return False
+        await session.close()
+        return True
+
+    delivery = Delivery(
+        runtime.engine,
+        settings,
+        mailer,
+        _seal_key(settings),
+        runtime.metrics,
+        relay_answers=relay_answers,
+    )
     try:
         await delivery.run()
     finally:

@@ -264,12 +264,15 @@ class Outcome:
 
     ``error`` None: the relay took it. ``released``: it was never tried (its lease
     was about to run out while it waited for a connection) and goes back as it was.
+    ``relay_wide``: the error was the relay's (away, or refusing everyone), not this
+    message's.
     """
 
     email: OutgoingEmail
     error: str | None = None
     permanent: bool = False
     released: bool = False
+    relay_wide: bool = False
 
 
 @dataclass(frozen=True)

@@ -70,13 +70,23 @@ class Mailer(Protocol):
 
 class DeliveryError(Exception):
     """The relay did not take the message; ``permanent`` if trying again cannot help;
-    not ``tried`` if it never got to the relay (the attempt does not count)."""
+    not ``tried`` if it never got to the relay (the attempt does not count);
+    ``relay_wide`` unless the relay refused this message's recipient or content (the
+    relay was away or refused everyone: every email waits for the same fix)."""
 
-    def __init__(self, reason: str, *, permanent: bool = False, tried: bool = True) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        tried: bool = True,
+        relay_wide: bool = True,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.tried = tried
+        self.relay_wide = relay_wide
 
 
 @functools.lru_cache(maxsize=16)
@@ -156,11 +166,15 @@ def delivery_error(exc: BaseException) -> DeliveryError:
         code, text = exc.reply
         if exc.stage == "rcpt":
             return DeliveryError(
-                f"recipient refused: {code} {text}", permanent=is_permanent_smtp_code(code)
+                f"recipient refused: {code} {text}",
+                permanent=is_permanent_smtp_code(code),
+                relay_wide=False,
             )
         if exc.stage == "data":
             return DeliveryError(
-                f"message refused: {code} {text}", permanent=is_permanent_smtp_code(code)
+                f"message refused: {code} {text}",
+                permanent=is_permanent_smtp_code(code),
+                relay_wide=False,
             )
         return DeliveryError(f"sender refused: {code} {text}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
@@ -170,7 +184,7 @@ def delivery_error(exc: BaseException) -> DeliveryError:
     if isinstance(exc, TimeoutError):
         return DeliveryError("the relay did not answer in time")
     if isinstance(exc, ValueError | UnicodeEncodeError):
-        return DeliveryError(f"address cannot be sent: {exc}", permanent=True)
+        return DeliveryError(f"address cannot be sent: {exc}", permanent=True, relay_wide=False)
     return DeliveryError(f"{type(exc).__name__}: {exc}")
 
 

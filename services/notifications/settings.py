@@ -55,6 +55,10 @@ class Settings(ServiceSettings):
     send_max_attempts: int = Field(default=10, ge=1)
     send_backoff_base_s: float = Field(default=2.0, gt=0)
     send_backoff_max_s: float = Field(default=600.0, gt=0)
+    # While the relay fails every email, it is asked this often whether it answers
+    # again (a session opened and closed, nothing sent); once it does, the emails
+    # waiting out their backoff are due at once instead of up to the backoff later.
+    send_relay_probe_s: float = Field(default=5.0, gt=0)
     send_concurrency: int = Field(
         default=16, ge=1, description="SMTP sessions in use at once (each sends a run)."
     )

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .domain import DUE_STATUSES, WORKER_LOCK_NAMESPACE, Lease, OutgoingEmail
-from .store import department_names
+from .store import EMAILS_CHANNEL, department_names
 from .tables import emails
 
 
@@ -250,6 +250,19 @@ async def release(conn: AsyncConnection, held: Sequence[tuple[uuid.UUID, int]]) 
         )
         .returning(emails.c.id)
     )
+    return len(rows.all())
+
+
+async def retry_waiting_now(conn: AsyncConnection) -> int:
+    """Make every email waiting out a retry's backoff due now, and wake every delivery
+    worker (NOTIFY, delivered at commit); how many there were."""
+    rows = await conn.execute(
+        sa.update(emails)
+        .where(emails.c.status == "retrying", emails.c.next_attempt_at > sa.func.now())
+        .values(next_attempt_at=sa.func.now())
+        .returning(emails.c.id)
+    )
+    await conn.execute(sa.text(f"NOTIFY {EMAILS_CHANNEL}"))
     return len(rows.all())
 
 
