@@ -3,8 +3,9 @@
 Starts its own embedded stack (temporary data directory, free ports). For each fault
 kind and each round it runs a load of adds through membership's HTTP API, as a careful
 client would (a few in flight, each with its own ``Idempotency-Key``, retried with the
-same key on a cut connection or a 5xx), injects the fault when a third of the load is
-answered, brings the part back after ``--down`` seconds, and counts:
+same key on a cut connection, a 5xx, a 429 or a 409 key-in-use, after its Retry-After),
+injects the fault when a third of the load is answered, brings the part back after
+``--down`` seconds, and counts:
 
   accepted    adds the API accepted (201, 202, or 409 already-member on a retry whose
               first answer was lost)
@@ -97,9 +98,12 @@ async def add_carefully(api: Api, admin: Admin, email: str, deadline: float) -> 
             return "accepted"
         if r.status_code == 409 and retried and r.json().get("type", "").endswith("already-member"):
             return "accepted"
-        if r.status_code >= 500 or r.status_code == 429:
+        in_use = r.status_code == 409 and r.json().get("type", "").endswith("key-in-use")
+        if r.status_code >= 500 or r.status_code == 429 or in_use:
+            # Busy, or the first attempt's process died holding the key (its lease ends
+            # soon): wait as Retry-After says, then the same key again.
             retried = True
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(min(float(r.headers.get("retry-after", "0.5")), 5.0))
             continue
         return f"{r.status_code} {r.text[:120]}"
     return "no answer by the deadline"
