@@ -57,7 +57,8 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
 _SECRET_FIELDS = re.compile(r"password|sealed|token|existing_account", re.IGNORECASE)
 # The links of the captured emails: every token a person was sent.
 _LINK_TOKENS = re.compile(
-    r"(?:/set-password\?token=|/confirm-email\?token=|/invitations/|/join/)([A-Za-z0-9_\-]{16,})"
+    r"(?:/set-password\?token=|/confirm-email\?token=|/email-change\?token=|/invitations/|/join/)"
+    r"([A-Za-z0-9_\-]{16,})"
 )
 
 

@@ -39,7 +39,10 @@ class AccountNames:
             row = await store.any_membership(uow.conn, department_id, account_id, lock=True)
             if row is None or row.removed_at is not None:
                 raise MemberNotFound()
-            if row.name == name:
+            account = await store.account(uow.conn, account_id)
+            # A membership made before names were the account's may show another name
+            # than the account: either differing is a change.
+            if row.name == name and (account is None or account.name == name):
                 return False
             await store.rename_account(uow.conn, account_id, name)
             uow.emit(
