@@ -89,6 +89,11 @@ async def overlay(conn: AsyncConnection, account_ids: Collection[uuid.UUID] | No
             name=sa.func.coalesce(kept.c.name, users.c.name),
             sort_name=sa.func.coalesce(kept.c.sort_name, users.c.sort_name),
             email=sa.func.coalesce(kept.c.email, users.c.email),
+            # GREATEST ignores NULLs: the row changed when its latest event happened,
+            # whichever topic it came from (a replay reads them in another order).
+            updated_at=sa.func.greatest(
+                users.c.updated_at, kept.c.name_changed_at, kept.c.email_changed_at
+            ),
         )
     )
 
@@ -99,8 +104,3 @@ async def on_account_updated(uow: UnitOfWork, envelope: RawEnvelope, event: Acco
         return
     await remember(uow.conn, event)
     await overlay(uow.conn, [event.account_id])
-    await uow.conn.execute(
-        sa.update(users)
-        .where(users.c.account_id == event.account_id)
-        .values(updated_at=sa.func.greatest(users.c.updated_at, event.occurred_at))
-    )

@@ -14,6 +14,7 @@ control characters are refused with 422 naming the field.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -384,3 +385,28 @@ async def test_an_expired_email_change_link_is_refused(api: Api, controllable: A
     assert r.status_code == 400 and problem_type(r) == "token-expired", r.text
     assert await _signs_in(api, person.email) == 200
     assert await _signs_in(api, new) == 401
+
+
+async def test_two_accounts_confirming_the_same_new_address_at_once_one_wins(api: Api) -> None:
+    admin = await api.create_department()
+    first = await invited_person(api, admin, name="Ines First")
+    second = await invited_person(api, admin, name="Ugo Second")
+    wanted = random_email("contested")
+    for person in (first, second):
+        assert (await _ask(api, person, wanted)).status_code == 202
+    mails = await wait_mail_matching(api, wanted, subject_has("confirm", "login email"), count=2)
+    tokens = [change_token(m) for m in mails]
+
+    answers = await asyncio.gather(*(_confirm(api, t) for t in tokens))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200, 409], [r.text for r in answers]
+    [refused] = [r for r in answers if r.status_code == 409]
+    assert problem_type(refused) == "email-taken"
+    [won] = [r.json() for r in answers if r.status_code == 200]
+    loser = second if won["account_id"] == first.account_id else first
+
+    # One account has the address; the other keeps its own and still signs in.
+    assert await _signs_in(api, wanted) == 200
+    assert await _signs_in(api, loser.email) == 200
+    me = await api.http.get(api.url("identity", "/v1/me"), headers=loser.headers)
+    assert me.json()["email"] == loser.email
