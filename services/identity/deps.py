@@ -31,7 +31,13 @@ from .errors import (
     WrongRegistrationPassword,
 )
 from .profile import Profiles
-from .schemas import EmailChangeConfirmation, EmailConfirmation, PasswordSet, TokenRequest
+from .schemas import (
+    EmailChangeConfirmation,
+    EmailChangeRequest,
+    EmailConfirmation,
+    PasswordSet,
+    TokenRequest,
+)
 from .service import Accounts
 
 IdentityService = Annotated[Identity, Depends(use_cases(Identity))]
@@ -81,9 +87,10 @@ async def get_profiles(identity: IdentityService) -> Profiles:
 
 
 async def email_change_guard(
-    request: Request, principal: CurrentPrincipal
+    request: Request, principal: CurrentPrincipal, body: EmailChangeRequest
 ) -> AsyncIterator[None]:
-    """Asking for a new login email, throttled per account (it sends an email)."""
+    """Asking for a new login email, throttled per account (it sends an email). The body
+    is read here so that a request refused by validation is never charged."""
     throttle = throttle_of(request)
     keys = [(EMAIL_CHANGE_BY_ACCOUNT, str(principal.account_id))]
     async with throttle.attempt(keys, failures=(WrongCurrentPassword,)):
