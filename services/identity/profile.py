@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -80,14 +81,7 @@ async def rename(
         ),
         key=account.id,
     )
-    return store.Account(
-        account.id,
-        account.email,
-        name,
-        account.password_hash,
-        account.email_confirmed_at,
-        account.password_changed_at,
-    )
+    return replace(account, name=name)
 
 
 async def rename_account(uow: UnitOfWork, env: RawEnvelope, cmd: RenameAccount) -> None:
@@ -215,11 +209,4 @@ class Profiles:
                 key=account.id,
             )
             await uow.commit()
-        return store.Account(
-            account.id,
-            new_email,
-            account.name,
-            account.password_hash,
-            account.email_confirmed_at,
-            account.password_changed_at,
-        )
+        return replace(account, email=new_email)

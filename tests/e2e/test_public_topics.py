@@ -5,10 +5,10 @@ orders it so), and first drives the flows that handle secrets itself, so that it
 also holds when it runs alone: registrations (through an invitation and through the
 registration link, with a password), an admin's add, an address that already has an
 account (added, and as a new department's admin), a bulk upload, an admin's and a
-public password reset, a login email change. Then it reads every public topic (and its dead-letter topic)
-from the beginning to its end, and fails on any field that holds an Argon2 hash, a
-sealed value, a token that one of the captured emails carries, a JWT, or the account
-that holds an address (``existing_account_id``).
+public password reset, a login email change. Then it reads every public topic (and its
+dead-letter topic) from the beginning to its end, and fails on any field that holds an
+Argon2 hash, a sealed value, a token that one of the captured emails carries, a JWT, or
+the account that holds an address (``existing_account_id``).
 
 The same scan run over the private topics must find what it looks for (the sealed
 hash of the registration on ``identity.commands.v1``, the existing account on
