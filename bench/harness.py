@@ -53,7 +53,8 @@ async def target_stack(args: argparse.Namespace) -> AsyncIterator[tuple[Api, Any
     from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
 
     data = Path(tempfile.mkdtemp(prefix="prodigy-bench-"))
-    stack = Stack(StackConfig(data_dir=data, ports=Ports.free(), fresh=True))
+    replicas = getattr(args, "replicas", 1)
+    stack = Stack(StackConfig(data_dir=data, ports=Ports.free(), fresh=True, replicas=replicas))
     try:
         print("starting the embedded stack ...", flush=True)
         await stack.start()

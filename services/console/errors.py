@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from prodigy_users.runtime.logging import get_logger
+from prodigy_users.runtime.problems import allowed_methods
 
 from .clients import Ok, Problem, Result, ServiceDown, SignInRequired
 from .csrf import CsrfRefused
@@ -92,7 +93,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return render(request, "errors/not_found.html", {"problem": None}, status=404)
     if exc.status_code == 405:
-        return render(request, "errors/not_found.html", {"problem": None}, status=405)
+        response = render(request, "errors/not_found.html", {"problem": None}, status=405)
+        # Every method of the path (the router's own names only its first route's).
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
     return render(request, "errors/refused.html", {"problem": None}, status=exc.status_code)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from prodigy_users.runtime.auth import CurrentPrincipal
+from prodigy_users.runtime.errors import WeakPassword
+from prodigy_users.runtime.openapi import raises
 
 from .deps import (
     AccountsService,
@@ -27,6 +29,18 @@ from .deps import (
     PublicKeys,
     ResetRequestGuard,
     SignInGuard,
+)
+from .errors import (
+    AccountNotFound,
+    EmailNotConfirmed,
+    EmailTaken,
+    InvalidCredentials,
+    LinkExpired,
+    LinkInvalid,
+    LinkUsed,
+    SameEmail,
+    WrongCurrentPassword,
+    WrongRegistrationPassword,
 )
 from .schemas import (
     AccessToken,
@@ -51,6 +65,7 @@ THROTTLED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/v1/auth/token", operation_id="issue_token", tags=["auth"], responses=THROTTLED)
+@raises(InvalidCredentials, EmailNotConfirmed)
 async def issue_token(body: TokenRequest, _: SignInGuard, accounts: AccountsService) -> AccessToken:
     """Sign in: an access token, or 401 whether or not the email exists."""
     token, ttl = await accounts.login(body.email, body.password)
@@ -70,6 +85,7 @@ async def jwks(keys: PublicKeys) -> dict[str, Any]:
     tags=["password"],
     responses=THROTTLED,
 )
+@raises(LinkInvalid, LinkUsed, LinkExpired, WeakPassword)
 async def set_password(
     body: PasswordSet, _: PasswordSetGuard, accounts: AccountsService
 ) -> Response:
@@ -81,6 +97,8 @@ async def set_password(
 @router.post(
     "/v1/password/reset-requests",
     status_code=202,
+    # Nothing to say but "accepted": documented, and sent, without a body.
+    response_class=Response,
     operation_id="request_password_reset",
     tags=["password"],
     responses=THROTTLED,
@@ -103,6 +121,7 @@ async def request_reset(
         **THROTTLED,
     },
 )
+@raises(LinkInvalid, LinkUsed, LinkExpired, WrongRegistrationPassword)
 async def confirm_email(
     body: EmailConfirmation, _: ConfirmationGuard, accounts: AccountsService
 ) -> EmailConfirmed:
@@ -120,6 +139,8 @@ async def confirm_email(
 @router.post(
     "/v1/email-confirmations/resend",
     status_code=202,
+    # Nothing to say but "accepted": documented, and sent, without a body.
+    response_class=Response,
     operation_id="resend_email_confirmation",
     tags=["registration"],
     responses=THROTTLED,
@@ -134,6 +155,7 @@ async def resend_email_confirmation(
 
 
 @router.get("/v1/me", operation_id="me", tags=["accounts"])
+@raises(AccountNotFound)
 async def me(principal: CurrentPrincipal, accounts: AccountsService) -> AccountPublic:
     """The caller's own account."""
     account = await accounts.me(principal.account_id)
@@ -141,6 +163,7 @@ async def me(principal: CurrentPrincipal, accounts: AccountsService) -> AccountP
 
 
 @router.patch("/v1/me", operation_id="update_me", tags=["accounts"])
+@raises(AccountNotFound)
 async def update_me(
     body: AccountChange, principal: CurrentPrincipal, profiles: ProfilesService
 ) -> AccountPublic:
@@ -163,6 +186,7 @@ async def update_me(
         **THROTTLED,
     },
 )
+@raises(AccountNotFound, WrongCurrentPassword, SameEmail)
 async def request_email_change(
     body: EmailChangeRequest,
     principal: CurrentPrincipal,
@@ -187,6 +211,7 @@ async def request_email_change(
         **THROTTLED,
     },
 )
+@raises(LinkInvalid, LinkUsed, LinkExpired, EmailTaken)
 async def confirm_email_change(
     body: EmailChangeConfirmation, _: EmailChangeConfirmGuard, profiles: ProfilesService
 ) -> AccountPublic:
@@ -203,6 +228,7 @@ async def confirm_email_change(
     status_code=204,
     tags=["accounts"],
 )
+@raises(AccountNotFound)
 async def sign_out_everywhere(principal: CurrentPrincipal, accounts: AccountsService) -> Response:
     """Revoke every access token of the caller's account issued until now, this one too:
     every service refuses them (401) once it has heard (normally within a second)."""
@@ -216,6 +242,7 @@ async def sign_out_everywhere(principal: CurrentPrincipal, accounts: AccountsSer
     operation_id="issue_password_link",
     tags=["operators"],
 )
+@raises(AccountNotFound)
 async def password_link(account: uuid.UUID, _: Operator, accounts: AccountsService) -> PasswordLink:
     """Platform operators: a fresh set-password link (e.g. for a department's first admin)."""
     link = await accounts.operator_link(account)

@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 
 from prodigy_users.contracts.email import email_key
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.errors import OperatorsOnly
+from prodigy_users.runtime.errors import OperatorsOnly, TooManyAttempts
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.service import use_cases
 from prodigy_users.runtime.throttle import throttle_of
 from prodigy_users.runtime.throttle_rules import (
@@ -86,6 +87,7 @@ async def get_profiles(identity: IdentityService) -> Profiles:
     return identity.profiles
 
 
+@raises(TooManyAttempts)
 async def email_change_guard(
     request: Request, principal: CurrentPrincipal, body: EmailChangeRequest
 ) -> AsyncIterator[None]:
@@ -97,6 +99,7 @@ async def email_change_guard(
         yield
 
 
+@raises(TooManyAttempts)
 async def email_change_confirm_guard(
     request: Request, body: EmailChangeConfirmation
 ) -> AsyncIterator[None]:
@@ -110,6 +113,7 @@ async def email_change_confirm_guard(
         yield
 
 
+@raises(OperatorsOnly)
 async def require_operator(principal: CurrentPrincipal) -> Principal:
     """Platform operators only."""
     if not principal.is_operator:
@@ -117,6 +121,7 @@ async def require_operator(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
+@raises(TooManyAttempts)
 async def sign_in_guard(request: Request, body: TokenRequest) -> AsyncIterator[None]:
     """Sign-in, throttled per account and per client address."""
     throttle = throttle_of(request)
@@ -128,6 +133,7 @@ async def sign_in_guard(request: Request, body: TokenRequest) -> AsyncIterator[N
         yield
 
 
+@raises(TooManyAttempts)
 async def password_set_guard(request: Request, body: PasswordSet) -> AsyncIterator[None]:
     """Setting a password, throttled per client address and per token."""
     throttle = throttle_of(request)
@@ -139,6 +145,7 @@ async def password_set_guard(request: Request, body: PasswordSet) -> AsyncIterat
         yield
 
 
+@raises(TooManyAttempts)
 async def confirmation_guard(request: Request, body: EmailConfirmation) -> AsyncIterator[None]:
     """Confirming a registration's address, throttled per client address and per token."""
     throttle = throttle_of(request)
@@ -151,6 +158,7 @@ async def confirmation_guard(request: Request, body: EmailConfirmation) -> Async
         yield
 
 
+@raises(TooManyAttempts)
 async def confirmation_resend_guard(request: Request) -> AsyncIterator[None]:
     """Sending a confirmation link again, throttled per client address."""
     throttle = throttle_of(request)
@@ -160,6 +168,7 @@ async def confirmation_resend_guard(request: Request) -> AsyncIterator[None]:
         yield
 
 
+@raises(TooManyAttempts)
 async def reset_request_guard(request: Request) -> AsyncIterator[None]:
     """The public reset request, throttled per client address."""
     throttle = throttle_of(request)

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
-from prodigy_users.runtime.errors import DomainError, OperatorsOnly
+from prodigy_users.runtime.errors import DomainError, OperatorsOnly, TooManyAttempts
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.service import use_case
 from prodigy_users.runtime.throttle import throttle_of
 from prodigy_users.runtime.throttle_rules import (
@@ -22,7 +23,7 @@ from prodigy_users.runtime.throttle_rules import (
 
 from .container import UseCases
 from .departments.service import Departments
-from .errors import DepartmentNotFound
+from .errors import DepartmentNotFound, NotAdministrator
 from .groups.service import Groups
 from .imports.service import Imports
 from .invitations.entry import Entry
@@ -47,6 +48,7 @@ GroupsService = Annotated[Groups, Depends(use_case(UseCases, lambda c: c.groups)
 ImportsService = Annotated[Imports, Depends(use_case(UseCases, lambda c: c.imports))]
 
 
+@raises(DepartmentNotFound, NotAdministrator)
 async def require_admin(
     dept: uuid.UUID, principal: CurrentPrincipal, members: MembersService
 ) -> Principal:
@@ -56,6 +58,7 @@ async def require_admin(
     return principal
 
 
+@raises(OperatorsOnly)
 async def require_operator(principal: CurrentPrincipal) -> Principal:
     """Platform operators only."""
     if not principal.is_operator:
@@ -63,6 +66,7 @@ async def require_operator(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
+@raises(DepartmentNotFound, NotAdministrator)
 async def require_import_admin(
     dept: uuid.UUID,
     principal: CurrentPrincipal,
@@ -95,6 +99,7 @@ JOIN_BY_TOKEN = Limit("join/token", PER_SHARED_LINK, charges="attempts")
 VIEW_BY_ADDRESS = Limit("invitation-view/address", PER_ADDRESS)
 
 
+@raises(TooManyAttempts)
 async def accept_guard(request: Request, token: str) -> AsyncIterator[None]:
     """Accepting an invitation, throttled per client address and per invitation."""
     throttle = throttle_of(request)
@@ -103,6 +108,7 @@ async def accept_guard(request: Request, token: str) -> AsyncIterator[None]:
         yield
 
 
+@raises(TooManyAttempts)
 async def invitation_view_guard(request: Request) -> AsyncIterator[None]:
     """Reading an invitation by its token, throttled per client address (refused reads)."""
     throttle = throttle_of(request)
@@ -112,6 +118,7 @@ async def invitation_view_guard(request: Request) -> AsyncIterator[None]:
         yield
 
 
+@raises(TooManyAttempts)
 async def join_guard(request: Request, token: str) -> AsyncIterator[None]:
     """Joining through a registration link, throttled per client address and per link."""
     throttle = throttle_of(request)

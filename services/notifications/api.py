@@ -9,8 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.openapi import CURSOR, listed, raises
+
 from .deps import DepartmentAdmin, EmailLogService
-from .domain import EmailLogEntry, EmailStatus, decode_cursor, parse_statuses
+from .domain import EMAIL_STATUSES, EmailLogEntry, EmailStatus, decode_cursor, parse_statuses
+from .errors import InvalidCursor, UnknownStatus
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -67,18 +70,24 @@ class EmailsPage(BaseModel):
     operation_id="list_department_emails",
     response_model=EmailsPage,
 )
+@raises(InvalidCursor, UnknownStatus)
 async def list_department_emails(
     dept: uuid.UUID,
     _: DepartmentAdmin,
     email_log: EmailLogService,
     status: Annotated[
-        list[str] | None,
+        list[str],
         Query(
+            default_factory=list,
             description="Only emails in these states (repeat it, or separate with commas), "
-            "e.g. `retrying,failed`."
+            "e.g. `retrying,failed`.",
+            json_schema_extra=listed("|".join(EMAIL_STATUSES)),
         ),
+    ],
+    cursor: Annotated[
+        str | None,
+        Query(description="`next_cursor` of the previous page.", json_schema_extra=CURSOR),
     ] = None,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 50,
 ) -> EmailsPage:
     """The department's email log, newest first: admins of the department only."""

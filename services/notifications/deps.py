@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.service import use_cases
 
 from .container import Notifications
@@ -25,6 +26,7 @@ async def get_email_log(notifications: NotificationsService) -> EmailLog:
 EmailLogService = Annotated[EmailLog, Depends(get_email_log)]
 
 
+@raises(NotADepartmentAdmin)
 async def require_department_admin(
     dept: uuid.UUID, principal: CurrentPrincipal, email_log: EmailLogService
 ) -> Principal:

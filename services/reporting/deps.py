@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from prodigy_users.runtime.auth import CurrentPrincipal, Principal
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.service import use_case
 
 from .container import Reporting
@@ -20,6 +21,7 @@ UsersTableService = Annotated[UsersTable, Depends(use_case(Reporting, lambda c: 
 RecordsService = Annotated[Records, Depends(use_case(Reporting, lambda c: c.records))]
 
 
+@raises(NotAReportViewer)
 async def require_report_viewer(
     dept: uuid.UUID, principal: CurrentPrincipal, users: UsersTableService
 ) -> Principal:

@@ -17,6 +17,7 @@ def make_engine(
     url: str,
     *,
     pool_size: int = 10,
+    max_overflow: int = 20,
     schema: str | None = None,
     server_settings: dict[str, str] | None = None,
 ) -> AsyncEngine:
@@ -31,7 +32,7 @@ def make_engine(
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=20,
+        max_overflow=max_overflow,
         pool_pre_ping=True,
         connect_args={"server_settings": options} if options else {},
     )

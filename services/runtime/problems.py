@@ -13,7 +13,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import SHARED_PROBLEMS, DomainError, ProblemTable, Unauthenticated, problem_type
@@ -21,6 +23,8 @@ from .logging import get_logger
 
 PROBLEM_BASE = "https://prodigy-users.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
+# FastAPI's 400 for a body it could not decode at all.
+UNPARSABLE_BODY = "There was an error parsing the body"
 
 log = get_logger(__name__)
 
@@ -105,6 +109,17 @@ def internal_error() -> Problem:
     )
 
 
+def malformed_json() -> Problem:
+    """400: the request body does not parse as JSON."""
+    return Problem(
+        400,
+        "malformed-json",
+        "Malformed JSON",
+        "The request body is not valid JSON.",
+        errors=[{"field": "(body)", "message": "not valid JSON"}],
+    )
+
+
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
     """Render a problem."""
     return JSONResponse(
@@ -124,6 +139,17 @@ def field_errors(errors: Any) -> list[dict[str, str]]:
     return out
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app serves at the request's path, across all its routes."""
+    path = request.url.path
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        template = getattr(context, "path_format", None) or getattr(context, "path", None)
+        if template and compile_path(template)[0].match(path):
+            methods |= set(getattr(context, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI, table: ProblemTable | None = None) -> None:
     """Make every error of ``app`` a problem-details answer; ``table`` maps the
     service's domain errors (the shared ones are always mapped)."""
@@ -135,31 +161,34 @@ def install(app: FastAPI, table: ProblemTable | None = None) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
-        errors = (
-            [{"field": "(body)", "message": "not valid JSON"}]
-            if malformed
-            else field_errors(exc.errors())
-        )
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem_response(malformed_json(), request.url.path)
         problem = Problem(
-            400 if malformed else 422,
-            "malformed-json" if malformed else "validation",
-            "Malformed JSON" if malformed else "Invalid request",
-            "The request body is not valid JSON."
-            if malformed
-            else "Some fields are missing or invalid; see `errors`.",
-            errors=errors,
+            422,
+            "validation",
+            "Invalid request",
+            "Some fields are missing or invalid; see `errors`.",
+            errors=field_errors(exc.errors()),
         )
         return problem_response(problem, request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:
+            # FastAPI's answer to a body it cannot even decode (not UTF-8): as malformed
+            # as any other JSON that does not parse, and answered the same way.
+            return problem_response(malformed_json(), request.url.path)
+        if exc.status_code == 405:
+            # The router names only the methods of the first route that matched the
+            # path; a path served by several routes (GET and PATCH) has them all.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         problem = Problem(
             exc.status_code,
             "http-" + str(exc.status_code),
             str(exc.detail) if exc.detail else "Error",
             str(exc.detail),
-            headers=dict(exc.headers) if exc.headers else None,
+            headers=headers,
         )
         return problem_response(problem, request.url.path)
 

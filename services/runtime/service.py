@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prodigy_users.contracts.envelope import Payload
 
 from . import dead_letter_store, idempotency, problems, throttle
+from . import openapi as openapi_doc
 from .auth import TokenVerifier
 from .body_limit import BodyLimit, Override
 from .consumer import BatchHandler, Consumer, Handler
@@ -97,6 +98,10 @@ class Runtime:
     consumer: Consumer
     relay: OutboxRelay
     metrics: Metrics
+    # Connected: the broker answers (topics made, the producer side up). Started: every
+    # consumer has joined its group too, which after a crash waits for the group to
+    # give up on the dead member (its session timeout), so readiness does not wait for it.
+    broker_connected: asyncio.Event = field(default_factory=asyncio.Event)
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     # The service's use cases: one object (a dataclass) built by ``ServiceSpec.container``
@@ -190,9 +195,12 @@ async def _start_broker(runtime: Runtime) -> None:
         try:
             if settings.kafka_create_topics:
                 await ensure_topics(settings.kafka_bootstrap_servers, **client_options(settings))
+            await runtime.broker.connect()
+            runtime.broker_connected.set()
+            log.info("broker connected", bootstrap=settings.kafka_bootstrap_servers)
             await runtime.broker.start()
             runtime.broker_started.set()
-            log.info("broker connected", bootstrap=settings.kafka_bootstrap_servers)
+            log.info("consumers joined")
             return
         except Exception as exc:
             log.warning("broker not reachable yet", error=repr(exc), retry_in=delay)
@@ -236,10 +244,16 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         refuse_auto_created_topics()
         if configure_tracing(spec.name):
             log.info("tracing on: exporting spans over OTLP")
+        log.info("lifespan starting")
         if spec.migrate_on_start:
             await ensure_database(settings.database_url)
             await migrate(spec.name, settings.database_url)
-        engine = make_engine(settings.database_url)
+            log.info("migrations checked")
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=spec.name,
@@ -341,7 +355,14 @@ def build_app(spec: ServiceSpec) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], operation_id="readyz")
     async def readyz(request: Request, response: Response) -> dict[str, str]:
-        """Ready: the database answers and the broker is connected."""
+        """Ready: the database answers and the broker is connected (503 otherwise).
+
+        ``consumers`` says whether the service's consumers have joined their groups yet
+        (``joining`` until then). It does not hold readiness back: requests need the
+        database and the broker, and what the consumers have not read yet waits for them
+        in the topics. After a crash the join waits for the group to drop the dead
+        member (the consumer session timeout), seconds in which the service can serve.
+        """
         runtime: Runtime = request.app.state.runtime
         checks = {"database": "ok", "broker": "ok"}
         try:
@@ -349,12 +370,13 @@ def build_app(spec: ServiceSpec) -> FastAPI:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
         except Exception as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
-        if not runtime.broker_started.is_set():
+        if not runtime.broker_connected.is_set():
             checks["broker"] = "connecting"
         elif not await runtime.broker.ping(timeout=2):
             checks["broker"] = "unavailable"
         if any(v != "ok" for v in checks.values()):
             response.status_code = 503
+        checks["consumers"] = "ok" if runtime.broker_started.is_set() else "joining"
         return checks
 
     @app.get("/metrics", tags=["health"], operation_id="metrics", include_in_schema=False)
@@ -367,6 +389,8 @@ def build_app(spec: ServiceSpec) -> FastAPI:
 
     for router in spec.routers:
         app.include_router(router)
+    # Last: the statuses other wrappers add (idempotency's 409) get the problem type too.
+    openapi_doc.install(app, spec.problems)
     return app
 
 

@@ -61,6 +61,12 @@ class ServiceSettings(HttpSettings):
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
         description="SQLAlchemy URL of this service's own database.",
     )
+    # Connections kept open per process, and how many more a burst may open (each of
+    # those is closed again when returned). Every request holds one briefly, so with
+    # fewer kept than requests in flight each request would open (and PostgreSQL fork)
+    # a connection: 3,116 sessions for 2,000 adds at 50 in flight with 10 kept.
+    database_pool_size: int = 20
+    database_max_overflow: int = 10
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     # Create missing registry topics at start (dev stack, tests). Off in production,
     # where KafkaTopic resources own them and ACLs forbid creating topics.

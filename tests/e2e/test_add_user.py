@@ -7,6 +7,7 @@ import re
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from tests.support import PASSWORD, Admin, Api, Keys, bearer, link_token, random_email
@@ -99,11 +100,19 @@ async def test_twenty_simultaneous_adds_of_one_email_make_one_account(api: Api) 
 
     responses = await asyncio.gather(*(api.add_member(a, email) for a in admins))
 
-    codes = sorted(r.status_code for r in responses)
-    assert codes == [201] + [409] * 19, [
-        r.text for r in responses if r.status_code not in (201, 409)
+    async def settled(r: httpx.Response, admin: Admin) -> int:
+        # 202: identity's answer came after the API's 2 s wait (a loaded machine); the
+        # operation then says how it ended, as the 201 or the 409 would have.
+        if r.status_code != 202:
+            return r.status_code
+        done = await api.wait_operation(r.json()["operation_url"], admin.headers)
+        return 201 if done["status"] == "succeeded" else 409
+
+    codes = await asyncio.gather(*(settled(r, a) for r, a in zip(responses, admins, strict=True)))
+    assert sorted(codes) == [201] + [409] * 19, [
+        r.text for r in responses if r.status_code not in (201, 202, 409)
     ]
-    winner = next(r for r in responses if r.status_code == 201).json()
+    winner = {"department_id": admins[codes.index(201)].department_id}
     fence = random_email("fence")
     assert (await api.add_member(first, fence)).status_code == 201
     await api.wait_mail(fence)

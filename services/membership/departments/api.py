@@ -8,10 +8,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.errors import InvalidInput
 from prodigy_users.runtime.idempotency import current_key
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.text import Email
 
 from ..deps import DepartmentAdmin, DepartmentsService, Operator
+from ..errors import AccountExists, DepartmentNotFound, RegistrationLapsed
 from ..members.api import accepted, failed
 from ..schemas import Named
 from .service import DepartmentSettings
@@ -60,6 +63,7 @@ def _public(settings: DepartmentSettings) -> DepartmentPublic:
     tags=["departments"],
     responses={202: {"description": "Accepted; the admin's account is still being made."}},
 )
+@raises(AccountExists, RegistrationLapsed)
 async def create_department(
     body: DepartmentCreate, principal: Operator, departments: DepartmentsService
 ) -> Any:
@@ -84,6 +88,7 @@ async def create_department(
 
 
 @router.get("/v1/departments/{dept}", operation_id="get_department", tags=["departments"])
+@raises(DepartmentNotFound)
 async def get_department(
     dept: uuid.UUID, _: DepartmentAdmin, departments: DepartmentsService
 ) -> DepartmentPublic:
@@ -92,6 +97,7 @@ async def get_department(
 
 
 @router.patch("/v1/departments/{dept}", operation_id="update_department", tags=["departments"])
+@raises(DepartmentNotFound, InvalidInput)
 async def update_department(
     dept: uuid.UUID, body: DepartmentUpdate, _: DepartmentAdmin, departments: DepartmentsService
 ) -> DepartmentPublic:

@@ -8,7 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
+from prodigy_users.runtime.openapi import raises
+
 from ..deps import DepartmentAdmin, GroupsService
+from ..errors import GroupNameTaken, GroupNotFound, MemberNotFound
 from ..schemas import Named
 
 router = APIRouter()
@@ -39,6 +42,7 @@ def _group(row: Any) -> GroupPublic:
 @router.post(
     "/v1/departments/{dept}/groups", status_code=201, operation_id="create_group", tags=["groups"]
 )
+@raises(GroupNameTaken)
 async def create_group(
     dept: uuid.UUID, body: GroupCreate, _: DepartmentAdmin, groups: GroupsService
 ) -> GroupPublic:
@@ -53,6 +57,7 @@ async def list_groups(dept: uuid.UUID, _: DepartmentAdmin, groups: GroupsService
 
 
 @router.patch("/v1/departments/{dept}/groups/{group}", operation_id="rename_group", tags=["groups"])
+@raises(GroupNotFound, GroupNameTaken)
 async def rename_group(
     dept: uuid.UUID, group: uuid.UUID, body: GroupCreate, _: DepartmentAdmin, groups: GroupsService
 ) -> GroupPublic:
@@ -66,6 +71,7 @@ async def rename_group(
     operation_id="delete_group",
     tags=["groups"],
 )
+@raises(GroupNotFound)
 async def delete_group(
     dept: uuid.UUID, group: uuid.UUID, _: DepartmentAdmin, groups: GroupsService
 ) -> Response:
@@ -80,6 +86,7 @@ async def delete_group(
     operation_id="add_group_member",
     tags=["groups"],
 )
+@raises(GroupNotFound, MemberNotFound)
 async def add_group_member(
     dept: uuid.UUID, group: uuid.UUID, account: uuid.UUID, _: DepartmentAdmin, groups: GroupsService
 ) -> Response:
@@ -94,6 +101,7 @@ async def add_group_member(
     operation_id="remove_group_member",
     tags=["groups"],
 )
+@raises(GroupNotFound, MemberNotFound)
 async def remove_group_member(
     dept: uuid.UUID, group: uuid.UUID, account: uuid.UUID, _: DepartmentAdmin, groups: GroupsService
 ) -> Response:

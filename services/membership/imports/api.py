@@ -12,10 +12,25 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from prodigy_users.runtime.idempotency import current_key
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.text import plain_text
 
 from ..deps import ImportAdmin, ImportsService
-from ..errors import FileTooLarge, ImportNotFound, NoFile, NotMultipart
+from ..errors import (
+    DamagedXlsx,
+    EmptyFile,
+    FileTooDemanding,
+    FileTooLarge,
+    ImportNotFound,
+    MalformedCsv,
+    NoEmailColumn,
+    NoFile,
+    NoRows,
+    NotMultipart,
+    TooManyRows,
+    UnsafeFile,
+    UnsupportedFileType,
+)
 from .files import template_xlsx
 from .rules import TEMPLATE_HEADERS, template_csv
 from .service import ImportView
@@ -145,6 +160,20 @@ async def _uploaded(request: Request, limit: int) -> tuple[bytes, str | None]:
         }
     },
 )
+@raises(
+    FileTooLarge,
+    NoFile,
+    NotMultipart,
+    EmptyFile,
+    UnsupportedFileType,
+    TooManyRows,
+    MalformedCsv,
+    UnsafeFile,
+    DamagedXlsx,
+    NoRows,
+    FileTooDemanding,
+    NoEmailColumn,
+)
 async def create_import(
     dept: uuid.UUID,
     request: Request,
@@ -222,6 +251,7 @@ async def import_template_xlsx(dept: uuid.UUID, _: ImportAdmin) -> Response:
 @router.get(
     "/v1/departments/{dept}/imports/{import_id}", operation_id="get_import", tags=["imports"]
 )
+@raises(ImportNotFound)
 async def get_import(
     dept: uuid.UUID, import_id: uuid.UUID, _: ImportAdmin, imports: ImportsService
 ) -> ImportPublic:
@@ -239,6 +269,7 @@ async def get_import(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}}},
 )
+@raises(ImportNotFound)
 async def import_results(
     dept: uuid.UUID, import_id: uuid.UUID, _: ImportAdmin, imports: ImportsService
 ) -> Any:

@@ -12,6 +12,8 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import MaybePrincipal
+from prodigy_users.runtime.errors import InvalidInput, WeakPassword
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.text import Email, Pasted, Secret, Text, refuse_pasted_controls
 
 from ..deps import (
@@ -22,6 +24,20 @@ from ..deps import (
     InvitationViewGuard,
     JoinGuard,
     RegistrationLinksService,
+)
+from ..errors import (
+    AccountNotReady,
+    EmailDomainNotAllowed,
+    InvitationExpired,
+    InvitationInvalid,
+    InvitationNotFound,
+    InvitationNotPending,
+    InvitationRevoked,
+    InvitationUsed,
+    RegistrationLapsed,
+    RegistrationLinkExpired,
+    RegistrationLinkInvalid,
+    ReminderTooSoon,
 )
 from ..members.joining import Joined
 from ..schemas import Named
@@ -175,6 +191,7 @@ def _registration(body: RegistrationBody | None) -> Registration | None:
 
 
 @router.post("/v1/departments/{dept}/invitations", operation_id="invite", tags=["invitations"])
+@raises(InvalidInput)
 async def invite(
     dept: uuid.UUID,
     body: InvitationsCreate,
@@ -229,9 +246,12 @@ async def list_invitations(
 @router.post(
     "/v1/departments/{dept}/invitations/{invitation}/reminders",
     status_code=202,
+    # Nothing to say but "accepted": documented, and sent, without a body.
+    response_class=Response,
     operation_id="remind_invitation",
     tags=["invitations"],
 )
+@raises(InvitationNotFound, InvitationNotPending, ReminderTooSoon)
 async def remind(
     dept: uuid.UUID, invitation: uuid.UUID, admin: DepartmentAdmin, invitations: InvitationsService
 ) -> Response:
@@ -246,6 +266,7 @@ async def remind(
     operation_id="revoke_invitation",
     tags=["invitations"],
 )
+@raises(InvitationNotFound, InvitationNotPending)
 async def revoke(
     dept: uuid.UUID, invitation: uuid.UUID, admin: DepartmentAdmin, invitations: InvitationsService
 ) -> Response:
@@ -272,6 +293,7 @@ class InvitedPublic(BaseModel):
     dependencies=[InvitationViewGuard],
     responses={**THROTTLED},
 )
+@raises(InvitationInvalid, InvitationUsed, InvitationRevoked, InvitationExpired)
 async def get_invitation(token: str, entry: EntryService) -> InvitedPublic:
     """The address an invitation was sent to and the name pasted with it, for the page
     its link opens (the registration form's first values); refused as accepting it
@@ -286,6 +308,16 @@ async def get_invitation(token: str, entry: EntryService) -> InvitedPublic:
     tags=["invitations"],
     dependencies=[AcceptGuard],
     responses={**_ENTRY_RESPONSES, **THROTTLED},
+)
+@raises(
+    InvitationInvalid,
+    InvitationUsed,
+    InvitationRevoked,
+    InvitationExpired,
+    AccountNotReady,
+    RegistrationLapsed,
+    InvalidInput,
+    WeakPassword,
 )
 async def accept(
     token: str,
@@ -332,6 +364,7 @@ async def get_link(
     operation_id="rotate_registration_link",
     tags=["registration link"],
 )
+@raises(InvalidInput)
 async def rotate_link(
     dept: uuid.UUID, body: LinkCreate, _: DepartmentAdmin, links: RegistrationLinksService
 ) -> LinkPublic:
@@ -360,6 +393,15 @@ async def disable_link(
     tags=["registration link"],
     dependencies=[JoinGuard],
     responses={**_ENTRY_RESPONSES, **THROTTLED},
+)
+@raises(
+    RegistrationLinkInvalid,
+    RegistrationLinkExpired,
+    EmailDomainNotAllowed,
+    AccountNotReady,
+    RegistrationLapsed,
+    InvalidInput,
+    WeakPassword,
 )
 async def join(
     token: str,

@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field
 
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import CurrentPrincipal, MaybePrincipal
+from prodigy_users.runtime.errors import InvalidInput
 from prodigy_users.runtime.idempotency import current_key
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.problems import MEDIA_TYPE
 from prodigy_users.runtime.text import Email, Name, Text
 
@@ -23,7 +25,14 @@ from ..deps import (
     NamesService,
     OperationsService,
 )
-from ..errors import OperationNotFound
+from ..errors import (
+    AccountExists,
+    AlreadyMember,
+    EmployeeIdTaken,
+    LastAdmin,
+    MemberNotFound,
+    OperationNotFound,
+)
 from ..schemas import Named
 from .requests import Operation
 from .service import AccountMembership, Members, MemberView
@@ -183,6 +192,7 @@ async def operation_public(members: Members, op: Operation) -> OperationPublic:
         },
     },
 )
+@raises(AlreadyMember, AccountExists)
 async def add_member(
     dept: uuid.UUID, body: MemberCreate, admin: DepartmentAdmin, members: MembersService
 ) -> Any:
@@ -205,6 +215,7 @@ async def add_member(
 
 
 @router.get("/v1/operations/{operation}", operation_id="get_operation", tags=["operations"])
+@raises(OperationNotFound)
 async def get_operation(
     operation: uuid.UUID,
     principal: MaybePrincipal,
@@ -227,6 +238,7 @@ async def get_operation(
 @router.patch(
     "/v1/departments/{dept}/members/{account}", operation_id="update_member", tags=["members"]
 )
+@raises(MemberNotFound, LastAdmin, EmployeeIdTaken, InvalidInput)
 async def update_member(
     dept: uuid.UUID,
     account: uuid.UUID,
@@ -259,6 +271,7 @@ async def update_member(
     operation_id="remove_member",
     tags=["members"],
 )
+@raises(MemberNotFound, LastAdmin)
 async def remove_member(
     dept: uuid.UUID, account: uuid.UUID, admin: DepartmentAdmin, lifecycle: LifecycleService
 ) -> Response:
@@ -270,9 +283,12 @@ async def remove_member(
 @router.post(
     "/v1/departments/{dept}/members/{account}/password-reset",
     status_code=202,
+    # Nothing to say but "accepted": documented, and sent, without a body.
+    response_class=Response,
     operation_id="reset_member_password",
     tags=["members"],
 )
+@raises(MemberNotFound)
 async def reset_member_password(
     dept: uuid.UUID, account: uuid.UUID, _: DepartmentAdmin, lifecycle: LifecycleService
 ) -> Response:

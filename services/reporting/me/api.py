@@ -14,11 +14,12 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from prodigy_users.runtime.auth import CurrentPrincipal
+from prodigy_users.runtime.openapi import raises
 
 from ..deps import RecordsService
+from ..errors import RevokedCertificate, UnknownCertificate
 from ..record.api import (
     PDF_MEDIA_TYPE,
-    PROBLEM_CONTENT,
     TrainingTotalsPublic,
     UserRecord,
     pdf_response,
@@ -94,14 +95,9 @@ async def get_my_record(principal: CurrentPrincipal, records: RecordsService) ->
             "description": "The PDF, with a file name in `Content-Disposition`.",
             "content": {PDF_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         },
-        404: {
-            "description": "No such certificate on the caller's transcripts "
-            "(`certificate-not-found`).",
-            "content": PROBLEM_CONTENT,
-        },
-        410: {"description": "The certificate was revoked.", "content": PROBLEM_CONTENT},
     },
 )
+@raises(UnknownCertificate, RevokedCertificate)
 async def get_my_certificate(
     certificate: str, principal: CurrentPrincipal, records: RecordsService
 ) -> Response:

@@ -14,9 +14,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 
 from ..deps import RecordsService, ReportViewer
+from ..errors import NoCertificates, NotAMember, RevokedCertificate, UnknownCertificate
 from ..users.api import UserPublic
 from .certificates import CertificateData, find_unicode_font, render
 from .rules import Completion, HistoryEntry, PlanItem, Totals
@@ -174,6 +176,7 @@ _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     operation_id="get_department_user",
     response_model=UserRecord,
 )
+@raises(NotAMember)
 async def get_department_user(
     dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, records: RecordsService
 ) -> UserRecord:
@@ -229,6 +232,7 @@ async def pdf_response(certificates: list[CertificateData], filename: str) -> Re
         410: {"description": "The certificate was revoked.", "content": PROBLEM_CONTENT},
     },
 )
+@raises(NotAMember, UnknownCertificate, RevokedCertificate)
 async def get_department_user_certificate(
     dept: uuid.UUID,
     account: uuid.UUID,
@@ -258,6 +262,7 @@ async def get_department_user_certificate(
         },
     },
 )
+@raises(NotAMember, NoCertificates)
 async def get_department_user_certificates(
     dept: uuid.UUID, account: uuid.UUID, _: ReportViewer, records: RecordsService
 ) -> Response:

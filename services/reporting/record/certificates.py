@@ -29,9 +29,6 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
-
 from prodigy_users.runtime.text import plain_text
 
 _MONTHS = (
@@ -179,6 +176,10 @@ class _Document:
     """One PDF under construction, with the font it draws in."""
 
     def __init__(self, font: UnicodeFont | None) -> None:
+        # fpdf2 is imported with the first certificate, not with the service (a quarter
+        # of a second of every start).
+        from fpdf import FPDF
+
         self.pdf = FPDF(orientation="L", unit="mm", format="A4")
         self.pdf.set_auto_page_break(False)
         self.pdf.set_margins(25, 20, 25)
@@ -205,6 +206,8 @@ class _Document:
         width = self.pdf.w - self.pdf.l_margin - self.pdf.r_margin
         while self.pdf.get_string_width(text) > width and self.pdf.font_size_pt > size * 0.6:
             self.pdf.set_font(self.family, style, self.pdf.font_size_pt - 1)
+        from fpdf.enums import XPos, YPos
+
         self.pdf.multi_cell(
             0,
             height or self.pdf.font_size * 1.5,

@@ -16,8 +16,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from prodigy_users.runtime.openapi import CURSOR, UUID_PATTERN, listed, raises
+
 from ..deps import ReportViewer, UsersTableService
-from ..rules import GroupRef, UserRow
+from ..errors import InvalidCursor, InvalidView
+from ..rules import ROLES, STATUSES, GroupRef, UserRow
 from .export import MEDIA_TYPES, ExportFormat
 from .rules import (
     COUNT_CAP,
@@ -104,17 +107,33 @@ class UsersPagePublic(BaseModel):
 _SEVERAL = "Several values: repeat the parameter or separate them with commas."
 
 
+@raises(InvalidView)
 async def users_view(
     dept: uuid.UUID,
     role: Annotated[
-        list[str] | None, Query(description=f"`admin`, `officer`, `member`. {_SEVERAL}")
-    ] = None,
+        list[str],
+        Query(
+            default_factory=list,
+            description=f"`admin`, `officer`, `member`. {_SEVERAL}",
+            json_schema_extra=listed("|".join(ROLES)),
+        ),
+    ],
     status: Annotated[
-        list[str] | None, Query(description=f"`active`, `inactive`. {_SEVERAL}")
-    ] = None,
+        list[str],
+        Query(
+            default_factory=list,
+            description=f"`active`, `inactive`. {_SEVERAL}",
+            json_schema_extra=listed("|".join(STATUSES)),
+        ),
+    ],
     group: Annotated[
-        list[str] | None, Query(description=f"Group ids of the department (any of). {_SEVERAL}")
-    ] = None,
+        list[str],
+        Query(
+            default_factory=list,
+            description=f"Group ids of the department (any of). {_SEVERAL}",
+            json_schema_extra=listed(UUID_PATTERN),
+        ),
+    ],
     q: Annotated[
         str | None,
         Query(
@@ -128,6 +147,8 @@ async def users_view(
             description=f"One of {', '.join(SORT_COLUMNS)}; `-` first for descending "
             "(`-joined_at`). Ties go by account id; rows without an employee ID come last.",
             examples=["name", "-joined_at"],
+            # Documented only: ``parse_view`` refuses the rest, naming the parameter.
+            json_schema_extra={"pattern": rf"^\s*(?:-?(?:{'|'.join(SORT_COLUMNS)}))?\s*$"},
         ),
     ] = None,
 ) -> UsersView:
@@ -178,13 +199,17 @@ async def export_department_users(
     operation_id="list_department_users",
     response_model=UsersPagePublic,
 )
+@raises(InvalidCursor)
 async def list_department_users(
     dept: uuid.UUID,
     _: ReportViewer,
     view: View,
     users: UsersTableService,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="`next_cursor` of the previous page.", json_schema_extra=CURSOR),
+    ] = None,
 ) -> UsersPagePublic:
     """The department's users table (admins and officers): filtered, searched, sorted, paged."""
     page = await users.page(view, limit=limit, cursor=cursor)

@@ -22,16 +22,15 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
-from typing import IO, Any, Literal, Protocol
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import Cell as XlsxCell
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 from prodigy_users.runtime.text import cell_text
 
 from ..rules import GroupNames
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell as XlsxCell
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 ExportFormat = Literal["csv", "xlsx"]
 MEDIA_TYPES: dict[ExportFormat, str] = {
@@ -115,6 +114,8 @@ def csv_time(moment: datetime) -> str:
 
 
 def _xlsx_cell(sheet: WriteOnlyWorksheet, cell: Cell) -> XlsxCell | datetime | None:
+    from openpyxl.cell import WriteOnlyCell
+
     if isinstance(cell, datetime):
         return cell.replace(tzinfo=None)  # Excel has no time zones: UTC, as the header says
     if cell == "":
@@ -134,6 +135,9 @@ class XlsxSheet:
     """
 
     def __init__(self) -> None:
+        # openpyxl is imported with the first XLSX export, not with the service.
+        from openpyxl import Workbook
+
         self._turn = threading.Lock()
         self._book = Workbook(write_only=True)
         self._sheet = self._book.create_sheet("Users")

@@ -8,6 +8,7 @@ from prodigy_users.runtime.passwords import (
     DUMMY_HASH,
     hash_password,
     is_password_hash,
+    needs_rehash,
     password_problems,
     verify_password,
 )
@@ -51,3 +52,11 @@ def test_policy_accepts_email_positionally_and_by_keyword() -> None:
     assert "must not be your email address" in password_problems(
         " ana@example.org ", email="ana@example.org"
     )
+
+
+def test_the_dummy_hash_costs_what_a_real_one_does() -> None:
+    # A failed sign-in for an unknown address verifies against DUMMY_HASH: with other
+    # parameters than real hashes it would take another time, and tell them apart.
+    assert DUMMY_HASH.startswith("$argon2id$")
+    assert not needs_rehash(DUMMY_HASH)
+    assert verify_password(DUMMY_HASH, "not-a-real-password-0")
