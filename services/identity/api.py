@@ -1,5 +1,5 @@
-"""Identity's HTTP surface: sign-in, passwords, the caller's account (and signing out
-everywhere), operators' links.
+"""Identity's HTTP surface: sign-in, passwords, the caller's account (its name and
+login email, ``profile``; signing out everywhere), operators' links.
 
 The pages people use (the set-password page every emailed link opens) are the
 console's; identity serves only its API. The public calls that take a secret or

@@ -47,7 +47,10 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     def container(runtime: Runtime) -> Identity:
         accounts = Accounts(runtime.engine, settings, issuer, links, confirmations)
         profiles = Profiles(
-            runtime.engine, links, timedelta(seconds=settings.email_change_ttl_s)
+            runtime.engine,
+            links,
+            confirmations,
+            timedelta(seconds=settings.email_change_ttl_s),
         )
         return Identity(accounts=accounts, jwks=jwks, profiles=profiles)
 

@@ -29,6 +29,7 @@ from prodigy_users.runtime.passwords import DUMMY_HASH, verify_password
 from prodigy_users.runtime.uow import UnitOfWork
 
 from . import store
+from .confirmations import Confirmations
 from .domain import (
     CHANGE_EMAIL,
     email_change_refusal,
@@ -102,9 +103,16 @@ async def rename_account(uow: UnitOfWork, env: RawEnvelope, cmd: RenameAccount) 
 class Profiles:
     """The person's own name and login email; built once the runtime's engine exists."""
 
-    def __init__(self, engine: AsyncEngine, links: Links, email_change_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        links: Links,
+        confirmations: Confirmations,
+        email_change_ttl: timedelta,
+    ) -> None:
         self.engine = engine
         self.links = links
+        self.confirmations = confirmations
         self.email_change_ttl = email_change_ttl
 
     def uow(self) -> UnitOfWork:
@@ -192,6 +200,7 @@ class Profiles:
             assert account is not None and new_email is not None
             await store.retire_tokens(uow.conn, account.id, now, CHANGE_EMAIL)
             normalised = normalise_email(new_email)
+            await self._free_from_registration(uow, normalised, account.id)
             taken = await store.address_taken(uow.conn, normalised, by_other_than=account.id)
             if taken or not await store.set_login_email(
                 uow.conn, account.id, new_email, normalised
@@ -210,3 +219,17 @@ class Profiles:
             )
             await uow.commit()
         return replace(account, email=new_email)
+
+    async def _free_from_registration(
+        self, uow: UnitOfWork, normalised: str, account_id: uuid.UUID
+    ) -> None:
+        """An address held only by a registration nobody confirmed is free, as for every
+        other request (``commands.create_account``): that registration lapses
+        (``superseded``) and its account, which nobody outside identity ever heard of,
+        is deleted, so nobody can block a change by registering the address first.
+        Opening the link proves this person receives mail there."""
+        holder = await store.account_by_email(uow.conn, normalised, lock=True)
+        if holder is None or holder.id == account_id or holder.confirmed:
+            return
+        await self.confirmations.lapse(uow, holder, "superseded")
+        await store.delete_accounts(uow.conn, [holder.id])

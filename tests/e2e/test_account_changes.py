@@ -34,10 +34,15 @@ from tests.support import (
     Api,
     Person,
     bearer,
+    checked_email,
+    confirmation_token,
     invited_person,
+    join,
+    join_token,
     patch_member,
     problem_type,
     random_email,
+    registration,
     subject_has,
     wait_for,
     wait_mail_matching,
@@ -412,3 +417,33 @@ async def test_two_accounts_confirming_the_same_new_address_at_once_one_wins(api
     assert await _signs_in(api, loser.email) == 200
     me = await api.http.get(api.url("identity", "/v1/me"), headers=loser.headers)
     assert me.json()["email"] == loser.email
+
+
+async def test_a_registration_nobody_confirmed_does_not_hold_the_address(api: Api) -> None:
+    # Someone registers the address first and never confirms: as for every other
+    # request for it, the address is free; their registration lapses.
+    admin = await api.create_department()
+    r = await api.http.post(
+        api.url("membership", f"/v1/departments/{admin.department_id}/registration-link"),
+        json={"role": "member"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    wanted = random_email("squatted")
+    squat = await join(api, join_token(r.json()["url"]), body=registration(wanted, "Sq Uatter"))
+    checked_email(squat, wanted)
+    [confirmation] = await wait_mail_matching(api, wanted, subject_has("confirm your email"))
+
+    person = await invited_person(api, admin, name="Rightful Owner")
+    assert (await _ask(api, person, wanted)).status_code == 202
+    [mail] = await wait_mail_matching(api, wanted, subject_has("confirm", "login email"))
+    r = await _confirm(api, change_token(mail))
+    assert r.status_code == 200 and r.json()["email"] == wanted, r.text
+    assert await _signs_in(api, wanted) == 200
+
+    # The registration's link no longer confirms anything.
+    r = await api.http.post(
+        api.url("identity", "/v1/email-confirmations"),
+        json={"token": confirmation_token(confirmation), "password": PASSWORD},
+    )
+    assert r.status_code == 400 and problem_type(r) == "token-invalid", r.text
