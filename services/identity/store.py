@@ -109,9 +109,10 @@ async def address_taken(
 ) -> bool:
     """Whether an account (other than ``by_other_than``) holds this normalised address.
 
-    The one place that says whether an address is free for an account: every rule that
-    gives an address to an account asks here. The unique index on
-    ``accounts.email_normalised`` stays the last word under concurrency.
+    The one question "is this address taken?" for rules that give an existing account
+    an address (a new login email; addresses linked to an account extend it here).
+    Making an account relies on the unique index alone (``insert_account``), which
+    stays the last word under concurrency for every rule.
     """
     stmt = sa.select(accounts.c.id).where(accounts.c.email_normalised == normalised)
     if by_other_than is not None:

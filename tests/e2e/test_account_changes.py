@@ -301,6 +301,9 @@ async def test_a_person_moves_their_login_email_with_a_link_sent_to_the_new_addr
     assert me.json()["email"] == new
 
     await _shown_everywhere(api, admin_a, admin_b, person, email=new)
+    # Membership looks people up by their login email: the new one finds the person.
+    r = await api.add_member(admin_a, new.upper(), name="Tina Again")
+    assert r.status_code == 409 and problem_type(r) == "already-member", r.text
 
     async def announced() -> list[dict[str, Any]] | None:
         found = [e for e in await _account_updates(bootstrap, person.account_id) if e.get("email")]
