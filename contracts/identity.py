@@ -197,6 +197,73 @@ class AccountEmailConfirmed(Payload):
     )
 
 
+class Change(BaseModel):
+    """One field of an account before and after a change."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    old: str = Field(description="The value before the change.", examples=["Ana Lyma"])
+    new: str = Field(description="The value after the change.", examples=["Ana Lima"])
+
+
+class AccountUpdated(Payload):
+    """Event: an account's name or login email changed.
+
+    The name and the login email belong to the account, not to a department: one
+    change shows in every department the person belongs to (or belonged to), so a
+    subscriber updates every row it keeps for ``account_id``. Only the fields that
+    changed are present; each carries its value before and after.
+
+    ``name``: the person edited it (``PATCH /v1/me``) or an admin of one of their
+    departments did (a typo fix, ``department_id`` set). ``email``: the person asked
+    for a new login email and confirmed it with the link sent to the new address;
+    sent only once the change is done, never for a mere request (which could name
+    an address another account holds).
+    """
+
+    TYPE: ClassVar[str] = "identity.account_updated"
+
+    account_id: uuid.UUID = _ACCOUNT
+    name: Change | None = Field(
+        default=None, description="The full name, before and after (absent: unchanged)."
+    )
+    email: Change | None = Field(
+        default=None,
+        description="The login email, before and after, as typed (absent: unchanged).",
+    )
+    changed_by: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "The account of whoever made the change: `account_id` itself when the person "
+            "did, an admin's account otherwise; absent: an operator."
+        ),
+        examples=["3d6f0f1e-5a4b-4c9e-8f1a-7b2c3d4e5f60"],
+    )
+    department_id: uuid.UUID | None = Field(
+        default=None,
+        description="The department whose admin made the change, if an admin did.",
+    )
+    occurred_at: datetime = Field(description="When identity made the change (UTC).")
+
+
+class RenameAccount(Payload):
+    """Command: set this account's name (an admin of one of the person's departments
+    corrected it).
+
+    Sent by membership once it has checked that ``changed_by`` administers
+    ``department_id`` and that the account is a current member there. Identity sets
+    the name and announces ``AccountUpdated``; a name equal to the current one changes
+    nothing and announces nothing.
+    """
+
+    TYPE: ClassVar[str] = "identity.rename_account"
+
+    account_id: uuid.UUID = _ACCOUNT
+    name: str = Field(min_length=1, description="The new full name.", examples=["Ana Lima"])
+    changed_by: uuid.UUID = Field(description="The admin who asked for it.")
+    department_id: uuid.UUID = Field(description="The department the admin administers.")
+
+
 class PasswordChanged(Payload):
     """Event: an account's password was set or changed (no secret in it)."""
 
@@ -282,6 +349,28 @@ class EmailConfirmationIssued(Payload):
         default=None, description="The department the person registered with, if any."
     )
     resent: bool = Field(default=False, description="True when the person asked for it again.")
+
+
+class EmailChangeConfirmationIssued(Payload):
+    """Private event for notifications only: email this link to the address a person
+    asked to use as their new login email.
+
+    Opening the link (its token) proves the person receives mail there; only then does
+    the login email change (``AccountUpdated``). The token travels sealed, as
+    set-password tokens do. Sent whether or not another account holds the address, so
+    that asking tells nothing; the link then says so when opened.
+    """
+
+    TYPE: ClassVar[str] = "identity.email_change_confirmation_issued"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(description="The new address: where to send the link.")
+    name: str = Field(description="Whom to greet.")
+    sealed_token: str = Field(
+        description="The single-use email-change token, sealed to notifications' key "
+        "(as in `PasswordLinkIssued`)."
+    )
+    expires_at: datetime = Field(description="When the link stops working (UTC).")
 
 
 class PasswordLink(BaseModel):

@@ -22,14 +22,17 @@ from .identity import (
     AccountCreationRejected,
     AccountEmailConfirmed,
     AccountRequestLapsed,
+    AccountUpdated,
     CreateAccount,
     CreateAccounts,
+    EmailChangeConfirmationIssued,
     EmailConfirmationIssued,
     IssuePasswordReset,
     PasswordChanged,
     PasswordLinkIssued,
     PasswordLinksIssued,
     PasswordResetRequested,
+    RenameAccount,
     TokensRevoked,
 )
 from .membership import (
@@ -104,7 +107,7 @@ IDENTITY_COMMANDS = Topic(
     "batches of them, else account_id",
     owner="membership",
     consumers=("identity",),
-    payloads=(CreateAccount, CreateAccounts, IssuePasswordReset),
+    payloads=(CreateAccount, CreateAccounts, IssuePasswordReset, RenameAccount),
     retention_ms=7 * DAY_MS,
     private=True,
 )
@@ -113,13 +116,14 @@ IDENTITY_EVENTS = Topic(
     description="What happened to global accounts.",
     key="account_id (request_id for answers about a request: awaiting confirmation, lapsed)",
     owner="identity",
-    consumers=("membership",),
+    consumers=("membership", "notifications", "reporting"),
     payloads=(
         AccountCreated,
         PasswordChanged,
         AccountAwaitingConfirmation,
         AccountRequestLapsed,
         AccountEmailConfirmed,
+        AccountUpdated,
     ),
 )
 # Answers that name the account already holding an address: for membership, which
@@ -151,12 +155,17 @@ IDENTITY_ACCOUNT_BATCHES = Topic(
 )
 IDENTITY_CREDENTIALS = Topic(
     name="identity.credentials.v1",
-    description="Private: set-password, reset and email-confirmation links for notifications "
-    "to email.",
+    description="Private: set-password, reset, email-confirmation and email-change links for "
+    "notifications to email.",
     key="account_id (a batch of links: its request_id)",
     owner="identity",
     consumers=("notifications",),
-    payloads=(PasswordLinkIssued, PasswordLinksIssued, EmailConfirmationIssued),
+    payloads=(
+        PasswordLinkIssued,
+        PasswordLinksIssued,
+        EmailConfirmationIssued,
+        EmailChangeConfirmationIssued,
+    ),
     retention_ms=7 * DAY_MS,
     private=True,
 )

@@ -23,6 +23,7 @@ from prodigy_users.runtime.logging import configure_logging, get_logger
 from prodigy_users.runtime.serving import KEEP_ALIVE_S
 
 from . import (
+    account,
     activity,
     add_user,
     auth,
@@ -54,6 +55,7 @@ PAGES: tuple[APIRouter, ...] = (
     auth.router,
     home.router,
     my_training.router,
+    account.router,
     users.router,
     add_user.router,
     record.router,

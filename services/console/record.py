@@ -43,7 +43,13 @@ from .templating import render
 
 router = page_router()
 
-LABELS = {"role": "Role", "status": "Status", "employee_id": "Employee ID", "group": "Group"}
+LABELS = {
+    "role": "Role",
+    "status": "Status",
+    "employee_id": "Employee ID",
+    "group": "Group",
+    "name": "Full name",
+}
 RECORD = "/departments/{dept}/users/{account}"
 
 
@@ -167,6 +173,29 @@ async def change_role(
         "role",
         "{name} is now {article} {role_name}.",
         values={"role": role, "article": article, "role_name": role_name(role)},
+    )
+    return await _changed(request, api, session, dept, account, result, outcome)
+
+
+@router.post(RECORD + "/name")
+async def set_name(
+    request: Request,
+    dept: uuid.UUID,
+    account: uuid.UUID,
+    session: SignedIn,
+    api: Api,
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    """Correct the person's name: it is their account's, so every department shows it."""
+    result = await api.call(
+        "membership", "PATCH", _member_path(dept, account), token=session.token, json={"name": name}
+    )
+    outcome = Outcome(
+        "name",
+        "Name changed to {name}. It is their account's name, so every department they "
+        "belong to shows it.",
+        # Not "name": the notice's {name} is the person's name as the record shows it.
+        values={"new_name": name},
     )
     return await _changed(request, api, session, dept, account, result, outcome)
 

@@ -110,6 +110,7 @@ class Profile:
             groups = tuple(known.get(i) or Group(i, names.get(i, "a group")) for i in ids)
         return replace(
             self,
+            name=str(member.get("name", self.name)),
             role=str(member.get("role", self.role)),
             status=str(member.get("status", self.status)),
             employee_id=(
@@ -125,8 +126,14 @@ class Profile:
 
     def differs_from(self, other: Profile) -> bool:
         """Whether what an admin can change is not the same in ``other``."""
-        mine = (self.role, self.status, self.employee_id, {g.id for g in self.groups})
-        theirs = (other.role, other.status, other.employee_id, {g.id for g in other.groups})
+        mine = (self.name, self.role, self.status, self.employee_id, {g.id for g in self.groups})
+        theirs = (
+            other.name,
+            other.role,
+            other.status,
+            other.employee_id,
+            {g.id for g in other.groups},
+        )
         return mine != theirs
 
     @property

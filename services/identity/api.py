@@ -1,5 +1,5 @@
-"""Identity's HTTP surface: sign-in, passwords, the caller's account (and signing out
-everywhere), operators' links.
+"""Identity's HTTP surface: sign-in, passwords, the caller's account (its name and
+login email, ``profile``; signing out everywhere), operators' links.
 
 The pages people use (the set-password page every emailed link opens) are the
 console's; identity serves only its API. The public calls that take a secret or
@@ -21,8 +21,11 @@ from .deps import (
     AccountsService,
     ConfirmationGuard,
     ConfirmationResendGuard,
+    EmailChangeConfirmGuard,
+    EmailChangeGuard,
     Operator,
     PasswordSetGuard,
+    ProfilesService,
     PublicKeys,
     ResetRequestGuard,
     SignInGuard,
@@ -30,16 +33,22 @@ from .deps import (
 from .errors import (
     AccountNotFound,
     EmailNotConfirmed,
+    EmailTaken,
     InvalidCredentials,
     LinkExpired,
     LinkInvalid,
     LinkUsed,
+    SameEmail,
+    WrongCurrentPassword,
     WrongRegistrationPassword,
 )
 from .schemas import (
     AccessToken,
+    AccountChange,
     AccountPublic,
     ConfirmationResend,
+    EmailChangeConfirmation,
+    EmailChangeRequest,
     EmailConfirmation,
     EmailConfirmed,
     PasswordLink,
@@ -150,6 +159,66 @@ async def resend_email_confirmation(
 async def me(principal: CurrentPrincipal, accounts: AccountsService) -> AccountPublic:
     """The caller's own account."""
     account = await accounts.me(principal.account_id)
+    return AccountPublic(account_id=account.id, email=account.email, name=account.name)
+
+
+@router.patch("/v1/me", operation_id="update_me", tags=["accounts"])
+@raises(AccountNotFound)
+async def update_me(
+    body: AccountChange, principal: CurrentPrincipal, profiles: ProfilesService
+) -> AccountPublic:
+    """Change the caller's own name. The name belongs to the account, not to a
+    department: it changes in every department the person belongs to (their users
+    tables and records follow within seconds, from ``account_updated``)."""
+    account = await profiles.me(principal.account_id)
+    if body.name is not None:
+        account = await profiles.rename_me(principal.account_id, body.name)
+    return AccountPublic(account_id=account.id, email=account.email, name=account.name)
+
+
+@router.post(
+    "/v1/me/email-change",
+    status_code=202,
+    operation_id="request_email_change",
+    tags=["accounts"],
+    responses={
+        422: {"description": "`wrong-password`, `same-email`, or `validation`."},
+        **THROTTLED,
+    },
+)
+@raises(AccountNotFound, WrongCurrentPassword, SameEmail)
+async def request_email_change(
+    body: EmailChangeRequest,
+    principal: CurrentPrincipal,
+    _: EmailChangeGuard,
+    profiles: ProfilesService,
+) -> Response:
+    """Ask to move the caller's login email to a new address: a link goes to that
+    address, and the login email changes only when it is opened. Always 202 for a
+    right password, whether or not another account holds the address (the link says
+    so when opened): the answer never tells who has an account."""
+    await profiles.request_email_change(principal.account_id, str(body.email), body.password)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/v1/email-change-confirmations",
+    operation_id="confirm_email_change",
+    tags=["accounts"],
+    responses={
+        400: {"description": "`token-invalid`, `token-used` or `token-expired`."},
+        409: {"description": "`email-taken`: another account holds the address by now."},
+        **THROTTLED,
+    },
+)
+@raises(LinkInvalid, LinkUsed, LinkExpired, EmailTaken)
+async def confirm_email_change(
+    body: EmailChangeConfirmation, _: EmailChangeConfirmGuard, profiles: ProfilesService
+) -> AccountPublic:
+    """Use the link sent to a new login email: it becomes the account's login email
+    (the old address gets a notice). Needs no sign-in: the link was sent to the new
+    address at the signed-in owner's request."""
+    account = await profiles.confirm_email_change(body.token)
     return AccountPublic(account_id=account.id, email=account.email, name=account.name)
 
 

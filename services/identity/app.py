@@ -16,6 +16,7 @@ from .container import Identity, Jwks
 from .errors import PROBLEMS
 from .links import Links
 from .passwords import SealedPasswords
+from .profile import Profiles
 from .service import Accounts
 from .settings import Settings
 
@@ -45,7 +46,13 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
 
     def container(runtime: Runtime) -> Identity:
         accounts = Accounts(runtime.engine, settings, issuer, links, confirmations)
-        return Identity(accounts=accounts, jwks=jwks)
+        profiles = Profiles(
+            runtime.engine,
+            links,
+            confirmations,
+            timedelta(seconds=settings.email_change_ttl_s),
+        )
+        return Identity(accounts=accounts, jwks=jwks, profiles=profiles)
 
     async def sweep_unconfirmed(runtime: Runtime) -> None:
         await runtime.use_cases(Identity).accounts.sweep_forever()

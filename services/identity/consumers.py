@@ -1,5 +1,5 @@
 """What identity consumes: account requests (single or in batches), admins' password
-resets, and the public reset requests it recorded itself."""
+resets and name corrections, and the public reset requests it recorded itself."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from prodigy_users.contracts.identity import (
     CreateAccounts,
     IssuePasswordReset,
     PasswordResetRequested,
+    RenameAccount,
 )
 from prodigy_users.runtime.consumer import Handler
 
@@ -19,6 +20,7 @@ from .commands import Commands
 from .confirmations import Confirmations
 from .links import Links
 from .passwords import SealedPasswords
+from .profile import rename_account
 
 
 def handlers(
@@ -31,4 +33,5 @@ def handlers(
         CreateAccounts: AccountBatches(links, confirmations).create_accounts,
         IssuePasswordReset: commands.issue_password_reset,
         PasswordResetRequested: commands.reset_requested,
+        RenameAccount: rename_account,
     }

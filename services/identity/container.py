@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .profile import Profiles
 from .service import Accounts
 
 Jwks = dict[str, Any]
@@ -17,3 +18,4 @@ class Identity:
 
     accounts: Accounts
     jwks: Jwks
+    profiles: Profiles

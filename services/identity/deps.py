@@ -28,9 +28,17 @@ from .errors import (
     LinkExpired,
     LinkInvalid,
     LinkUsed,
+    WrongCurrentPassword,
     WrongRegistrationPassword,
 )
-from .schemas import EmailConfirmation, PasswordSet, TokenRequest
+from .profile import Profiles
+from .schemas import (
+    EmailChangeConfirmation,
+    EmailChangeRequest,
+    EmailConfirmation,
+    PasswordSet,
+    TokenRequest,
+)
 from .service import Accounts
 
 IdentityService = Annotated[Identity, Depends(use_cases(Identity))]
@@ -54,6 +62,14 @@ CONFIRM_BY_TOKEN = Limit("confirm-email/token", PER_PERSONAL_LINK, charges="atte
 CONFIRM_RESEND_BY_ADDRESS = Limit(
     "confirm-resend/address", RESET_REQUESTS_PER_ADDRESS, charges="attempts"
 )
+# Every email-change request per account (each emails an address the person typed),
+# and wrong current passwords count against the same budget; refused email-change
+# links per client address, and every use of one link.
+EMAIL_CHANGE_BY_ACCOUNT = Limit("email-change/account", PER_ACCOUNT, charges="attempts")
+EMAIL_CHANGE_CONFIRM_BY_ADDRESS = Limit("email-change-confirm/address", PER_ADDRESS)
+EMAIL_CHANGE_CONFIRM_BY_TOKEN = Limit(
+    "email-change-confirm/token", PER_PERSONAL_LINK, charges="attempts"
+)
 
 
 async def get_accounts(identity: IdentityService) -> Accounts:
@@ -64,6 +80,37 @@ async def get_accounts(identity: IdentityService) -> Accounts:
 async def get_jwks(identity: IdentityService) -> Jwks:
     """The public keys that verify access tokens."""
     return identity.jwks
+
+
+async def get_profiles(identity: IdentityService) -> Profiles:
+    """The person's own name and login email."""
+    return identity.profiles
+
+
+@raises(TooManyAttempts)
+async def email_change_guard(
+    request: Request, principal: CurrentPrincipal, body: EmailChangeRequest
+) -> AsyncIterator[None]:
+    """Asking for a new login email, throttled per account (it sends an email). The body
+    is read here so that a request refused by validation is never charged."""
+    throttle = throttle_of(request)
+    keys = [(EMAIL_CHANGE_BY_ACCOUNT, str(principal.account_id))]
+    async with throttle.attempt(keys, failures=(WrongCurrentPassword,)):
+        yield
+
+
+@raises(TooManyAttempts)
+async def email_change_confirm_guard(
+    request: Request, body: EmailChangeConfirmation
+) -> AsyncIterator[None]:
+    """Using an email-change link, throttled per client address and per token."""
+    throttle = throttle_of(request)
+    keys = [
+        (EMAIL_CHANGE_CONFIRM_BY_ADDRESS, throttle.client(request)),
+        (EMAIL_CHANGE_CONFIRM_BY_TOKEN, body.token),
+    ]
+    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+        yield
 
 
 @raises(OperatorsOnly)
@@ -142,4 +189,9 @@ ResetRequestGuard = Annotated[None, Depends(reset_request_guard, scope="function
 ConfirmationGuard = Annotated[None, Depends(confirmation_guard, scope="function")]
 ConfirmationResendGuard = Annotated[
     None, Depends(confirmation_resend_guard, scope="function")
+]
+ProfilesService = Annotated[Profiles, Depends(get_profiles)]
+EmailChangeGuard = Annotated[None, Depends(email_change_guard, scope="function")]
+EmailChangeConfirmGuard = Annotated[
+    None, Depends(email_change_confirm_guard, scope="function")
 ]

@@ -28,6 +28,8 @@ CONFIRMATION_WINDOW = timedelta(hours=1)
 
 # What each kind of token may be used for.
 CONFIRM_EMAIL = "confirm_email"
+# A link sent to the new address a person asked to use as their login email.
+CHANGE_EMAIL = "change_email"
 SET_PASSWORD = frozenset({"welcome", "reset", "operator"})
 
 
@@ -83,3 +85,17 @@ def reset_allowed(sent_in_window: int) -> bool:
 def confirmation_email_allowed(sent_in_window: int) -> bool:
     """Whether another confirmation email may go out, given how many did in the window."""
     return sent_in_window < MAX_CONFIRMATIONS_PER_WINDOW
+
+
+def name_change(current: str, wanted: str) -> tuple[str, str] | None:
+    """``(old, new)`` if setting the name to ``wanted`` changes it, else None (the
+    same name again announces nothing)."""
+    return None if wanted == current else (current, wanted)
+
+
+def email_change_refusal(current: str, wanted: str) -> str | None:
+    """Why a person cannot ask to move their login email to ``wanted`` (None: they
+    can). Whether another account holds it is not said here: the request never tells."""
+    if normalise_email(wanted) == normalise_email(current):
+        return "same"
+    return None

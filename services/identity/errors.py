@@ -61,6 +61,36 @@ class WrongRegistrationPassword(DomainError):
         super().__init__(errors=[{"field": "password", "message": "not the password you chose"}])
 
 
+class WrongCurrentPassword(DomainError):
+    """A change that needs the account's current password got another one."""
+
+    default_detail = "That is not your current password."
+
+    def __init__(self) -> None:
+        super().__init__(errors=[{"field": "password", "message": "not your current password"}])
+
+
+class SameEmail(DomainError):
+    """A new login email that is the current one (case aside)."""
+
+    default_detail = "That is already your login email."
+
+    def __init__(self) -> None:
+        super().__init__(errors=[{"field": "email", "message": "already your login email"}])
+
+
+class EmailTaken(DomainError):
+    """An email-change link used after another account came to hold its address.
+
+    Said only to whoever opens the link sent to that address: asking for the change
+    answers the same whether or not the address is taken."""
+
+    default_detail = (
+        "This address belongs to another account, so it cannot become your login email. "
+        "Your login email has not changed."
+    )
+
+
 PROBLEMS: dict[type[DomainError], ProblemType] = {
     InvalidCredentials: ProblemType(401, "invalid-credentials", "Invalid credentials"),
     AccountNotFound: ProblemType(404, "not-found", "No such account"),
@@ -69,4 +99,8 @@ PROBLEMS: dict[type[DomainError], ProblemType] = {
     LinkExpired: ProblemType(400, "token-expired", "Link cannot be used"),
     EmailNotConfirmed: ProblemType(403, "email-not-confirmed", "Email not confirmed"),
     WrongRegistrationPassword: ProblemType(401, "invalid-credentials", "Invalid credentials"),
+    # 422, not 401: the caller is signed in, only the password field is wrong.
+    WrongCurrentPassword: ProblemType(422, "wrong-password", "Wrong password"),
+    SameEmail: ProblemType(422, "same-email", "Same email"),
+    EmailTaken: ProblemType(409, "email-taken", "Email belongs to another account"),
 }

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from prodigy_users.runtime.text import Email, Secret, Text
+from prodigy_users.runtime.text import Email, Name, Secret, Text
 
 
 class TokenRequest(BaseModel):
@@ -75,6 +75,29 @@ class AccountPublic(BaseModel):
     account_id: uuid.UUID
     email: str
     name: str
+
+
+class AccountChange(BaseModel):
+    """What to change about the caller's account; absent fields stay as they are."""
+
+    name: Name | None = Field(
+        default=None,
+        description="The full name. It belongs to the account: every department shows it.",
+        examples=["Ana Lima"],
+    )
+
+
+class EmailChangeRequest(BaseModel):
+    """A new login email for the caller, and their current password."""
+
+    email: Email = Field(description="The new address; a link goes there to confirm it.")
+    password: Secret = Field(min_length=1, max_length=1024)
+
+
+class EmailChangeConfirmation(BaseModel):
+    """An email-change token, from the link sent to the new address."""
+
+    token: Text = Field(min_length=1, max_length=512)
 
 
 class PasswordLink(BaseModel):

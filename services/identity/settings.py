@@ -28,3 +28,5 @@ class Settings(ServiceSettings):
     # in that time is deleted by the sweep, which runs every interval.
     email_confirmation_ttl_s: int = 24 * 3600
     unconfirmed_sweep_interval_s: float = 600.0
+    # The link sent to a new login email works this long.
+    email_change_ttl_s: int = 24 * 3600

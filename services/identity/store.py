@@ -99,6 +99,54 @@ async def account_by_id(
     return _account((await conn.execute(stmt)).first())
 
 
+async def set_name(conn: AsyncConnection, account_id: uuid.UUID, name: str) -> None:
+    """The account's full name becomes ``name``."""
+    await conn.execute(sa.update(accounts).where(accounts.c.id == account_id).values(name=name))
+
+
+async def address_taken(
+    conn: AsyncConnection, normalised: str, *, by_other_than: uuid.UUID | None = None
+) -> bool:
+    """Whether an account (other than ``by_other_than``) holds this normalised address.
+
+    The one question "is this address taken?" for rules that give an existing account
+    an address (a new login email; addresses linked to an account extend it here).
+    Making an account relies on the unique index alone (``insert_account``), which
+    stays the last word under concurrency for every rule.
+    """
+    stmt = sa.select(accounts.c.id).where(accounts.c.email_normalised == normalised)
+    if by_other_than is not None:
+        stmt = stmt.where(accounts.c.id != by_other_than)
+    return (await conn.execute(stmt.limit(1))).first() is not None
+
+
+async def set_login_email(
+    conn: AsyncConnection, account_id: uuid.UUID, email: str, normalised: str
+) -> bool:
+    """The account's login email becomes ``email``; False if another account took the
+    address first (the unique index decides, in a savepoint so the caller's
+    transaction goes on)."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                sa.update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(email=email, email_normalised=normalised)
+            )
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+async def email_change_of(conn: AsyncConnection, token_hash: str) -> str | None:
+    """The new address an email-change token was issued for."""
+    return await conn.scalar(
+        sa.select(credential_tokens.c.new_email).where(
+            credential_tokens.c.token_hash == token_hash
+        )
+    )
+
+
 async def insert_token(
     conn: AsyncConnection,
     account_id: uuid.UUID,
@@ -108,8 +156,10 @@ async def insert_token(
     *,
     request_id: uuid.UUID | None = None,
     department_id: uuid.UUID | None = None,
+    new_email: str | None = None,
 ) -> None:
-    """Store a token's hash (``request_id``, ``department_id``: what it completes)."""
+    """Store a token's hash (``request_id``, ``department_id``: what it completes;
+    ``new_email``: the address an email-change token moves the account to)."""
     await conn.execute(
         sa.insert(credential_tokens).values(
             token_hash=token_hash,
@@ -118,6 +168,7 @@ async def insert_token(
             expires_at=expires_at,
             request_id=request_id,
             department_id=department_id,
+            new_email=new_email,
         )
     )
 

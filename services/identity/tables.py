@@ -62,4 +62,6 @@ credential_tokens = sa.Table(
     # What an email-confirmation token completes: membership's request and its department.
     sa.Column("request_id", UUID(as_uuid=True), nullable=True),
     sa.Column("department_id", UUID(as_uuid=True), nullable=True),
+    # What an email-change token completes: the address, as typed, the account moves to.
+    sa.Column("new_email", sa.Text, nullable=True),
 )

@@ -1,6 +1,6 @@
 """What membership consumes: identity's answers to its account requests (single or batched,
-and the registrations that wait for their address to be confirmed), and the access-token
-cut-offs its verifier checks."""
+and the registrations that wait for their address to be confirmed), accounts' changed
+names and login emails, and the access-token cut-offs its verifier checks."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from prodigy_users.contracts.identity import (
     AccountCreated,
     AccountCreationRejected,
     AccountRequestLapsed,
+    AccountUpdated,
     TokensRevoked,
 )
 from prodigy_users.runtime import revocation_store
 from prodigy_users.runtime.consumer import Handler
 
 from .imports.answers import ImportAnswers
+from .members.accounts import on_account_updated
 from .members.requests import IdentityAnswers
 
 
@@ -31,6 +33,7 @@ def handlers(requests: IdentityAnswers, imports: ImportAnswers) -> Mapping[type[
         AccountAwaitingConfirmation: requests.on_awaiting_confirmation,
         AccountRequestLapsed: requests.on_request_lapsed,
         AccountBatchAnswered: imports.on_batch_answered,
+        AccountUpdated: on_account_updated,
         TokensRevoked: revocation_store.record,
     }
 

@@ -17,6 +17,7 @@ from .invitations.entry import Entry
 from .invitations.links import RegistrationLinks
 from .invitations.service import Invitations
 from .invitations.tokens import LinkTokens
+from .members.accounts import AccountNames
 from .members.lifecycle import Lifecycle
 from .members.passwords import PasswordSeal
 from .members.requests import Operations
@@ -32,6 +33,7 @@ class UseCases:
     departments: Departments
     members: Members
     lifecycle: Lifecycle
+    names: AccountNames
     operations: Operations
     invitations: Invitations
     links: RegistrationLinks
@@ -57,6 +59,7 @@ def build_use_cases(
         departments=Departments(engine, operations, settings.invitation_ttl_s),
         members=Members(engine, operations),
         lifecycle=lifecycle,
+        names=AccountNames(engine),
         operations=operations,
         invitations=invitations,
         links=RegistrationLinks(engine, tokens),

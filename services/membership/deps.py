@@ -29,6 +29,7 @@ from .imports.service import Imports
 from .invitations.entry import Entry
 from .invitations.links import RegistrationLinks
 from .invitations.service import Invitations
+from .members.accounts import AccountNames
 from .members.lifecycle import Lifecycle
 from .members.requests import Operations
 from .members.service import Members
@@ -36,6 +37,7 @@ from .members.service import Members
 DepartmentsService = Annotated[Departments, Depends(use_case(UseCases, lambda c: c.departments))]
 MembersService = Annotated[Members, Depends(use_case(UseCases, lambda c: c.members))]
 LifecycleService = Annotated[Lifecycle, Depends(use_case(UseCases, lambda c: c.lifecycle))]
+NamesService = Annotated[AccountNames, Depends(use_case(UseCases, lambda c: c.names))]
 OperationsService = Annotated[Operations, Depends(use_case(UseCases, lambda c: c.operations))]
 InvitationsService = Annotated[Invitations, Depends(use_case(UseCases, lambda c: c.invitations))]
 RegistrationLinksService = Annotated[

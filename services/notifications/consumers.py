@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.identity import (
+    AccountUpdated,
+    EmailChangeConfirmationIssued,
     EmailConfirmationIssued,
     PasswordLinkIssued,
     PasswordLinksIssued,
@@ -54,6 +56,9 @@ EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], list[dict[str, Any]
     WelcomeRequested: lambda envelope, p: [service.welcome_email(envelope, p)],
     EmailConfirmationIssued: lambda envelope, p: [service.confirmation_email(envelope, p)],
     SignInToJoinRequested: lambda envelope, p: [service.sign_in_to_join_email(envelope, p)],
+    EmailChangeConfirmationIssued: lambda envelope, p: [service.email_change_email(envelope, p)],
+    # A changed login email: a notice to the old address.
+    AccountUpdated: service.email_changed_emails,
 }
 
 
@@ -64,7 +69,8 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
     async def emails_asked(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
         """Queue the emails the event asks for: welcome or password-reset links (one or a
         batch), an invitation or its reminder (a new event: a new email), "you joined",
-        a registration's confirmation link, "sign in to join" for an address's owner."""
+        a registration's confirmation link, "sign in to join" for an address's owner,
+        a new login email's confirmation link and the notice to the old address."""
         rows = EMAIL_ROWS[type(payload)](envelope, payload)
         await service.queue_many(uow.conn, rows, name_wait=name_wait)
 
@@ -85,6 +91,8 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
 IGNORED: Mapping[type[Payload], Callable[[Any], bool]] = {
     MemberAdded: service.is_not_admin,
     MemberRestored: service.is_not_admin,
+    # A name changed, no login email: nothing to send.
+    AccountUpdated: service.is_not_email_change,
 }
 
 ROLE_EVENTS: frozenset[type[Payload]] = frozenset(

@@ -44,6 +44,7 @@ from .domain import (
     Outcome,
     OutgoingEmail,
     RetryPolicy,
+    change_email_url,
     confirm_email_url,
     department_label,
     door_url,
@@ -263,6 +264,8 @@ class Delivery:
             url = invitation_url(self._settings.app_base_url, opened or self._open(email))
         elif kind == "confirm_email":
             url = confirm_email_url(self._settings.app_base_url, opened or self._open(email))
+        elif kind == "change_email":
+            url = change_email_url(self._settings.app_base_url, opened or self._open(email))
         elif kind == "door":
             via = email.details.get("via", "registration_link")
             url = door_url(self._settings.app_base_url, via, opened or self._open(email))
@@ -279,6 +282,7 @@ class Delivery:
             "role": role_label(email.details.get("role", "member")),
             "inviter": email.details.get("inviter") or None,
             "via": email.details.get("via", "registration_link"),
+            "new_email": email.details.get("new_email", ""),
         }
         try:
             rendered = render(email.template, context)

@@ -24,13 +24,15 @@ Template = Literal[
     "welcome_joined",
     "confirm_email",
     "sign_in_to_join",
+    "change_email",
+    "email_changed",
 ]
 Purpose = Literal["welcome", "reset"]
 # Which page a template's link opens: the console's set-password page, its
 # invitation page, its email-confirmation page, or the link someone registered
 # through (an invitation's or the department's registration link: ``door``, told
 # by the email's ``via`` detail). A template without a kind carries no secret link.
-LinkKind = Literal["set_password", "invitation", "confirm_email", "door"]
+LinkKind = Literal["set_password", "invitation", "confirm_email", "door", "change_email"]
 
 # ``sending`` is due again only once its lease has run out (the sender died).
 DUE_STATUSES: tuple[EmailStatus, ...] = ("pending", "retrying", "sending")
@@ -48,6 +50,7 @@ _LINKS: dict[str, LinkKind] = {
     "invitation_reminder": "invitation",
     "confirm_email": "confirm_email",
     "sign_in_to_join": "door",
+    "change_email": "change_email",
 }
 
 # (department, account): whose role in which department.
@@ -89,6 +92,20 @@ def join_url(app_base_url: str, token: str) -> str:
 def confirm_email_url(app_base_url: str, token: str) -> str:
     """The link that confirms a registration's address: ``{app}/confirm-email?token=...``."""
     return f"{app_base_url.rstrip('/')}/confirm-email?{urlencode({'token': token})}"
+
+
+def change_email_url(app_base_url: str, token: str) -> str:
+    """The link that confirms a new login email: ``{app}/email-change?token=...``."""
+    return f"{app_base_url.rstrip('/')}/email-change?{urlencode({'token': token})}"
+
+
+def masked_email(email: str) -> str:
+    """``a***@example.org``: enough for the owner to recognise an address, not enough
+    for whoever reads the old mailbox to write to the new one."""
+    local, _, domain = email.rpartition("@")
+    if not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
 
 
 def door_url(app_base_url: str, via: str, token: str) -> str:

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import (
+    AccountUpdated,
+    EmailChangeConfirmationIssued,
     EmailConfirmationIssued,
     PasswordLink,
     PasswordLinkIssued,
@@ -48,6 +50,7 @@ from .domain import (
     invitation_template,
     last_roles,
     lease_orphaned,
+    masked_email,
     short_error,
     template_for,
 )
@@ -164,6 +167,52 @@ def confirmation_email(envelope: RawEnvelope, payload: EmailConfirmationIssued) 
         "link_expires_at": payload.expires_at,
         "correlation_id": envelope.correlation_id,
     }
+
+
+def email_change_email(
+    envelope: RawEnvelope, payload: EmailChangeConfirmationIssued
+) -> dict[str, Any]:
+    """The queued row for the link that confirms a new login email, sent to that
+    address: the token still sealed."""
+    return {
+        "id": uuid.uuid4(),
+        "source_event_id": envelope.event_id,
+        "template": "change_email",
+        "recipient": str(payload.email),
+        "recipient_name": payload.name,
+        "department_id": None,
+        "account_id": payload.account_id,
+        "sealed_token": payload.sealed_token,
+        "link_expires_at": payload.expires_at,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+def email_changed_emails(envelope: RawEnvelope, payload: AccountUpdated) -> list[dict[str, Any]]:
+    """The queued row for the notice to the old address of a changed login email (none
+    for a change of name alone). The new address shows masked."""
+    if payload.email is None:
+        return []
+    return [
+        {
+            "id": uuid.uuid4(),
+            "source_event_id": envelope.event_id,
+            "template": "email_changed",
+            "recipient": payload.email.old,
+            "recipient_name": "",  # addressed to the old mailbox, whoever reads it now
+            "department_id": None,
+            "account_id": payload.account_id,
+            "sealed_token": None,
+            "link_expires_at": None,
+            "details": {"new_email": masked_email(payload.email.new)},
+            "correlation_id": envelope.correlation_id,
+        }
+    ]
+
+
+def is_not_email_change(payload: AccountUpdated) -> bool:
+    """An ``AccountUpdated`` that changed no login email: nothing to send or keep."""
+    return payload.email is None
 
 
 def sign_in_to_join_email(envelope: RawEnvelope, payload: SignInToJoinRequested) -> dict[str, Any]:

@@ -239,6 +239,61 @@ and nothing about your account changed.</p>
 {% endblock %}
 {% block footer %}If it was not you, ignore this email: your account is unchanged.{% endblock %}
 """,
+    "change_email.subject.txt": "Confirm your new Prodigy login email",
+    "change_email.txt": """\
+Hello {{ name }},
+
+You asked to make this address, {{ email }}, the login email of your Prodigy account.
+
+To confirm, open this link:
+{{ url }}
+
+The link works once and expires at {{ expires_at | utc }}. Until you open it, you
+keep signing in with your current login email.
+
+If it was not you, ignore this email: nothing changes without this link.
+""",
+    "change_email.html": """\
+{% extends "layout.html" %}
+{% block title %}Confirm your new Prodigy login email{% endblock %}
+{% block body %}
+<p>Hello {{ name }},</p>
+<p>You asked to make this address, <strong>{{ email }}</strong>, the login email of your
+Prodigy account.</p>
+<p><a href="{{ url }}">Confirm my new login email</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>The link expires at {{ expires_at | utc }}. Until you open it, you keep signing in with
+your current login email.</p>
+{% endblock %}
+{% block footer %}If it was not you, ignore this email: nothing changes without this \
+link.{% endblock %}
+""",
+    "email_changed.subject.txt": "Your Prodigy login email was changed",
+    "email_changed.txt": """\
+Hello,
+
+The login email of your Prodigy account is no longer this address, {{ email }}:
+it is now {{ new_email }}. The change was confirmed from the new address.
+
+From now on, sign in with the new address: {{ url }}
+Your training records and departments are unchanged.
+
+If you did not ask for this, contact an admin of your department at once.
+""",
+    "email_changed.html": """\
+{% extends "layout.html" %}
+{% block title %}Your Prodigy login email was changed{% endblock %}
+{% block body %}
+<p>Hello,</p>
+<p>The login email of your Prodigy account is no longer this address,
+<strong>{{ email }}</strong>: it is now <strong>{{ new_email }}</strong>. The change was
+confirmed from the new address.</p>
+<p>From now on, <a href="{{ url }}">sign in</a> with the new address. Your training records
+and departments are unchanged.</p>
+{% endblock %}
+{% block footer %}If you did not ask for this, contact an admin of your department at \
+once.{% endblock %}
+""",
 }
 
 TEMPLATES = frozenset(

@@ -75,6 +75,21 @@ users = sa.Table(
     _timestamp("removed_at", nullable=True),
 )
 
+# Each account's name and login email as identity last changed them (``AccountUpdated``),
+# for accounts that changed: a membership event written before the change, folded
+# after it (a replay reads identity's topic and membership's in no set order), still
+# leaves the account's rows with the latest (``accounts.py``).
+account_names = sa.Table(
+    "account_names",
+    metadata,
+    sa.Column("account_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("sort_name", sa.Text(collation="C"), nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    _timestamp("name_changed_at", nullable=True),
+    _timestamp("email_changed_at", nullable=True),
+)
+
 # How many current members each department has per role and status: the projection
 # keeps it with the rows it changes, so the users table tells how many people a view
 # has without counting up to 100,000 rows on every page (``users/store.py``).

@@ -5,10 +5,10 @@ orders it so), and first drives the flows that handle secrets itself, so that it
 also holds when it runs alone: registrations (through an invitation and through the
 registration link, with a password), an admin's add, an address that already has an
 account (added, and as a new department's admin), a bulk upload, an admin's and a
-public password reset. Then it reads every public topic (and its dead-letter topic)
-from the beginning to its end, and fails on any field that holds an Argon2 hash, a
-sealed value, a token that one of the captured emails carries, a JWT, or the account
-that holds an address (``existing_account_id``).
+public password reset, a login email change. Then it reads every public topic (and its
+dead-letter topic) from the beginning to its end, and fails on any field that holds an
+Argon2 hash, a sealed value, a token that one of the captured emails carries, a JWT, or
+the account that holds an address (``existing_account_id``).
 
 The same scan run over the private topics must find what it looks for (the sealed
 hash of the registration on ``identity.commands.v1``, the existing account on
@@ -31,7 +31,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prodigy_users.contracts.topics import TOPICS
 from tests.e2e.import_support import csv_file, run_import
 from tests.support import (
+    PASSWORD,
     Api,
+    bearer,
     checked_email,
     confirm_email,
     invited_person,
@@ -57,7 +59,8 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
 _SECRET_FIELDS = re.compile(r"password|sealed|token|existing_account", re.IGNORECASE)
 # The links of the captured emails: every token a person was sent.
 _LINK_TOKENS = re.compile(
-    r"(?:/set-password\?token=|/confirm-email\?token=|/invitations/|/join/)([A-Za-z0-9_\-]{16,})"
+    r"(?:/set-password\?token=|/confirm-email\?token=|/email-change\?token=|/invitations/|/join/)"
+    r"([A-Za-z0-9_\-]{16,})"
 )
 
 
@@ -193,6 +196,22 @@ async def _exercise_the_flows(api: Api) -> dict[str, str]:
     assert r.status_code == 202, r.text
     await wait_mail_matching(api, invitee.email, subject_has("reset"))
     await wait_mail_matching(api, self_email, subject_has("reset"))
+    # A new login email: its link's token must not reach a public topic (only the
+    # change's result does, on identity.events.v1).
+    moved = random_email("moved")
+    r = await api.http.post(
+        api.url("identity", "/v1/me/email-change"),
+        json={"email": moved, "password": PASSWORD},
+        headers=bearer(await api.login(self_email)),
+    )
+    assert r.status_code == 202, r.text
+    [change] = await wait_mail_matching(api, moved, subject_has("login email"))
+    link = re.search(r"/email-change\?token=([A-Za-z0-9_\-]+)", change["text"])
+    assert link, change["text"]
+    r = await api.http.post(
+        api.url("identity", "/v1/email-change-confirmations"), json={"token": link.group(1)}
+    )
+    assert r.status_code == 200, r.text
     return {"registered": invitee.email, "existing_account": invitee.account_id}
 
 

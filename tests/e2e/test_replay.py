@@ -133,6 +133,10 @@ async def _lifecycle(api: Api, admin: Admin) -> list[str]:
     assert r.status_code == 200, r.text
     r = await patch_member(api, admin, people[1].account_id, {"employee_id": "E-77"})
     assert r.status_code == 200, r.text
+    # A name is the account's (identity.events.v1): the replay reads that topic and
+    # membership's in no set order, and must still end with the new name.
+    r = await patch_member(api, admin, people[0].account_id, {"name": "Renamed Person"})
+    assert r.status_code == 200, r.text
     r = await api.http.post(
         api.url("membership", f"/v1/departments/{admin.department_id}/groups"),
         json={"name": "Night shift"},
@@ -164,6 +168,13 @@ async def _lifecycle(api: Api, admin: Admin) -> list[str]:
         what="the group in the users table",
     )
     await wait_row(api, admin, people[2].account_id, lambda row: row is None, what="the removal")
+    await wait_row(
+        api,
+        admin,
+        people[0].account_id,
+        lambda row: row is not None and row["name"] == "Renamed Person",
+        what="the new name in the users table",
+    )
     return [p.account_id for p in people]
 
 

@@ -1,5 +1,8 @@
 """An outside team's subscriber: a plain aiokafka consumer reads `membership.events.v1`
-from the beginning and rebuilds one department's member list from the events alone.
+from the beginning and rebuilds one department's member list from the events alone,
+then lays the accounts' latest names and login emails over it from
+`identity.events.v1`'s `account_updated` (names and emails are the accounts', so a
+change is announced there once, for every department).
 
 The consumer and the rebuild below use nothing from the project (JSON parsed by hand),
 as a team that only read docs/events.md would write them; the project's test helpers
@@ -33,6 +36,7 @@ from tests.support import (
 pytestmark = pytest.mark.e2e
 
 TOPIC = "membership.events.v1"
+ACCOUNTS_TOPIC = "identity.events.v1"
 
 
 # -- the subscriber (no project code) ------------------------------------------------
@@ -80,6 +84,50 @@ async def read_department_events(
         raise AssertionError(f"did not see group {until_group!r} within {timeout}s")
     finally:
         await consumer.stop()
+
+
+async def read_account_updates(bootstrap: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every ``account_updated`` of ``identity.events.v1`` up to its end as of now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(ACCOUNTS_TOPIC) or set()
+        assigned = [TopicPartition(ACCOUNTS_TOPIC, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        found: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            assert time.monotonic() < deadline, f"did not read {ACCOUNTS_TOPIC} to its end"
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    envelope = envelope_of(record.value)
+                    if envelope and envelope["type"] == "identity.account_updated":
+                        found[envelope["event_id"]] = envelope["data"]
+        return list(found.values())
+    finally:
+        await consumer.stop()
+
+
+def lay_account_updates(
+    members: dict[str, dict[str, Any]], updates: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each member's name and email as their account's latest ``account_updated`` says
+    (by ``occurred_at``: the two topics are not in order with each other)."""
+    for field in ("name", "email"):
+        latest: dict[str, tuple[str, str]] = {}
+        for d in updates:
+            change = d.get(field)
+            if change is None:
+                continue
+            if d["account_id"] not in latest or latest[d["account_id"]][0] < d["occurred_at"]:
+                latest[d["account_id"]] = (d["occurred_at"], change["new"])
+        for account, (_, value) in latest.items():
+            if account in members:
+                members[account][field] = value
+    return members
 
 
 def rebuild_members(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -201,11 +249,25 @@ async def test_a_subscriber_rebuilds_the_member_list_from_the_events(
         headers=admin.headers,
     )
     assert r.status_code == 204, r.text
+    # Names are the accounts': Ana renames herself, the admin corrects Bo's.
+    r = await api.http.patch(
+        api.url("identity", "/v1/me"), json={"name": "Ana Lima Souza"}, headers=ana.headers
+    )
+    assert r.status_code == 200, r.text
+    await change(bo, {"name": "Bo Member"})
+
     marker = f"marker-{uuid.uuid4().hex}"
     await group(marker)
 
     events = await read_department_events(bootstrap, admin.department_id, until_group=marker)
-    rebuilt = rebuild_members(events)
+
+    async def both_renamed() -> list[dict[str, Any]] | None:
+        updates = await read_account_updates(bootstrap)
+        renamed = {d["account_id"] for d in updates if d.get("name")}
+        return updates if {ana.account_id, bo.account_id} <= renamed else None
+
+    updates = await wait_for(both_renamed, what="both renames on identity.events.v1")
+    rebuilt = lay_account_updates(rebuild_members(events), updates)
 
     types = {e["type"] for e in events}
     assert {
@@ -234,7 +296,7 @@ async def test_a_subscriber_rebuilds_the_member_list_from_the_events(
             "groups": [],
         },
         ana.account_id: {
-            "name": "Ana Lima",
+            "name": "Ana Lima Souza",
             "email": ana.email.lower(),
             "role": "officer",
             "status": "active",
@@ -242,7 +304,7 @@ async def test_a_subscriber_rebuilds_the_member_list_from_the_events(
             "groups": ["Charlie"],
         },
         bo.account_id: {
-            "name": "Pat Member",
+            "name": "Bo Member",
             "email": bo.email.lower(),
             "role": "officer",
             "status": "inactive",

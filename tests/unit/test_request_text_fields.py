@@ -61,6 +61,11 @@ def test_the_fields_people_type_are_free_text(documents: dict[str, dict[str, Any
         assert kinds["membership", operation, "name"] == "text", operation
     assert kinds["membership", "add_member", "email"] == "text"
     assert kinds["membership", "update_member", "employee_id"] == "text"
+    assert kinds["membership", "update_member", "name"] == "text"
+    assert kinds["identity", "update_me", "name"] == "text"
+    assert kinds["identity", "request_email_change", "email"] == "text"
+    assert kinds["identity", "request_email_change", "password"] == "secret"
+    assert kinds["identity", "confirm_email_change", "token"] == "text"
     assert kinds["membership", "create_department", "admin.name"] == "text"
     assert kinds["membership", "create_department", "admin.email"] == "text"
     assert kinds["membership", "rotate_registration_link", "allowed_domains.0"] == "text"

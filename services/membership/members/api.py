@@ -16,12 +16,13 @@ from prodigy_users.runtime.errors import InvalidInput
 from prodigy_users.runtime.idempotency import current_key
 from prodigy_users.runtime.openapi import raises
 from prodigy_users.runtime.problems import MEDIA_TYPE
-from prodigy_users.runtime.text import Email, Text
+from prodigy_users.runtime.text import Email, Name, Text
 
 from ..deps import (
     DepartmentAdmin,
     LifecycleService,
     MembersService,
+    NamesService,
     OperationsService,
 )
 from ..errors import (
@@ -104,6 +105,30 @@ class MemberUpdate(BaseModel):
     role: Role | None = None
     status: Literal["active", "inactive"] | None = None
     employee_id: Text | None = Field(default=None, max_length=100)
+    name: Name | None = Field(
+        default=None,
+        description=(
+            "The person's full name (a typo fix). It belongs to their account, not to "
+            "this department: it changes in every department they belong to."
+        ),
+        examples=["Ana Lima"],
+    )
+
+
+# What the answer says when an admin changes a member's name.
+NAME_IS_THE_ACCOUNTS = (
+    "The name belongs to the person's account: it changed in every department they belong to."
+)
+
+
+class MemberUpdated(MemberPublic):
+    """A member after an update, and what the update means beyond this department."""
+
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the change also did: a new name shows in every department.",
+        examples=[[NAME_IS_THE_ACCOUNTS]],
+    )
 
 
 def member_public(view: MemberView) -> MemberPublic:
@@ -221,13 +246,23 @@ async def update_member(
     admin: DepartmentAdmin,
     members: MembersService,
     lifecycle: LifecycleService,
-) -> MemberPublic:
-    """Change a member's role, status (a reporting flag) or employee ID."""
+    names: NamesService,
+) -> MemberUpdated:
+    """Change a member's role, status (a reporting flag), employee ID or name.
+
+    The name is the person's account's, so a new name shows in every department they
+    belong to (the answer's ``notes`` say so): membership's lists at once, the users
+    tables and records once identity has made the change (``account_updated``)."""
     changes: dict[str, Any] = {"role": body.role, "status": body.status}
     if "employee_id" in body.model_fields_set:
         changes["employee_id"] = body.employee_id
     await lifecycle.change(dept, account, admin.account_id, **changes)
-    return member_public(await members.view(dept, account))
+    renamed = body.name is not None and await names.rename(
+        dept, account, body.name, admin.account_id
+    )
+    view = member_public(await members.view(dept, account))
+    notes = [NAME_IS_THE_ACCOUNTS] if renamed else []
+    return MemberUpdated(**view.model_dump(), notes=notes)
 
 
 @router.delete(

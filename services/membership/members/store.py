@@ -370,3 +370,28 @@ async def pending_requests(
         )
     )
     return {r[0] for r in rows}
+
+
+async def rename_account(conn: AsyncConnection, account_id: uuid.UUID, name: str) -> None:
+    """The account's name, as membership keeps it: on the account and on every one of its
+    memberships (current or past: the name is the person's, not the department's)."""
+    await conn.execute(
+        sa.update(accounts).where(accounts.c.account_id == account_id).values(name=name)
+    )
+    await conn.execute(
+        sa.update(memberships).where(memberships.c.account_id == account_id).values(name=name)
+    )
+
+
+async def change_account_email(conn: AsyncConnection, account_id: uuid.UUID, email: str) -> None:
+    """The account's login email, as membership keeps it (looked up by its normalised form
+    when an admin adds, invites or uploads an address), on the account and every
+    membership."""
+    await conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.account_id == account_id)
+        .values(email=email, email_normalised=email_key(email))
+    )
+    await conn.execute(
+        sa.update(memberships).where(memberships.c.account_id == account_id).values(email=email)
+    )

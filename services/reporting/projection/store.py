@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import accounts
 from ..rules import UserRow
 from ..tables import departments, groups, history, user_counts, users
 from .rules import CountKey, DepartmentRow, GroupRow, HistoryRow, MemberKey
@@ -122,6 +123,8 @@ async def save_members(conn: AsyncConnection, rows: list[UserRow]) -> None:
         ),
         [_values(r) for r in rows],
     )
+    # Accounts renamed (or given a new login email) keep their latest on every row.
+    await accounts.overlay(conn, [r.account_id for r in rows])
 
 
 async def add_counts(conn: AsyncConnection, moves: dict[CountKey, int]) -> None:

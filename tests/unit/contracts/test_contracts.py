@@ -105,6 +105,26 @@ SAMPLES: dict[str, Payload] = {
         expires_at=NOW + timedelta(days=1),
         department_id=DEPT,
     ),
+    "identity.account_updated": identity.AccountUpdated(
+        account_id=ACCOUNT,
+        name=identity.Change(old="Ana Lyma", new="Ana Lima"),
+        email=identity.Change(old="ana@old.example.org", new="ana.lima@example.org"),
+        changed_by=ACCOUNT,
+        occurred_at=NOW,
+    ),
+    "identity.rename_account": identity.RenameAccount(
+        account_id=ACCOUNT,
+        name="Ana Lima",
+        changed_by=uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"),
+        department_id=DEPT,
+    ),
+    "identity.email_change_confirmation_issued": identity.EmailChangeConfirmationIssued(
+        account_id=ACCOUNT,
+        email="ana.lima@example.org",
+        name="Ana Lima",
+        sealed_token="c2VhbGVk",
+        expires_at=NOW + timedelta(days=1),
+    ),
     "membership.department_created": membership.DepartmentCreated(
         department_id=DEPT, name="Springfield EMS"
     ),

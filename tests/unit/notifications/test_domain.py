@@ -192,3 +192,21 @@ def test_the_last_role_change_of_each_person_wins() -> None:
     changes.append(((dept, nia), "officer"))
     assert last_roles(changes) == {(dept, ada): None, (dept, nia): "officer"}
     assert last_roles([]) == {}
+
+
+def test_a_new_login_email_shows_masked_to_the_old_address() -> None:
+    from prodigy_users.notifications.domain import masked_email
+
+    assert masked_email("ana.lima@example.net") == "a***@example.net"
+    assert masked_email("not-an-address") == "***"
+
+
+def test_the_new_login_email_link_opens_the_consoles_page() -> None:
+    from prodigy_users.notifications.domain import change_email_url, link_kind
+
+    assert link_kind("change_email") == "change_email"
+    assert link_kind("email_changed") is None  # the notice carries no secret
+    assert (
+        change_email_url("https://app.example.org/", "t o/k")
+        == "https://app.example.org/email-change?token=t+o%2Fk"
+    )

@@ -25,6 +25,7 @@ def context(**overrides: Any) -> dict[str, Any]:
         "role": "a member",
         "inviter": None,
         "via": "registration_link",
+        "new_email": "a***@example.net",
     }
     return base | overrides
 
@@ -75,6 +76,8 @@ ALLOWED = {
     "welcome_joined": {"name", "email", "department", "url"},
     "confirm_email": {"name", "email", "department", "url", "expires_at"},
     "sign_in_to_join": {"email", "department", "url", "via"},
+    "change_email": {"name", "email", "url", "expires_at"},
+    "email_changed": {"email", "url", "new_email"},
 }
 
 
@@ -208,3 +211,19 @@ def test_sign_in_to_join_tells_the_owner_nothing_was_created_and_where_to_sign_i
         assert "nothing was created" in " ".join(part.split())
         assert action in " ".join(part.split())
     assert f'<a href="{url}">' in email.html
+
+
+def test_the_new_login_email_link_goes_to_the_new_address_with_its_expiry() -> None:
+    email = render("change_email", context())
+    for part in (email.text, email.html):
+        assert URL in part or URL.replace("&", "&amp;") in part
+        assert "ana.lima@example.org" in part
+        assert "2026-12-02 21:05 UTC" in part
+
+
+def test_the_old_address_is_told_of_the_change_with_the_new_one_masked() -> None:
+    email = render("email_changed", context())
+    assert "login email" in email.subject.lower()
+    for part in (email.text, email.html):
+        assert "ana.lima@example.org" in part
+        assert "a***@example.net" in part
