@@ -63,6 +63,9 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     async def run_imports(runtime: Runtime) -> None:
         await runtime.use_cases(UseCases).import_worker.run_forever()
 
+    async def hear_operations(runtime: Runtime) -> None:
+        await waiters.listen(runtime.engine)
+
     return ServiceSpec(
         name="membership",
         settings=settings,
@@ -82,5 +85,5 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         idempotent=IDEMPOTENT,
         throttled=True,
         body_limits=[(IMPORT_PATH, settings.import_max_bytes + IMPORT_BODY_MARGIN)],
-        background=[sweep_invitations, run_imports],
+        background=[sweep_invitations, run_imports, hear_operations],
     )

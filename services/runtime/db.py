@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .loops import keep_running
 
 
 def make_engine(
@@ -105,3 +109,36 @@ async def migrate(service: str, url: str) -> None:
     Alembic's env runs its own event loop, so it gets a thread of its own.
     """
     await asyncio.to_thread(upgrade, service, url)
+
+
+async def listen(
+    engine: AsyncEngine, channel: str, on_payload: Callable[[str], None], *, what: str
+) -> NoReturn:
+    """Call ``on_payload`` with the payload of every ``NOTIFY channel`` for the life of
+    the service, on a session of its own, listening again after the session is lost
+    (while it is, nothing is heard: callers keep a slower poll as the net)."""
+
+    async def session() -> None:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            lost = asyncio.Event()
+
+            def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+                on_payload(payload)
+
+            def gone(_conn: object) -> None:
+                lost.set()
+
+            await driver.add_listener(channel, heard)
+            driver.add_termination_listener(gone)
+            try:
+                await lost.wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    driver.remove_termination_listener(gone)
+                    await driver.remove_listener(channel, heard)
+        raise ConnectionError(f"the session listening on {channel} was lost")
+
+    await keep_running(session, what=what)
+

@@ -41,7 +41,7 @@ from ..errors import PROBLEMS, REGISTRATION_SUPERSEDED, AccountExists, Registrat
 from ..rules import OPEN_STATUSES
 from . import store
 from .joining import Joined
-from .waiters import Waiters
+from .waiters import Waiters, announce
 
 OperationKind = Literal["add_member", "create_department", "register"]
 
@@ -228,7 +228,7 @@ class IdentityAnswers:
         if row is None or row.status != "pending":
             return
         await store.set_operation_status(uow.conn, row.id, "awaiting_confirmation")
-        uow.after_commit(lambda: self.waiters.notify(row.id))
+        await self._announce(uow, row.id)
 
     async def on_request_lapsed(
         self, uow: UnitOfWork, env: RawEnvelope, event: AccountRequestLapsed
@@ -280,4 +280,9 @@ class IdentityAnswers:
             problem=problem_of(failed, PROBLEMS).body() if failed is not None else None,
             now=datetime.now(UTC),
         )
+        await self._announce(uow, operation_id)
+
+    async def _announce(self, uow: UnitOfWork, operation_id: uuid.UUID) -> None:
+        # This process's waiter at once; the others' through the channel.
         uow.after_commit(lambda: self.waiters.notify(operation_id))
+        await announce(uow, operation_id)

@@ -195,3 +195,21 @@ def test_a_pasted_name_is_kept_with_its_address() -> None:
     # A very long name is cut, never refused.
     [long] = parse_pasted("x" * 500 + " <long@x.org>")
     assert long.name is not None and len(long.name) == NAME_MAX
+
+
+async def test_a_move_that_is_not_the_end_wakes_the_waiter_once() -> None:
+    # Awaiting confirmation moves the operation without finishing it: the waiter looks
+    # once more, then waits again (not a busy loop of reads until the timeout).
+    waiters = Waiters()
+    op = uuid.uuid4()
+    looks = 0
+
+    async def done() -> bool:
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            waiters.notify(op)
+        return False
+
+    assert not await waiters.wait(op, done, timeout=0.3, poll=10.0)
+    assert looks == 3  # at first, when woken, at the timeout
