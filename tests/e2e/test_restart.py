@@ -70,13 +70,16 @@ async def _start(
         async with httpx.AsyncClient(timeout=2) as http:
             for name in ("identity", "membership", "notifications", "reporting"):
                 try:
-                    if (await http.get(urls[name] + "/readyz")).status_code != 200:
-                        return False
+                    r = await http.get(urls[name] + "/readyz")
                 except httpx.HTTPError:
+                    return False
+                # Ready serves requests; the whole system flows once the consumers
+                # have joined their groups too (an add is then answered 201 at once).
+                if r.status_code != 200 or r.json().get("consumers") != "ok":
                     return False
         return True
 
-    await wait_for(ready, timeout=120, interval=0.25, what="every service ready")
+    await wait_for(ready, timeout=120, interval=0.25, what="every service ready and consuming")
     return proc
 
 
