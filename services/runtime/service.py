@@ -203,6 +203,7 @@ async def _start_broker(runtime: Runtime) -> None:
             log.info("consumers joined")
             return
         except Exception as exc:
+            runtime.broker_connected.clear()
             log.warning("broker not reachable yet", error=repr(exc), retry_in=delay)
             with contextlib.suppress(Exception):
                 await runtime.broker.stop()

@@ -516,8 +516,9 @@ class Stack:
                     )
                 try:
                     answer = await client.get(url)
-                    joined = not consumers or answer.json().get("consumers", "ok") == "ok"
-                    if answer.status_code == 200 and joined:
+                    if answer.status_code == 200 and (
+                        not consumers or answer.json().get("consumers", "ok") == "ok"
+                    ):
                         break
                     last = f"{answer.status_code} {answer.text[:200]}"
                 except httpx.HTTPError as exc:
