@@ -13,8 +13,7 @@ import uuid
 from typing import Any
 
 from fastapi import Request
-from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from . import departments
 from .activity_view import ACTIONS, ActivityView, action_name, details_text
@@ -113,13 +112,4 @@ async def export_activity(
     )
     if isinstance(download, Problem):
         raise PageProblem(download)
-    headers = {"Cache-Control": "no-store"}
-    disposition = download.headers.get("content-disposition")
-    if disposition:
-        headers["Content-Disposition"] = disposition
-    return StreamingResponse(
-        download.chunks(),
-        media_type=download.headers.get("content-type", "text/csv"),
-        headers=headers,
-        background=BackgroundTask(download.response.aclose),
-    )
+    return download.passed_on("text/csv")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
 
 from prodigy_users.runtime.logging import correlation_id, get_logger
 
@@ -164,6 +166,20 @@ class Download:
                 yield chunk
         finally:
             await self.response.aclose()
+
+    def passed_on(self, default_type: str) -> StreamingResponse:
+        """The answer streamed on to the browser as the service sent it (its type and
+        file name), never cached; the connection is released when it ends or breaks."""
+        headers = {"Cache-Control": "no-store"}
+        disposition = self.headers.get("content-disposition")
+        if disposition:
+            headers["Content-Disposition"] = disposition
+        return StreamingResponse(
+            self.chunks(),
+            media_type=self.headers.get("content-type", default_type),
+            headers=headers,
+            background=BackgroundTask(self.response.aclose),
+        )
 
 
 class Services:

@@ -16,8 +16,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Form, Request, UploadFile
-from starlette.background import BackgroundTask
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
 from . import departments
 from .clients import Download, Problem
@@ -114,16 +113,7 @@ def _passed_on(download: Download | Problem) -> Response:
     """A file of membership's, streamed to the browser with its type and name."""
     if isinstance(download, Problem):
         raise PageProblem(download)
-    headers = {"Cache-Control": "no-store"}
-    disposition = download.headers.get("content-disposition")
-    if disposition:
-        headers["Content-Disposition"] = disposition
-    return StreamingResponse(
-        download.chunks(),
-        media_type=download.headers.get("content-type", "application/octet-stream"),
-        headers=headers,
-        background=BackgroundTask(download.response.aclose),
-    )
+    return download.passed_on("application/octet-stream")
 
 
 def _refused(problem: Problem) -> FormErrors:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from .clients import Problem
 from .deps import Api, SignedIn
@@ -72,13 +71,4 @@ async def my_certificate(certificate: str, session: SignedIn, api: Api) -> Respo
     )
     if isinstance(download, Problem):
         raise PageProblem(download)
-    headers = {"Cache-Control": "no-store"}
-    disposition = download.headers.get("content-disposition")
-    if disposition:
-        headers["Content-Disposition"] = disposition
-    return StreamingResponse(
-        download.chunks(),
-        media_type=download.headers.get("content-type", "application/pdf"),
-        headers=headers,
-        background=BackgroundTask(download.response.aclose),
-    )
+    return download.passed_on("application/pdf")

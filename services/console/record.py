@@ -16,8 +16,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from starlette.background import BackgroundTask
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
 from . import departments
 from .clients import Ok, Problem, Result, ServiceDown
@@ -393,16 +392,7 @@ async def certificate_pdf(
     )
     if isinstance(download, Problem):
         raise PageProblem(download)
-    headers = {"Cache-Control": "no-store"}
-    disposition = download.headers.get("content-disposition")
-    if disposition:
-        headers["Content-Disposition"] = disposition
-    return StreamingResponse(
-        download.chunks(),
-        media_type=download.headers.get("content-type", "application/pdf"),
-        headers=headers,
-        background=BackgroundTask(download.response.aclose),
-    )
+    return download.passed_on("application/pdf")
 
 
 def _back_to_record(path: str) -> None:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from . import departments
 from .clients import Ok, Problem, ServiceDown
@@ -153,13 +152,4 @@ async def export_users(
     )
     if isinstance(download, Problem):
         raise PageProblem(download)
-    headers = {"Cache-Control": "no-store"}
-    disposition = download.headers.get("content-disposition")
-    if disposition:
-        headers["Content-Disposition"] = disposition
-    return StreamingResponse(
-        download.chunks(),
-        media_type=download.headers.get("content-type", "application/octet-stream"),
-        headers=headers,
-        background=BackgroundTask(download.response.aclose),
-    )
+    return download.passed_on("application/octet-stream")
