@@ -92,8 +92,9 @@ class MemberInvited(Payload):
     invited_by: uuid.UUID | None = _BY
     name: str | None = Field(
         default=None,
-        description="The name the admin pasted with the address (`Sam Two <sam@x.org>`), if "
-        "any. Only what the admin typed: the account's own name comes with `member_added`.",
+        description="The name the admin pasted with the address (`Sam Two <sam@x.org>`), or "
+        "the Name column of a bulk upload, if any. Only what the admin typed: the account's "
+        "own name comes with `member_added`.",
         examples=["Sam Two"],
     )
 

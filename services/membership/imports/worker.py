@@ -262,7 +262,11 @@ class ImportWorker:
             updates = []
             for role, chunk in by_role.items():
                 results = await self.invitations.invite(
-                    imp.department_id, [r.email for r in chunk], cast(Role | None, role), admin
+                    imp.department_id,
+                    [r.email for r in chunk],
+                    cast(Role | None, role),
+                    admin,
+                    names={r.email_normalised: r.name for r in chunk if r.name},
                 )
                 by_email = {email_key(r.email): r for r in results}
                 for row in chunk:

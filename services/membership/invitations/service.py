@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,9 +65,19 @@ class Invitations:
         raw: str | Sequence[str],
         role: Role | None,
         admin: Principal,
+        names: Mapping[str, str] | None = None,
     ) -> list[InviteResult]:
-        """Invite every distinct pasted address; each gets an outcome."""
+        """Invite every distinct pasted address; each gets an outcome. ``names`` (by
+        normalised address: a bulk upload's Name column) give the invitations their
+        names where the paste has none."""
         addresses = parse_pasted(raw)
+        if names:
+            addresses = [
+                replace(a, name=a.name or names.get(email_key(a.email)))
+                if a.error is None
+                else a
+                for a in addresses
+            ]
         limit = self.settings.max_invitations_per_request
         valid = [a for a in addresses if a.error is None]
         if not addresses or len(valid) > limit:
