@@ -12,6 +12,7 @@ each email that arrived twice must have arrived the first time within
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -41,8 +42,8 @@ RECOVERY_S = 30.0
 WINDOW_S = 1.0
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def notifications_pair(tmp_path: Path, service_env: dict[str, str]) -> AsyncIterator[Stack]:
     """Two notifications processes (and what they need), nothing else."""
     if TARGET != "embedded":
         pytest.skip(f"PRODIGY_TEST_TARGET={TARGET}: this test runs its own embedded stack")
@@ -55,7 +56,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
             replicas=2,
             services=("notifications",),
             console=False,
-            service_env=TEST_SERVICE_ENV,
+            service_env=service_env,
         )
     )
     await stack.start()
@@ -63,6 +64,12 @@ async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
         yield stack
     finally:
         await stack.stop()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with notifications_pair(tmp_path, TEST_SERVICE_ENV) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -21,9 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from prodigy_users.notifications.store import EMAILS_CHANNEL
 from prodigy_users.notifications.tables import emails
-from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
-from tests.conftest import TARGET
-from tests.e2e.test_email_crash import captured
+from prodigy_users.stack.supervisor import Stack
+from tests.e2e.test_email_crash import captured, notifications_pair
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -36,29 +35,13 @@ PROBE_S = 1.0
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
     """Two notifications processes with a long backoff and a quick relay probe."""
-    if TARGET != "embedded":
-        pytest.skip(f"PRODIGY_TEST_TARGET={TARGET}: this test runs its own embedded stack")
-    stack = Stack(
-        StackConfig(
-            data_dir=tmp_path / "stack",
-            ports=Ports.free(),
-            fresh=True,
-            fast=True,
-            replicas=2,
-            services=("notifications",),
-            console=False,
-            service_env={
-                "PRODIGY_SEND_BACKOFF_BASE_S": str(BACKOFF_S),
-                "PRODIGY_SEND_BACKOFF_MAX_S": str(BACKOFF_S * 4),
-                "PRODIGY_SEND_RELAY_PROBE_S": str(PROBE_S),
-            },
-        )
-    )
-    await stack.start()
-    try:
+    env = {
+        "PRODIGY_SEND_BACKOFF_BASE_S": str(BACKOFF_S),
+        "PRODIGY_SEND_BACKOFF_MAX_S": str(BACKOFF_S * 4),
+        "PRODIGY_SEND_RELAY_PROBE_S": str(PROBE_S),
+    }
+    async with notifications_pair(tmp_path, env) as stack:
         yield stack
-    finally:
-        await stack.stop()
 
 
 @pytest.fixture
