@@ -336,6 +336,27 @@ class AccountAddressChanged(Payload):
     occurred_at: datetime = Field(description="When (UTC).")
 
 
+class AddressConfirmationIssued(Payload):
+    """Private event for notifications only: email the link that links this address to
+    the account (the person asked, ``POST /v1/me/addresses``).
+
+    The single-use token travels sealed to notifications' key, as for every link;
+    identity stores only its hash. Sent whether or not another account holds the
+    address (the request never tells); the link says so when opened.
+    """
+
+    TYPE: ClassVar[str] = "identity.address_confirmation_issued"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(description="The address to link: where to send the link.")
+    name: str = Field(description="Whom to greet.")
+    sealed_token: str = Field(
+        description="The single-use token, sealed to notifications' key (HPKE: `hpke1.` and "
+        "base64)."
+    )
+    expires_at: datetime = Field(description="When the link stops working (UTC).")
+
+
 class PasswordChanged(Payload):
     """Event: an account's password was set or changed (no secret in it)."""
 

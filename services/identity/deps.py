@@ -22,6 +22,7 @@ from prodigy_users.runtime.throttle_rules import (
     Limit,
 )
 
+from .addresses import Addresses
 from .container import Identity, Jwks
 from .errors import (
     InvalidCredentials,
@@ -33,6 +34,7 @@ from .errors import (
 )
 from .profile import Profiles
 from .schemas import (
+    AddressConfirmation,
     EmailChangeConfirmation,
     EmailChangeRequest,
     EmailConfirmation,
@@ -87,6 +89,11 @@ async def get_profiles(identity: IdentityService) -> Profiles:
     return identity.profiles
 
 
+async def get_addresses(identity: IdentityService) -> Addresses:
+    """The person's own addresses."""
+    return identity.addresses
+
+
 @raises(TooManyAttempts)
 async def email_change_guard(
     request: Request, principal: CurrentPrincipal, body: EmailChangeRequest
@@ -104,6 +111,19 @@ async def email_change_confirm_guard(
     request: Request, body: EmailChangeConfirmation
 ) -> AsyncIterator[None]:
     """Using an email-change link, throttled per client address and per token."""
+    throttle = throttle_of(request)
+    keys = [
+        (EMAIL_CHANGE_CONFIRM_BY_ADDRESS, throttle.client(request)),
+        (EMAIL_CHANGE_CONFIRM_BY_TOKEN, body.token),
+    ]
+    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+        yield
+
+
+@raises(TooManyAttempts)
+async def address_confirm_guard(request: Request, body: AddressConfirmation) -> AsyncIterator[None]:
+    """Using an address link, throttled per client address and per token (the budgets
+    of email-change links: both are links a signed-in person had sent to an address)."""
     throttle = throttle_of(request)
     keys = [
         (EMAIL_CHANGE_CONFIRM_BY_ADDRESS, throttle.client(request)),
@@ -187,11 +207,9 @@ SignInGuard = Annotated[None, Depends(sign_in_guard, scope="function")]
 PasswordSetGuard = Annotated[None, Depends(password_set_guard, scope="function")]
 ResetRequestGuard = Annotated[None, Depends(reset_request_guard, scope="function")]
 ConfirmationGuard = Annotated[None, Depends(confirmation_guard, scope="function")]
-ConfirmationResendGuard = Annotated[
-    None, Depends(confirmation_resend_guard, scope="function")
-]
+ConfirmationResendGuard = Annotated[None, Depends(confirmation_resend_guard, scope="function")]
 ProfilesService = Annotated[Profiles, Depends(get_profiles)]
+AddressesService = Annotated[Addresses, Depends(get_addresses)]
+AddressConfirmGuard = Annotated[None, Depends(address_confirm_guard, scope="function")]
 EmailChangeGuard = Annotated[None, Depends(email_change_guard, scope="function")]
-EmailChangeConfirmGuard = Annotated[
-    None, Depends(email_change_confirm_guard, scope="function")
-]
+EmailChangeConfirmGuard = Annotated[None, Depends(email_change_confirm_guard, scope="function")]

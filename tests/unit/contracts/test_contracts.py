@@ -138,6 +138,13 @@ SAMPLES: dict[str, Payload] = {
     "identity.account_address_changed": identity.AccountAddressChanged(
         account_id=ACCOUNT, email="tina.work@example.org", change="linked", occurred_at=NOW
     ),
+    "identity.address_confirmation_issued": identity.AddressConfirmationIssued(
+        account_id=ACCOUNT,
+        email="tina.work@example.org",
+        name="Tina Cruz",
+        sealed_token="c2VhbGVk",
+        expires_at=NOW,
+    ),
     "identity.email_change_confirmation_issued": identity.EmailChangeConfirmationIssued(
         account_id=ACCOUNT,
         email="ana.lima@example.org",
