@@ -21,6 +21,7 @@ from .deps import (
     AccountsService,
     AddressConfirmGuard,
     AddressesService,
+    AddressRequestGuard,
     ConfirmationGuard,
     ConfirmationResendGuard,
     EmailChangeConfirmGuard,
@@ -263,7 +264,7 @@ async def list_my_addresses(
 async def request_address_link(
     body: AddressRequest,
     principal: CurrentPrincipal,
-    _: EmailChangeGuard,
+    _: AddressRequestGuard,
     addresses: AddressesService,
 ) -> Response:
     """Ask to link an address to the caller's account: a link goes to that address,

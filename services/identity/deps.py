@@ -35,6 +35,7 @@ from .errors import (
 from .profile import Profiles
 from .schemas import (
     AddressConfirmation,
+    AddressRequest,
     EmailChangeConfirmation,
     EmailChangeRequest,
     EmailConfirmation,
@@ -103,6 +104,19 @@ async def email_change_guard(
     throttle = throttle_of(request)
     keys = [(EMAIL_CHANGE_BY_ACCOUNT, str(principal.account_id))]
     async with throttle.attempt(keys, failures=(WrongCurrentPassword,)):
+        yield
+
+
+@raises(TooManyAttempts)
+async def address_request_guard(
+    request: Request, principal: CurrentPrincipal, body: AddressRequest
+) -> AsyncIterator[None]:
+    """Asking to link an address, throttled per account on the email-change budget (each
+    sends an email to an address typed). The body is read here so that a request
+    refused by validation is never charged."""
+    throttle = throttle_of(request)
+    keys = [(EMAIL_CHANGE_BY_ACCOUNT, str(principal.account_id))]
+    async with throttle.attempt(keys, failures=()):
         yield
 
 
@@ -210,6 +224,7 @@ ConfirmationGuard = Annotated[None, Depends(confirmation_guard, scope="function"
 ConfirmationResendGuard = Annotated[None, Depends(confirmation_resend_guard, scope="function")]
 ProfilesService = Annotated[Profiles, Depends(get_profiles)]
 AddressesService = Annotated[Addresses, Depends(get_addresses)]
+AddressRequestGuard = Annotated[None, Depends(address_request_guard, scope="function")]
 AddressConfirmGuard = Annotated[None, Depends(address_confirm_guard, scope="function")]
 EmailChangeGuard = Annotated[None, Depends(email_change_guard, scope="function")]
 EmailChangeConfirmGuard = Annotated[None, Depends(email_change_confirm_guard, scope="function")]

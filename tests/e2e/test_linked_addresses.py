@@ -11,9 +11,11 @@ joins), and two accounts racing for one address cannot both hold it.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -221,3 +223,151 @@ async def test_accepting_and_adding_the_address_at_once_leave_one_account_holdin
     else:
         assert added_outcome.status_code == 409, added_outcome.body
         assert (holder, login) == (tina.account_id, False) and count == 0
+
+
+_ADDRESS_LINK = re.compile(r"/address-confirmation\?token=([A-Za-z0-9_\-]+)")
+
+
+def _address_link(mail: dict[str, Any]) -> bool:
+    return "/address-confirmation?token=" in mail["text"]
+
+
+async def ask_to_link(api: Api, person: Person, address: str) -> str:
+    """POST /v1/me/addresses (202) and the token of the link that reaches the address."""
+    before = len([m for m in await api.mails(address) if _address_link(m)])
+    r = await api.http.post(
+        api.url("identity", "/v1/me/addresses"), json={"email": address}, headers=person.headers
+    )
+    assert r.status_code == 202, r.text
+    assert not r.content
+    mails = await wait_mail_matching(
+        api, address, _address_link, count=before + 1, what="address link"
+    )
+    mail = mails[before]
+    match = _ADDRESS_LINK.search(mail["text"])
+    assert match and mail["html"] and match.group(1) in mail["html"], mail["text"]
+    return match.group(1)
+
+
+async def confirm_link(api: Api, token: str) -> httpx.Response:
+    """POST /v1/address-confirmations."""
+    return await api.http.post(
+        api.url("identity", "/v1/address-confirmations"), json={"token": token}
+    )
+
+
+async def my_addresses(api: Api, person: Person) -> list[dict[str, Any]]:
+    """GET /v1/me/addresses."""
+    r = await api.http.get(api.url("identity", "/v1/me/addresses"), headers=person.headers)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+async def test_a_person_links_an_address_by_its_link_unlinks_it_and_it_is_free_again(
+    api: Api, stack: Any
+) -> None:
+    _skip_external(stack)
+    home = await api.create_department(f"Home {uuid.uuid4().hex[:6]}")
+    tina, sam = await added_person(api, home), await added_person(api, home)
+    work = random_email("tina.work")
+
+    token = await ask_to_link(api, tina, work)
+    r = await confirm_link(api, token)
+    assert r.status_code == 200, r.text
+    linked = r.json()
+    assert linked["email"] == work and linked["login"] is False
+    again = await confirm_link(api, token)
+    assert again.status_code == 400 and problem_type(again) == "token-used", again.text
+
+    items = await my_addresses(api, tina)
+    assert [(i["email"], i["login"]) for i in items] == [(tina.email, True), (work, False)]
+    await wait_linked(stack, work, tina.account_id)
+    [result] = await invite_ok(api, home, [work])
+    assert result["outcome"] == "already_member", result
+
+    # The login email cannot be removed; someone else's address is not found.
+    r = await api.http.delete(
+        api.url("identity", f"/v1/me/addresses/{items[0]['address_id']}"), headers=tina.headers
+    )
+    assert r.status_code == 409 and problem_type(r) == "login-email-not-removable", r.text
+    r = await api.http.delete(
+        api.url("identity", f"/v1/me/addresses/{linked['address_id']}"), headers=sam.headers
+    )
+    assert r.status_code == 404 and problem_type(r) == "address-not-found", r.text
+    # A request for an address of one's own is refused (it is not someone else's).
+    r = await api.http.post(
+        api.url("identity", "/v1/me/addresses"), json={"email": work.upper()}, headers=tina.headers
+    )
+    assert r.status_code == 422 and problem_type(r) == "address-already-yours", r.text
+
+    r = await api.http.delete(
+        api.url("identity", f"/v1/me/addresses/{linked['address_id']}"), headers=tina.headers
+    )
+    assert r.status_code == 204, r.text
+    assert [i["email"] for i in await my_addresses(api, tina)] == [tina.email]
+    assert await holders(stack, work) == []
+
+    async def forgotten() -> bool | None:
+        return True if await linked_in_membership(stack, work) is None else None
+
+    await wait_for(forgotten, timeout=30.0, what="membership forgets the link")
+    # Free again: another account links it.
+    r = await confirm_link(api, await ask_to_link(api, sam, work))
+    assert r.status_code == 200, r.text
+    assert await holders(stack, work) == [(sam.account_id, False)]
+
+
+async def test_asking_for_a_taken_address_answers_the_same_and_the_link_then_fails(
+    api: Api, stack: Any
+) -> None:
+    _skip_external(stack)
+    home = await api.create_department(f"Home {uuid.uuid4().hex[:6]}")
+    asker, owner = await added_person(api, home), await added_person(api, home)
+    free = random_email("free")
+
+    answers = []
+    for address in (free, owner.email):
+        r = await api.http.post(
+            api.url("identity", "/v1/me/addresses"), json={"email": address}, headers=asker.headers
+        )
+        answers.append((r.status_code, r.content, r.headers.get("content-type")))
+    assert answers[0] == answers[1] == (202, b"", None), answers
+
+    # A link went to each address: only its reader learns, on opening it, that it is taken.
+    await wait_mail_matching(api, free, _address_link, what="address link")
+    [mail] = await wait_mail_matching(api, owner.email, _address_link, what="address link")
+    match = _ADDRESS_LINK.search(mail["text"])
+    assert match
+    token = match.group(1)
+    r = await confirm_link(api, token)
+    assert r.status_code == 409 and problem_type(r) == "email-taken", r.text
+    assert await holders(stack, owner.email) == [(owner.account_id, True)]
+    # The link is spent.
+    r = await confirm_link(api, token)
+    assert r.status_code == 400 and problem_type(r) == "token-used", r.text
+
+
+async def test_an_expired_or_unknown_address_link_is_refused(api: Api, stack: Any) -> None:
+    _skip_external(stack)
+    home = await api.create_department(f"Home {uuid.uuid4().hex[:6]}")
+    person = await added_person(api, home)
+    address = random_email("late")
+    token = await ask_to_link(api, person, address)
+    engine = create_async_engine(stack.database_url("identity"))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE credential_tokens SET expires_at = now() - interval '1 second' "
+                    "WHERE account_id = :a AND purpose = 'link_address'"
+                ),
+                {"a": person.account_id},
+            )
+    finally:
+        await engine.dispose()
+    r = await confirm_link(api, token)
+    assert r.status_code == 400 and problem_type(r) == "token-expired", r.text
+    r = await confirm_link(api, "not-a-token")
+    assert r.status_code == 400 and problem_type(r) == "token-invalid", r.text
+    assert await holders(stack, address) == []
