@@ -127,13 +127,13 @@ async def test_a_person_adds_and_removes_an_address_on_my_account(
 
     # The login email is already hers: refused next to the field.
     await page.get_by_label("Address to add").fill(person.email)
-    await page.get_by_role("button", name="Send the link to add it").click()
+    await page.get_by_role("button", name="Add the address").click()
     await expect(page.locator("#address-email-error")).to_be_visible()
     await check_page(page, "my-account-address-error")
 
     work = random_email("tina-work")
     await page.get_by_label("Address to add").fill(work)
-    await page.get_by_role("button", name="Send the link to add it").click()
+    await page.get_by_role("button", name="Add the address").click()
     await expect(page.get_by_role("status")).to_contain_text(f"We sent a link to {work}")
 
     [mail] = await wait_mail_matching(api, work, subject_has("confirm", "address"))
