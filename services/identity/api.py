@@ -256,6 +256,7 @@ async def list_my_addresses(
 @router.post(
     "/v1/me/addresses",
     status_code=202,
+    response_class=Response,
     operation_id="request_address_link",
     tags=["accounts"],
     responses={422: {"description": "`address-already-yours`, or `validation`."}, **THROTTLED},
