@@ -11,6 +11,7 @@ joins), and two accounts racing for one address cannot both hold it.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from typing import Any
@@ -371,3 +372,26 @@ async def test_an_expired_or_unknown_address_link_is_refused(api: Api, stack: An
     r = await confirm_link(api, "not-a-token")
     assert r.status_code == 400 and problem_type(r) == "token-invalid", r.text
     assert await holders(stack, address) == []
+
+
+async def test_the_duplicates_report_finds_two_accounts_of_one_name_and_domain(
+    api: Api, stack: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _skip_external(stack)
+    from prodigy_users.stack import cli
+
+    name = f"Rosa Dup{uuid.uuid4().hex[:6]}"
+    first = await api.create_department(f"A {uuid.uuid4().hex[:6]}")
+    second = await api.create_department(f"B {uuid.uuid4().hex[:6]}")
+    r1 = await api.add_member(first, random_email("rosa.home"), name=name)
+    r2 = await api.add_member(second, random_email("rosa.work"), name=name.upper())
+    assert r1.status_code == r2.status_code == 201, (r1.text, r2.text)
+    ids = {r1.json()["account_id"], r2.json()["account_id"]}
+
+    monkeypatch.setenv("PRODIGY_DATABASE_URL", stack.database_url("identity"))
+    # In a thread: the command runs its own event loop, as it does for an operator.
+    assert await asyncio.to_thread(cli.main, ["accounts", "duplicates", "--json"]) == 0
+    groups = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [mine] = [g for g in groups if {a["account_id"] for a in g["accounts"]} & ids]
+    assert mine["reason"] == "similar name, same domain"
+    assert {a["account_id"] for a in mine["accounts"]} == ids
