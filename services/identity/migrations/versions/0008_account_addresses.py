@@ -44,6 +44,8 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO account_addresses (id, account_id, email, email_normalised, login, linked_at)"
         " SELECT gen_random_uuid(), id, email, email_normalised, true, created_at FROM accounts"
+        # Safe to run again (deploy/README.md: accounts an older replica made meanwhile).
+        " ON CONFLICT (email_normalised) DO NOTHING"
     )
 
 
