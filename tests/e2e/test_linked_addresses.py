@@ -14,14 +14,20 @@ import asyncio
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the test extra
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from prodigy_users.contracts.identity import AddressLinked, AddressUnlinked
+from prodigy_users.contracts.schema_export import file_name
+from prodigy_users.contracts.topics import IDENTITY_EVENTS
 from tests.e2e.import_support import accounts_with, csv_file, results, run_import
+from tests.e2e.test_public_topics import read_topics
 from tests.support import (
     PASSWORD,
     Admin,
@@ -40,6 +46,8 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.e2e
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
 
 HEADER = ["Name", "E-mail", "Role", "Employee ID", "Groups"]
 
@@ -266,7 +274,7 @@ async def my_addresses(api: Api, person: Person) -> list[dict[str, Any]]:
 
 
 async def test_a_person_links_an_address_by_its_link_unlinks_it_and_it_is_free_again(
-    api: Api, stack: Any
+    api: Api, stack: Any, bootstrap: str
 ) -> None:
     _skip_external(stack)
     home = await api.create_department(f"Home {uuid.uuid4().hex[:6]}")
@@ -313,6 +321,19 @@ async def test_a_person_links_an_address_by_its_link_unlinks_it_and_it_is_free_a
         return True if await linked_in_membership(stack, work) is None else None
 
     await wait_for(forgotten, timeout=30.0, what="membership forgets the link")
+    # The public topic says linked, then unlinked, and never the address itself.
+    records = await read_topics(bootstrap, [IDENTITY_EVENTS.name])
+    mine = [
+        json.loads(v)
+        for v in records[IDENTITY_EVENTS.name]
+        if tina.account_id.encode() in v and b"address_" in v
+    ]
+    assert [e["type"] for e in mine] == [AddressLinked.TYPE, AddressUnlinked.TYPE], mine
+    assert all(work.lower() not in json.dumps(e).lower() for e in mine)
+    for envelope in mine:
+        kind = AddressLinked if envelope["type"] == AddressLinked.TYPE else AddressUnlinked
+        schema = json.loads((SCHEMAS / file_name(kind)).read_text())
+        jsonschema.validate(envelope, schema, format_checker=jsonschema.FormatChecker())
     # Free again: another account links it.
     r = await confirm_link(api, await ask_to_link(api, sam, work))
     assert r.status_code == 200, r.text
