@@ -264,6 +264,99 @@ class RenameAccount(Payload):
     department_id: uuid.UUID = Field(description="The department the admin administers.")
 
 
+class LinkAddress(Payload):
+    """Command: link this address to this account (the person proved they receive mail
+    there).
+
+    Sent by membership when a person signed in as ``account_id`` accepts an invitation
+    that was sent to ``email``: opening the emailed link proved control of the address,
+    so identity links it with no further confirmation. An address the account holds
+    already changes nothing; an address another account holds is not linked (identity
+    logs it; the person has joined with the account they signed in with all the same).
+    Identity announces a link with ``AddressLinked`` (public, without the address) and
+    ``AccountAddressChanged`` (private, for membership's lookups).
+    """
+
+    TYPE: ClassVar[str] = "identity.link_address"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(
+        description="The address to link, as it was invited.", examples=["tina.work@example.org"]
+    )
+    department_id: uuid.UUID | None = Field(
+        default=None, description="The department whose invitation proved the address."
+    )
+    invitation_id: uuid.UUID | None = Field(
+        default=None, description="The invitation that was sent to the address."
+    )
+
+
+class AddressLinked(Payload):
+    """Event: an address was linked to an account (besides its login email).
+
+    From then on the address finds the account wherever an address is looked up
+    (adding, inviting, importing, registering, password reset requests), and no other
+    account can take it; signing in stays by the login email only. The address itself
+    is not in this public event: which addresses a person holds is not for other teams
+    (membership learns it from the private ``AccountAddressChanged``).
+    """
+
+    TYPE: ClassVar[str] = "identity.address_linked"
+
+    account_id: uuid.UUID = _ACCOUNT
+    address_id: uuid.UUID = Field(description="The linked address's id (for unlinking).")
+    via: Literal["invitation", "confirmation"] = Field(
+        description="How the person proved the address: they accepted an invitation sent to "
+        "it while signed in, or they opened the confirmation link sent to it."
+    )
+    linked_at: datetime = Field(description="When (UTC).")
+
+
+class AddressUnlinked(Payload):
+    """Event: the person unlinked one of their linked addresses; it is free again (the
+    address itself is not in this public event, as for ``AddressLinked``)."""
+
+    TYPE: ClassVar[str] = "identity.address_unlinked"
+
+    account_id: uuid.UUID = _ACCOUNT
+    address_id: uuid.UUID = Field(description="The unlinked address's id.")
+    unlinked_at: datetime = Field(description="When (UTC).")
+
+
+class AccountAddressChanged(Payload):
+    """Private event (for membership): an address was linked to, or unlinked from, an
+    account; membership keeps its lookups of addresses (already a member, known
+    account) in step with it."""
+
+    TYPE: ClassVar[str] = "identity.account_address_changed"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(description="The address, as typed when it was linked.")
+    change: Literal["linked", "unlinked"] = Field(description="What happened to it.")
+    occurred_at: datetime = Field(description="When (UTC).")
+
+
+class AddressConfirmationIssued(Payload):
+    """Private event for notifications only: email the link that links this address to
+    the account (the person asked, ``POST /v1/me/addresses``).
+
+    The single-use token travels sealed to notifications' key, as for every link;
+    identity stores only its hash. Sent whether or not another account holds the
+    address (the request never tells); the link says so when opened.
+    """
+
+    TYPE: ClassVar[str] = "identity.address_confirmation_issued"
+
+    account_id: uuid.UUID = _ACCOUNT
+    email: Email = Field(description="The address to link: where to send the link.")
+    name: str = Field(description="Whom to greet.")
+    sealed_token: str = Field(
+        description="The single-use token, sealed to notifications' key (HPKE: `hpke1.` and "
+        "base64)."
+    )
+    expires_at: datetime = Field(description="When the link stops working (UTC).")
+
+
 class PasswordChanged(Payload):
     """Event: an account's password was set or changed (no secret in it)."""
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from .envelope import Payload
 from .identity import (
+    AccountAddressChanged,
     AccountAwaitingConfirmation,
     AccountBatchAnswered,
     AccountCreated,
@@ -23,11 +24,15 @@ from .identity import (
     AccountEmailConfirmed,
     AccountRequestLapsed,
     AccountUpdated,
+    AddressConfirmationIssued,
+    AddressLinked,
+    AddressUnlinked,
     CreateAccount,
     CreateAccounts,
     EmailChangeConfirmationIssued,
     EmailConfirmationIssued,
     IssuePasswordReset,
+    LinkAddress,
     PasswordChanged,
     PasswordLinkIssued,
     PasswordLinksIssued,
@@ -107,7 +112,7 @@ IDENTITY_COMMANDS = Topic(
     "batches of them, else account_id",
     owner="membership",
     consumers=("identity",),
-    payloads=(CreateAccount, CreateAccounts, IssuePasswordReset, RenameAccount),
+    payloads=(CreateAccount, CreateAccounts, IssuePasswordReset, RenameAccount, LinkAddress),
     retention_ms=7 * DAY_MS,
     private=True,
 )
@@ -124,6 +129,8 @@ IDENTITY_EVENTS = Topic(
         AccountRequestLapsed,
         AccountEmailConfirmed,
         AccountUpdated,
+        AddressLinked,
+        AddressUnlinked,
     ),
 )
 # Answers that name the account already holding an address: for membership, which
@@ -131,11 +138,11 @@ IDENTITY_EVENTS = Topic(
 IDENTITY_ANSWERS = Topic(
     name="identity.answers.v1",
     description="Private: identity's refusals of account requests, naming the account that "
-    "already has the address.",
-    key="request_id",
+    "already has the address, and the addresses linked to or unlinked from accounts.",
+    key="request_id (an address linked or unlinked: account_id)",
     owner="identity",
     consumers=("membership",),
-    payloads=(AccountCreationRejected,),
+    payloads=(AccountCreationRejected, AccountAddressChanged),
     retention_ms=7 * DAY_MS,
     private=True,
 )
@@ -165,6 +172,7 @@ IDENTITY_CREDENTIALS = Topic(
         PasswordLinksIssued,
         EmailConfirmationIssued,
         EmailChangeConfirmationIssued,
+        AddressConfirmationIssued,
     ),
     retention_ms=7 * DAY_MS,
     private=True,

@@ -19,6 +19,9 @@ from prodigy_users.runtime.openapi import raises
 
 from .deps import (
     AccountsService,
+    AddressConfirmGuard,
+    AddressesService,
+    AddressRequestGuard,
     ConfirmationGuard,
     ConfirmationResendGuard,
     EmailChangeConfirmGuard,
@@ -32,12 +35,15 @@ from .deps import (
 )
 from .errors import (
     AccountNotFound,
+    AddressAlreadyYours,
+    AddressNotFound,
     EmailNotConfirmed,
     EmailTaken,
     InvalidCredentials,
     LinkExpired,
     LinkInvalid,
     LinkUsed,
+    LoginEmailNotRemovable,
     SameEmail,
     WrongCurrentPassword,
     WrongRegistrationPassword,
@@ -46,6 +52,10 @@ from .schemas import (
     AccessToken,
     AccountChange,
     AccountPublic,
+    AddressConfirmation,
+    AddressList,
+    AddressOut,
+    AddressRequest,
     ConfirmationResend,
     EmailChangeConfirmation,
     EmailChangeRequest,
@@ -220,6 +230,85 @@ async def confirm_email_change(
     address at the signed-in owner's request."""
     account = await profiles.confirm_email_change(body.token)
     return AccountPublic(account_id=account.id, email=account.email, name=account.name)
+
+
+def _address_out(address: Any) -> AddressOut:
+    return AddressOut(
+        address_id=address.id,
+        email=address.email,
+        login=address.login,
+        linked_at=address.linked_at,
+    )
+
+
+@router.get("/v1/me/addresses", operation_id="list_my_addresses", tags=["accounts"])
+@raises(AccountNotFound)
+async def list_my_addresses(
+    principal: CurrentPrincipal, addresses: AddressesService
+) -> AddressList:
+    """The caller's addresses: the login email (``login`` true) first, then the ones
+    linked to the account. Any of them finds the account when an admin invites, adds
+    or uploads it; only the login email signs in."""
+    found = await addresses.of(principal.account_id)
+    return AddressList(items=[_address_out(a) for a in found])
+
+
+@router.post(
+    "/v1/me/addresses",
+    status_code=202,
+    response_class=Response,
+    operation_id="request_address_link",
+    tags=["accounts"],
+    responses={422: {"description": "`address-already-yours`, or `validation`."}, **THROTTLED},
+)
+@raises(AccountNotFound, AddressAlreadyYours)
+async def request_address_link(
+    body: AddressRequest,
+    principal: CurrentPrincipal,
+    _: AddressRequestGuard,
+    addresses: AddressesService,
+) -> Response:
+    """Ask to link an address to the caller's account: a link goes to that address,
+    and it is linked only when the link is opened. Always 202, whether or not another
+    account holds the address (the link says so when opened): the answer never tells
+    who has an account."""
+    await addresses.request_link(principal.account_id, str(body.email))
+    return Response(status_code=202)
+
+
+@router.delete(
+    "/v1/me/addresses/{address_id}",
+    status_code=204,
+    operation_id="unlink_my_address",
+    tags=["accounts"],
+)
+@raises(LoginEmailNotRemovable, AddressNotFound)
+async def unlink_my_address(
+    address_id: uuid.UUID, principal: CurrentPrincipal, addresses: AddressesService
+) -> Response:
+    """Unlink one of the caller's linked addresses: it no longer finds the account, and
+    any account may take it. The login email cannot be removed (409)."""
+    await addresses.unlink(principal.account_id, address_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/address-confirmations",
+    operation_id="confirm_address_link",
+    tags=["accounts"],
+    responses={
+        400: {"description": "`token-invalid`, `token-used` or `token-expired`."},
+        409: {"description": "`email-taken`: another account holds the address."},
+        **THROTTLED,
+    },
+)
+@raises(LinkInvalid, LinkUsed, LinkExpired, EmailTaken)
+async def confirm_address_link(
+    body: AddressConfirmation, _: AddressConfirmGuard, addresses: AddressesService
+) -> AddressOut:
+    """Use the link sent to an address: it is linked to the account that asked. Needs
+    no sign-in: the link was sent to the address at the signed-in owner's request."""
+    return _address_out(await addresses.confirm_link(body.token))
 
 
 @router.post(

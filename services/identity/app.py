@@ -9,6 +9,7 @@ from prodigy_users.runtime.auth import TokenIssuer
 from prodigy_users.runtime.keys import load_private_key
 from prodigy_users.runtime.service import Runtime, ServiceSpec
 
+from .addresses import Addresses, AddressLinks
 from .api import router
 from .confirmations import Confirmations
 from .consumers import handlers
@@ -52,7 +53,13 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             confirmations,
             timedelta(seconds=settings.email_change_ttl_s),
         )
-        return Identity(accounts=accounts, jwks=jwks, profiles=profiles)
+        addresses = Addresses(
+            runtime.engine,
+            links,
+            AddressLinks(confirmations),
+            timedelta(seconds=settings.email_change_ttl_s),
+        )
+        return Identity(accounts=accounts, jwks=jwks, profiles=profiles, addresses=addresses)
 
     async def sweep_unconfirmed(runtime: Runtime) -> None:
         await runtime.use_cases(Identity).accounts.sweep_forever()

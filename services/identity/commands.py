@@ -62,7 +62,8 @@ class Commands:
         password_hash = self.passwords.open(cmd)
         now = datetime.now(UTC)
         confirmed_at = None if cmd.confirm_email else now
-        account = await store.account_by_email(uow.conn, normalised, lock=True)
+        # The address may be an account's login email or one linked to it.
+        account = await store.account_holding(uow.conn, normalised, lock=True)
         if account is None:
             account_id = uuid.uuid4()
             inserted = await store.insert_account(
@@ -79,8 +80,8 @@ class Commands:
                 made = store.Account(account_id, cmd.email, cmd.name, password_hash, confirmed_at)
                 await self._made(uow, cmd, made, now)
                 return
-            # A batch took the address a moment ago: it is that account's now.
-            account = await store.account_by_email(uow.conn, normalised, lock=True)
+            # A batch or a link took the address a moment ago: it is that account's now.
+            account = await store.account_holding(uow.conn, normalised, lock=True)
             if account is None:
                 raise RuntimeError("an address was neither inserted nor found; retried")
         if account.confirmed:
@@ -151,7 +152,8 @@ class Commands:
         if datetime.now(UTC) - env.occurred_at > RESET_REQUEST_MAX_AGE:
             log.info("password reset request dropped: too old", event_id=str(env.event_id))
             return
-        found = await store.account_by_email(uow.conn, normalise_email(event.email))
+        # A linked address finds its account too (the link goes to its login email).
+        found = await store.account_holding(uow.conn, normalise_email(event.email))
         # An unconfirmed account is someone's registration in progress: whoever forgot
         # its password registers again (that replaces it).
         if found is not None and found.confirmed:

@@ -1,5 +1,6 @@
 """What identity consumes: account requests (single or in batches), admins' password
-resets and name corrections, and the public reset requests it recorded itself."""
+resets and name corrections, addresses proved by accepting an invitation, and the
+public reset requests it recorded itself."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from prodigy_users.contracts.identity import (
     CreateAccount,
     CreateAccounts,
     IssuePasswordReset,
+    LinkAddress,
     PasswordResetRequested,
     RenameAccount,
 )
 from prodigy_users.runtime.consumer import Handler
 
+from .addresses import AddressLinks
 from .batch import AccountBatches
 from .commands import Commands
 from .confirmations import Confirmations
@@ -34,4 +37,5 @@ def handlers(
         IssuePasswordReset: commands.issue_password_reset,
         PasswordResetRequested: commands.reset_requested,
         RenameAccount: rename_account,
+        LinkAddress: AddressLinks(confirmations).link_address,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .addresses import Addresses
 from .profile import Profiles
 from .service import Accounts
 
@@ -19,3 +20,4 @@ class Identity:
     accounts: Accounts
     jwks: Jwks
     profiles: Profiles
+    addresses: Addresses

@@ -22,6 +22,7 @@ from prodigy_users.runtime.throttle_rules import (
     Limit,
 )
 
+from .addresses import Addresses
 from .container import Identity, Jwks
 from .errors import (
     InvalidCredentials,
@@ -33,6 +34,8 @@ from .errors import (
 )
 from .profile import Profiles
 from .schemas import (
+    AddressConfirmation,
+    AddressRequest,
     EmailChangeConfirmation,
     EmailChangeRequest,
     EmailConfirmation,
@@ -87,6 +90,11 @@ async def get_profiles(identity: IdentityService) -> Profiles:
     return identity.profiles
 
 
+async def get_addresses(identity: IdentityService) -> Addresses:
+    """The person's own addresses."""
+    return identity.addresses
+
+
 @raises(TooManyAttempts)
 async def email_change_guard(
     request: Request, principal: CurrentPrincipal, body: EmailChangeRequest
@@ -100,10 +108,36 @@ async def email_change_guard(
 
 
 @raises(TooManyAttempts)
+async def address_request_guard(
+    request: Request, principal: CurrentPrincipal, body: AddressRequest
+) -> AsyncIterator[None]:
+    """Asking to link an address, throttled per account on the email-change budget (each
+    sends an email to an address typed). The body is read here so that a request
+    refused by validation is never charged."""
+    throttle = throttle_of(request)
+    keys = [(EMAIL_CHANGE_BY_ACCOUNT, str(principal.account_id))]
+    async with throttle.attempt(keys, failures=()):
+        yield
+
+
+@raises(TooManyAttempts)
 async def email_change_confirm_guard(
     request: Request, body: EmailChangeConfirmation
 ) -> AsyncIterator[None]:
     """Using an email-change link, throttled per client address and per token."""
+    throttle = throttle_of(request)
+    keys = [
+        (EMAIL_CHANGE_CONFIRM_BY_ADDRESS, throttle.client(request)),
+        (EMAIL_CHANGE_CONFIRM_BY_TOKEN, body.token),
+    ]
+    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+        yield
+
+
+@raises(TooManyAttempts)
+async def address_confirm_guard(request: Request, body: AddressConfirmation) -> AsyncIterator[None]:
+    """Using an address link, throttled per client address and per token (the budgets
+    of email-change links: both are links a signed-in person had sent to an address)."""
     throttle = throttle_of(request)
     keys = [
         (EMAIL_CHANGE_CONFIRM_BY_ADDRESS, throttle.client(request)),
@@ -187,11 +221,10 @@ SignInGuard = Annotated[None, Depends(sign_in_guard, scope="function")]
 PasswordSetGuard = Annotated[None, Depends(password_set_guard, scope="function")]
 ResetRequestGuard = Annotated[None, Depends(reset_request_guard, scope="function")]
 ConfirmationGuard = Annotated[None, Depends(confirmation_guard, scope="function")]
-ConfirmationResendGuard = Annotated[
-    None, Depends(confirmation_resend_guard, scope="function")
-]
+ConfirmationResendGuard = Annotated[None, Depends(confirmation_resend_guard, scope="function")]
 ProfilesService = Annotated[Profiles, Depends(get_profiles)]
+AddressesService = Annotated[Addresses, Depends(get_addresses)]
+AddressRequestGuard = Annotated[None, Depends(address_request_guard, scope="function")]
+AddressConfirmGuard = Annotated[None, Depends(address_confirm_guard, scope="function")]
 EmailChangeGuard = Annotated[None, Depends(email_change_guard, scope="function")]
-EmailChangeConfirmGuard = Annotated[
-    None, Depends(email_change_confirm_guard, scope="function")
-]
+EmailChangeConfirmGuard = Annotated[None, Depends(email_change_confirm_guard, scope="function")]

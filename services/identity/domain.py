@@ -30,6 +30,8 @@ CONFIRMATION_WINDOW = timedelta(hours=1)
 CONFIRM_EMAIL = "confirm_email"
 # A link sent to the new address a person asked to use as their login email.
 CHANGE_EMAIL = "change_email"
+# A token that links the address it was sent to (``new_email``) to the account.
+LINK_ADDRESS = "link_address"
 SET_PASSWORD = frozenset({"welcome", "reset", "operator"})
 
 

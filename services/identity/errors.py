@@ -91,6 +91,29 @@ class EmailTaken(DomainError):
     )
 
 
+class LoginEmailNotRemovable(DomainError):
+    """Unlinking the account's login email: it is how the person signs in."""
+
+    default_detail = (
+        "That is your login email: it cannot be removed. Change your login email first."
+    )
+
+
+class AddressNotFound(DomainError):
+    """No address with this id belongs to the caller's account."""
+
+    default_detail = "You have no such address."
+
+
+class AddressAlreadyYours(DomainError):
+    """Asking to link an address the caller's account holds already."""
+
+    default_detail = "That address is already one of yours."
+
+    def __init__(self) -> None:
+        super().__init__(errors=[{"field": "email", "message": "already one of your addresses"}])
+
+
 PROBLEMS: dict[type[DomainError], ProblemType] = {
     InvalidCredentials: ProblemType(401, "invalid-credentials", "Invalid credentials"),
     AccountNotFound: ProblemType(404, "not-found", "No such account"),
@@ -103,4 +126,9 @@ PROBLEMS: dict[type[DomainError], ProblemType] = {
     WrongCurrentPassword: ProblemType(422, "wrong-password", "Wrong password"),
     SameEmail: ProblemType(422, "same-email", "Same email"),
     EmailTaken: ProblemType(409, "email-taken", "Email belongs to another account"),
+    LoginEmailNotRemovable: ProblemType(
+        409, "login-email-not-removable", "The login email cannot be removed"
+    ),
+    AddressNotFound: ProblemType(404, "address-not-found", "No such address"),
+    AddressAlreadyYours: ProblemType(422, "address-already-yours", "Address already yours"),
 }

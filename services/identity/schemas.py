@@ -106,3 +106,30 @@ class PasswordLink(BaseModel):
     url: str
     token: str
     expires_at: datetime
+
+
+class AddressOut(BaseModel):
+    """One of the caller's addresses."""
+
+    address_id: uuid.UUID
+    email: str = Field(description="The address, as typed when it was given.")
+    login: bool = Field(description="True for the login email (it cannot be removed).")
+    linked_at: datetime = Field(description="When the account came to hold it (UTC).")
+
+
+class AddressList(BaseModel):
+    """The caller's addresses: the login email first, then the linked ones."""
+
+    items: list[AddressOut]
+
+
+class AddressRequest(BaseModel):
+    """An address to link to the caller's account; a link goes there to confirm it."""
+
+    email: Email = Field(description="The address; a link goes there to confirm it.")
+
+
+class AddressConfirmation(BaseModel):
+    """An address-link token, from the link sent to the address."""
+
+    token: Text = Field(min_length=1, max_length=512)

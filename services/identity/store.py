@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .domain import TokenState
-from .tables import accounts, credential_tokens
+from .tables import account_addresses, accounts, credential_tokens
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,39 @@ async def insert_account(
         .on_conflict_do_nothing(index_elements=["email_normalised"])
         .returning(accounts.c.id)
     )
+    # In a savepoint: an address linked to another account refuses the new account
+    # too (the addresses' unique index decides), and the caller's transaction goes on.
+    async with conn.begin_nested() as savepoint:
+        if (await conn.execute(stmt)).first() is None:
+            return False
+        if not await _insert_address(conn, account_id, email, normalised, login=True):
+            await savepoint.rollback()
+            return False
+    return True
+
+
+async def _insert_address(
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    email: str,
+    normalised: str,
+    *,
+    login: bool,
+    address_id: uuid.UUID | None = None,
+) -> bool:
+    """Give the account the address unless an account holds it; True if given."""
+    stmt = (
+        pg_insert(account_addresses)
+        .values(
+            id=address_id or uuid.uuid4(),
+            account_id=account_id,
+            email=email,
+            email_normalised=normalised,
+            login=login,
+        )
+        .on_conflict_do_nothing(index_elements=["email_normalised"])
+        .returning(account_addresses.c.id)
+    )
     return (await conn.execute(stmt)).first() is not None
 
 
@@ -87,6 +120,82 @@ async def account_by_email(
     if lock:
         stmt = stmt.with_for_update()
     return _account((await conn.execute(stmt)).first())
+
+
+async def account_holding(
+    conn: AsyncConnection, normalised: str, *, lock: bool = False
+) -> Account | None:
+    """The account holding this normalised address, as its login email or a linked one.
+
+    Every lookup "whose is this address?" asks this (making an account, password
+    reset requests); signing in asks ``account_by_email`` (login emails only).
+    """
+    holder = sa.select(account_addresses.c.account_id).where(
+        account_addresses.c.email_normalised == normalised
+    )
+    stmt = sa.select(accounts).where(accounts.c.id.in_(holder.scalar_subquery()))
+    if lock:
+        stmt = stmt.with_for_update()
+    return _account((await conn.execute(stmt)).first())
+
+
+@dataclass(frozen=True)
+class Address:
+    """One address of an account: its login email, or one linked to it."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    email: str
+    login: bool
+    linked_at: datetime
+
+
+async def addresses_of(conn: AsyncConnection, account_id: uuid.UUID) -> list[Address]:
+    """The account's addresses: the login email first, then by when they were linked."""
+    rows = await conn.execute(
+        sa.select(account_addresses)
+        .where(account_addresses.c.account_id == account_id)
+        .order_by(account_addresses.c.login.desc(), account_addresses.c.linked_at)
+    )
+    return [Address(r.id, r.account_id, r.email, r.login, r.linked_at) for r in rows]
+
+
+async def link_address(
+    conn: AsyncConnection, account_id: uuid.UUID, email: str, normalised: str
+) -> Address | None:
+    """Link the address to the account unless an account holds it already (this one
+    too); the new address, or None. The unique index decides between concurrent
+    links, and between a link and a new account or login email."""
+    address_id = uuid.uuid4()
+    if not await _insert_address(
+        conn, account_id, email, normalised, login=False, address_id=address_id
+    ):
+        return None
+    row = (
+        await conn.execute(sa.select(account_addresses).where(account_addresses.c.id == address_id))
+    ).one()
+    return Address(row.id, row.account_id, row.email, row.login, row.linked_at)
+
+
+async def unlink_address(
+    conn: AsyncConnection, account_id: uuid.UUID, address_id: uuid.UUID
+) -> Address | None:
+    """Unlink one of the account's linked addresses (never its login email); the
+    address unlinked, or None if the account has no such linked address."""
+    row = (
+        await conn.execute(
+            sa.delete(account_addresses)
+            .where(
+                account_addresses.c.id == address_id,
+                account_addresses.c.account_id == account_id,
+                account_addresses.c.login.is_(False),
+            )
+            .returning(account_addresses)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Address(row.id, row.account_id, row.email, row.login, row.linked_at)
 
 
 async def account_by_id(
@@ -110,13 +219,16 @@ async def address_taken(
     """Whether an account (other than ``by_other_than``) holds this normalised address.
 
     The one question "is this address taken?" for rules that give an existing account
-    an address (a new login email; addresses linked to an account extend it here).
+    an address (a new login email, a linked address): login emails and linked
+    addresses alike, as ``account_addresses`` holds both.
     Making an account relies on the unique index alone (``insert_account``), which
     stays the last word under concurrency for every rule.
     """
-    stmt = sa.select(accounts.c.id).where(accounts.c.email_normalised == normalised)
+    stmt = sa.select(account_addresses.c.account_id).where(
+        account_addresses.c.email_normalised == normalised
+    )
     if by_other_than is not None:
-        stmt = stmt.where(accounts.c.id != by_other_than)
+        stmt = stmt.where(account_addresses.c.account_id != by_other_than)
     return (await conn.execute(stmt.limit(1))).first() is not None
 
 
@@ -128,22 +240,40 @@ async def set_login_email(
     transaction goes on)."""
     try:
         async with conn.begin_nested():
+            # The account's own linked address may become its login email.
+            await conn.execute(
+                sa.delete(account_addresses).where(
+                    account_addresses.c.account_id == account_id,
+                    account_addresses.c.email_normalised == normalised,
+                    account_addresses.c.login.is_(False),
+                )
+            )
             await conn.execute(
                 sa.update(accounts)
                 .where(accounts.c.id == account_id)
                 .values(email=email, email_normalised=normalised)
             )
+            await _set_login_address(conn, account_id, email, normalised)
     except sa.exc.IntegrityError:
         return False
     return True
 
 
+async def _set_login_address(
+    conn: AsyncConnection, account_id: uuid.UUID, email: str, normalised: str
+) -> None:
+    """Keep the account's login row of ``account_addresses`` in step with ``accounts``."""
+    await conn.execute(
+        sa.update(account_addresses)
+        .where(account_addresses.c.account_id == account_id, account_addresses.c.login.is_(True))
+        .values(email=email, email_normalised=normalised)
+    )
+
+
 async def email_change_of(conn: AsyncConnection, token_hash: str) -> str | None:
     """The new address an email-change token was issued for."""
     return await conn.scalar(
-        sa.select(credential_tokens.c.new_email).where(
-            credential_tokens.c.token_hash == token_hash
-        )
+        sa.select(credential_tokens.c.new_email).where(credential_tokens.c.token_hash == token_hash)
     )
 
 
@@ -283,6 +413,11 @@ async def take_over(
             email_confirmed_at=confirmed_at,
         )
     )
+    await conn.execute(
+        sa.update(account_addresses)
+        .where(account_addresses.c.account_id == account_id, account_addresses.c.login.is_(True))
+        .values(email=email)
+    )
     await retire_tokens(conn, account_id, now)
 
 
@@ -323,12 +458,13 @@ async def delete_accounts(conn: AsyncConnection, account_ids: list[uuid.UUID]) -
     await conn.execute(
         sa.delete(credential_tokens).where(credential_tokens.c.account_id.in_(account_ids))
     )
+    await conn.execute(
+        sa.delete(account_addresses).where(account_addresses.c.account_id.in_(account_ids))
+    )
     await conn.execute(sa.delete(accounts).where(accounts.c.id.in_(account_ids)))
 
 
-async def unconfirmed_by_email(
-    conn: AsyncConnection, normalised: list[str]
-) -> dict[str, Account]:
+async def unconfirmed_by_email(conn: AsyncConnection, normalised: list[str]) -> dict[str, Account]:
     """The unconfirmed accounts with these normalised emails, locked, by that email."""
     if not normalised:
         return {}
@@ -376,21 +512,49 @@ async def insert_accounts(
         .on_conflict_do_nothing(index_elements=["email_normalised"])
         .returning(accounts.c.id, accounts.c.email_normalised)
     )
-    return {r.email_normalised: r.id for r in await conn.execute(stmt, rows)}
+    inserted = {r.email_normalised: r.id for r in await conn.execute(stmt, rows)}
+    if not inserted:
+        return {}
+    by_key = {str(r["email_normalised"]): r for r in rows}
+    given = {
+        r.email_normalised
+        for r in await conn.execute(
+            pg_insert(account_addresses)
+            .on_conflict_do_nothing(index_elements=["email_normalised"])
+            .returning(account_addresses.c.email_normalised),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "account_id": account_id,
+                    "email": by_key[key]["email"],
+                    "email_normalised": key,
+                    "login": True,
+                }
+                for key, account_id in inserted.items()
+            ],
+        )
+    }
+    # An address linked to another account: that account has it, not a new one (made
+    # a moment ago in this transaction, so nobody has heard of it).
+    lost = [account_id for key, account_id in inserted.items() if key not in given]
+    if lost:
+        await conn.execute(sa.delete(accounts).where(accounts.c.id.in_(lost)))
+    return {key: account_id for key, account_id in inserted.items() if key in given}
 
 
 async def account_ids_by_email(
     conn: AsyncConnection, normalised: list[str]
 ) -> dict[str, uuid.UUID]:
-    """``{email_normalised: id}`` of the accounts with these normalised emails."""
+    """``{email_normalised: id}`` of the accounts holding these normalised addresses
+    (as login emails or linked ones)."""
     if not normalised:
         return {}
     rows = await conn.execute(
-        sa.select(accounts.c.email_normalised, accounts.c.id).where(
-            accounts.c.email_normalised.in_(normalised)
+        sa.select(account_addresses.c.email_normalised, account_addresses.c.account_id).where(
+            account_addresses.c.email_normalised.in_(normalised)
         )
     )
-    return {r.email_normalised: r.id for r in rows}
+    return {r.email_normalised: r.account_id for r in rows}
 
 
 async def insert_tokens(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:

@@ -65,3 +65,23 @@ credential_tokens = sa.Table(
     # What an email-change token completes: the address, as typed, the account moves to.
     sa.Column("new_email", sa.Text, nullable=True),
 )
+
+# Every address of every account: its login email (``login`` true, kept in step with
+# ``accounts.email`` by the store) and the addresses linked to it. The unique index on
+# the normalised address is what keeps two accounts from ever holding one address,
+# whichever of them holds it as a login email and whichever as a linked one, under
+# concurrency too (``accounts.email_normalised`` stays unique as well).
+account_addresses = sa.Table(
+    "account_addresses",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "account_id", UUID(as_uuid=True), sa.ForeignKey("accounts.id"), nullable=False, index=True
+    ),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("email_normalised", sa.Text, nullable=False, unique=True),
+    sa.Column("login", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column(
+        "linked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)

@@ -1,6 +1,7 @@
 """What membership consumes: identity's answers to its account requests (single or batched,
 and the registrations that wait for their address to be confirmed), accounts' changed
-names and login emails, and the access-token cut-offs its verifier checks."""
+names and login emails, the addresses linked to them, and the access-token cut-offs
+its verifier checks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from prodigy_users.contracts.envelope import Payload
 from prodigy_users.contracts.identity import (
+    AccountAddressChanged,
     AccountAwaitingConfirmation,
     AccountBatchAnswered,
     AccountCreated,
@@ -21,7 +23,7 @@ from prodigy_users.runtime import revocation_store
 from prodigy_users.runtime.consumer import Handler
 
 from .imports.answers import ImportAnswers
-from .members.accounts import on_account_updated
+from .members.accounts import on_account_address_changed, on_account_updated
 from .members.requests import IdentityAnswers
 
 
@@ -34,6 +36,7 @@ def handlers(requests: IdentityAnswers, imports: ImportAnswers) -> Mapping[type[
         AccountRequestLapsed: requests.on_request_lapsed,
         AccountBatchAnswered: imports.on_batch_answered,
         AccountUpdated: on_account_updated,
+        AccountAddressChanged: on_account_address_changed,
         TokensRevoked: revocation_store.record,
     }
 

@@ -50,6 +50,16 @@ accounts = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
 )
 
+# The addresses linked to accounts besides their login email, from identity's private
+# ``AccountAddressChanged``: a linked address finds its account like the login email
+# (already a member, an account membership knows).
+account_addresses = sa.Table(
+    "account_addresses",
+    metadata,
+    sa.Column("email_normalised", sa.Text, primary_key=True),
+    sa.Column("account_id", UUID(as_uuid=True), nullable=False, index=True),
+)
+
 memberships = sa.Table(
     "memberships",
     metadata,

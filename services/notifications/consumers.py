@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from prodigy_users.contracts.envelope import Payload, RawEnvelope
 from prodigy_users.contracts.identity import (
     AccountUpdated,
+    AddressConfirmationIssued,
     EmailChangeConfirmationIssued,
     EmailConfirmationIssued,
     PasswordLinkIssued,
@@ -57,6 +58,7 @@ EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], list[dict[str, Any]
     EmailConfirmationIssued: lambda envelope, p: [service.confirmation_email(envelope, p)],
     SignInToJoinRequested: lambda envelope, p: [service.sign_in_to_join_email(envelope, p)],
     EmailChangeConfirmationIssued: lambda envelope, p: [service.email_change_email(envelope, p)],
+    AddressConfirmationIssued: lambda envelope, p: [service.address_link_email(envelope, p)],
     # A changed login email: a notice to the old address.
     AccountUpdated: service.email_changed_emails,
 }

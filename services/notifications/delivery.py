@@ -50,6 +50,7 @@ from .domain import (
     door_url,
     invitation_url,
     lease_left_for_send,
+    link_address_url,
     link_expired,
     link_kind,
     role_label,
@@ -266,6 +267,8 @@ class Delivery:
             url = confirm_email_url(self._settings.app_base_url, opened or self._open(email))
         elif kind == "change_email":
             url = change_email_url(self._settings.app_base_url, opened or self._open(email))
+        elif kind == "link_address":
+            url = link_address_url(self._settings.app_base_url, opened or self._open(email))
         elif kind == "door":
             via = email.details.get("via", "registration_link")
             url = door_url(self._settings.app_base_url, via, opened or self._open(email))

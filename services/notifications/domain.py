@@ -26,13 +26,16 @@ Template = Literal[
     "sign_in_to_join",
     "change_email",
     "email_changed",
+    "link_address",
 ]
 Purpose = Literal["welcome", "reset"]
 # Which page a template's link opens: the console's set-password page, its
 # invitation page, its email-confirmation page, or the link someone registered
 # through (an invitation's or the department's registration link: ``door``, told
 # by the email's ``via`` detail). A template without a kind carries no secret link.
-LinkKind = Literal["set_password", "invitation", "confirm_email", "door", "change_email"]
+LinkKind = Literal[
+    "set_password", "invitation", "confirm_email", "door", "change_email", "link_address"
+]
 
 # ``sending`` is due again only once its lease has run out (the sender died).
 DUE_STATUSES: tuple[EmailStatus, ...] = ("pending", "retrying", "sending")
@@ -51,6 +54,7 @@ _LINKS: dict[str, LinkKind] = {
     "confirm_email": "confirm_email",
     "sign_in_to_join": "door",
     "change_email": "change_email",
+    "link_address": "link_address",
 }
 
 # (department, account): whose role in which department.
@@ -97,6 +101,11 @@ def confirm_email_url(app_base_url: str, token: str) -> str:
 def change_email_url(app_base_url: str, token: str) -> str:
     """The link that confirms a new login email: ``{app}/email-change?token=...``."""
     return f"{app_base_url.rstrip('/')}/email-change?{urlencode({'token': token})}"
+
+
+def link_address_url(app_base_url: str, token: str) -> str:
+    """The link that links an address to an account: ``{app}/address-confirmation?token=...``."""
+    return f"{app_base_url.rstrip('/')}/address-confirmation?{urlencode({'token': token})}"
 
 
 def masked_email(email: str) -> str:

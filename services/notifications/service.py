@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import (
     AccountUpdated,
+    AddressConfirmationIssued,
     EmailChangeConfirmationIssued,
     EmailConfirmationIssued,
     PasswordLink,
@@ -188,6 +189,23 @@ def email_change_email(
     }
 
 
+def address_link_email(envelope: RawEnvelope, payload: AddressConfirmationIssued) -> dict[str, Any]:
+    """The queued row for the link that links an address to an account, sent to that
+    address: the token still sealed."""
+    return {
+        "id": uuid.uuid4(),
+        "source_event_id": envelope.event_id,
+        "template": "link_address",
+        "recipient": str(payload.email),
+        "recipient_name": payload.name,
+        "department_id": None,
+        "account_id": payload.account_id,
+        "sealed_token": payload.sealed_token,
+        "link_expires_at": payload.expires_at,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
 def email_changed_emails(envelope: RawEnvelope, payload: AccountUpdated) -> list[dict[str, Any]]:
     """The queued row for the notice to the old address of a changed login email (none
     for a change of name alone). The new address shows masked."""
@@ -305,9 +323,7 @@ async def claim_due(
             if held.ends_at > now  # an expired lease is simply due (below)
             and lease_orphaned(held, now=now, database_started_at=started, grace=grace)
         ]
-        claimed = await store_delivery.take_over(
-            db, orphans[:limit], lease=lease, holder=holder
-        )
+        claimed = await store_delivery.take_over(db, orphans[:limit], lease=lease, holder=holder)
         if len(claimed) < limit:
             claimed += await store_delivery.claim_due(
                 db, limit=limit - len(claimed), lease=lease, holder=holder

@@ -268,6 +268,36 @@ your current login email.</p>
 {% block footer %}If it was not you, ignore this email: nothing changes without this \
 link.{% endblock %}
 """,
+    "link_address.subject.txt": "Confirm an address for your Prodigy account",
+    "link_address.txt": """\
+Hello {{ name }},
+
+You asked to add this address, {{ email }}, to your Prodigy account. Once it is
+added, departments that invite or add this address find your account, and you keep
+signing in with your login email.
+
+To confirm, open this link:
+{{ url }}
+
+The link works once and expires at {{ expires_at | utc }}.
+
+If it was not you, ignore this email: nothing changes without this link.
+""",
+    "link_address.html": """\
+{% extends "layout.html" %}
+{% block title %}Confirm an address for your Prodigy account{% endblock %}
+{% block body %}
+<p>Hello {{ name }},</p>
+<p>You asked to add this address, <strong>{{ email }}</strong>, to your Prodigy account.
+Once it is added, departments that invite or add this address find your account, and
+you keep signing in with your login email.</p>
+<p><a href="{{ url }}">Add this address to my account</a></p>
+<p>Or paste this link into your browser:<br><code>{{ url }}</code></p>
+<p>The link expires at {{ expires_at | utc }}.</p>
+{% endblock %}
+{% block footer %}If it was not you, ignore this email: nothing changes without this \
+link.{% endblock %}
+""",
     "email_changed.subject.txt": "Your Prodigy login email was changed",
     "email_changed.txt": """\
 Hello,

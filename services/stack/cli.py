@@ -287,6 +287,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         lambda p: importlib.import_module("prodigy_users.stack.dlq").add_arguments(p),
         lambda args: int(importlib.import_module("prodigy_users.stack.dlq").run(args)),
     ),
+    "accounts": Subcommand(
+        "operators' reports on accounts (duplicates: accounts that may be one person's)",
+        lambda p: importlib.import_module("prodigy_users.stack.duplicates").add_arguments(p),
+        lambda args: int(importlib.import_module("prodigy_users.stack.duplicates").run(args)),
+    ),
     "deploy": Subcommand(
         "Kubernetes: KafkaTopic/KafkaUser manifests from the topic registry, or the key files",
         lambda p: importlib.import_module("prodigy_users.stack.deploy_gen").add_arguments(p),

@@ -23,6 +23,8 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from prodigy_users.contracts.email import email_key
+from prodigy_users.contracts.identity import LinkAddress
 from prodigy_users.contracts.membership import InvitationAccepted
 from prodigy_users.runtime.auth import Principal
 from prodigy_users.runtime.errors import DomainError, InvalidInput
@@ -139,7 +141,9 @@ class InvitationDoor:
 
     async def let_in(self, uow: UnitOfWork, account_id: uuid.UUID, name: str, email: str) -> Joined:
         """Join with the invitation's role, and mark the invitation accepted (whoever
-        held a claim on it: a signed-in person goes before a pending registration)."""
+        held a claim on it: a signed-in person goes before a pending registration).
+        An account whose email is not the invited address gets that address linked
+        (identity's ``LinkAddress``)."""
         invitation = self.row
         now = datetime.now(UTC)
         joined = await join(
@@ -172,6 +176,19 @@ class InvitationDoor:
             ),
             key=invitation.department_id,
         )
+        if email_key(str(invitation.email)) != email_key(email):
+            # Opening the link emailed to the invited address proved the person receives
+            # mail there: identity links it to the account they came in with (unless
+            # another account holds it), so it finds them from now on.
+            uow.emit(
+                LinkAddress(
+                    account_id=account_id,
+                    email=invitation.email,
+                    department_id=invitation.department_id,
+                    invitation_id=invitation.id,
+                ),
+                key=account_id,
+            )
         return joined
 
 

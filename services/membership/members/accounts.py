@@ -10,8 +10,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.envelope import RawEnvelope
-from prodigy_users.contracts.identity import AccountUpdated, RenameAccount
+from prodigy_users.contracts.identity import AccountAddressChanged, AccountUpdated, RenameAccount
 from prodigy_users.runtime.uow import UnitOfWork
 
 from ..errors import MemberNotFound
@@ -61,3 +62,13 @@ async def on_account_updated(uow: UnitOfWork, env: RawEnvelope, event: AccountUp
         await store.rename_account(uow.conn, event.account_id, event.name.new)
     if event.email is not None:
         await store.change_account_email(uow.conn, event.account_id, event.email.new)
+
+
+async def on_account_address_changed(
+    uow: UnitOfWork, env: RawEnvelope, event: AccountAddressChanged
+) -> None:
+    """An address was linked to (or unlinked from) an account: it finds that account
+    (or no longer does) wherever membership looks an address up."""
+    await store.set_linked_address(
+        uow.conn, event.account_id, email_key(event.email), linked=event.change == "linked"
+    )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prodigy_users.contracts.email import email_key
 
-from ..tables import accounts, departments, memberships, operations
+from ..tables import account_addresses, accounts, departments, memberships, operations
 
 
 async def role_of(
@@ -172,9 +172,7 @@ async def complete_operation(
     )
 
 
-async def set_operation_status(
-    conn: AsyncConnection, operation_id: uuid.UUID, status: str
-) -> None:
+async def set_operation_status(conn: AsyncConnection, operation_id: uuid.UUID, status: str) -> None:
     """Move an open operation to another open status (``awaiting_confirmation``)."""
     await conn.execute(
         sa.update(operations).where(operations.c.id == operation_id).values(status=status)
@@ -266,7 +264,8 @@ async def mark_removed(
 async def current_members_by_email(
     conn: AsyncConnection, department_id: uuid.UUID, normalised: list[str]
 ) -> dict[str, sa.Row[Any]]:
-    """Current members whose membership or account email is one of these, by that email."""
+    """Current members whose membership email, account email or an address linked to
+    their account is one of these, by that email."""
     if not normalised:
         return {}
     current = sa.and_(
@@ -288,19 +287,53 @@ async def current_members_by_email(
         .join(memberships, memberships.c.account_id == accounts.c.account_id)
         .where(current, accounts.c.email_normalised.in_(normalised))
     )
-    return {r.key: r for r in await conn.execute(sa.union(by_membership, by_account))}
+    by_linked = (
+        sa.select(
+            account_addresses.c.email_normalised.label("key"),
+            memberships.c.account_id,
+            memberships.c.role,
+            memberships.c.employee_id,
+        )
+        .join(memberships, memberships.c.account_id == account_addresses.c.account_id)
+        .where(current, account_addresses.c.email_normalised.in_(normalised))
+    )
+    return {r.key: r for r in await conn.execute(sa.union(by_membership, by_account, by_linked))}
 
 
 async def known_accounts(conn: AsyncConnection, normalised: list[str]) -> dict[str, uuid.UUID]:
-    """Accounts membership has heard of from identity, by normalised email."""
+    """Accounts membership has heard of from identity, by normalised email (their login
+    email or an address linked to them)."""
     if not normalised:
         return {}
-    rows = await conn.execute(
-        sa.select(accounts.c.email_normalised, accounts.c.account_id).where(
-            accounts.c.email_normalised.in_(normalised)
+    login = sa.select(accounts.c.email_normalised, accounts.c.account_id).where(
+        accounts.c.email_normalised.in_(normalised)
+    )
+    linked = sa.select(account_addresses.c.email_normalised, account_addresses.c.account_id).where(
+        account_addresses.c.email_normalised.in_(normalised)
+    )
+    rows = await conn.execute(sa.union(login, linked))
+    return {r.email_normalised: r.account_id for r in rows}
+
+
+async def set_linked_address(
+    conn: AsyncConnection, account_id: uuid.UUID, normalised: str, *, linked: bool
+) -> None:
+    """Record that the address is linked to the account (``linked``), or no longer is."""
+    if linked:
+        await conn.execute(
+            pg_insert(account_addresses)
+            .values(email_normalised=normalised, account_id=account_id)
+            .on_conflict_do_update(
+                index_elements=["email_normalised"], set_={"account_id": account_id}
+            )
+        )
+        return
+    await conn.execute(
+        sa.delete(account_addresses).where(
+            account_addresses.c.email_normalised == normalised,
+            account_addresses.c.account_id == account_id,
         )
     )
-    return {r.email_normalised: r.account_id for r in rows}
 
 
 async def employee_ids_in_use(

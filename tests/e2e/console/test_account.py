@@ -113,3 +113,57 @@ async def test_an_admin_corrects_a_members_name_on_their_record(
 async def test_my_account_needs_a_signed_in_person(page: Page) -> None:
     await page.goto("/account")
     await expect(page).to_have_url(re.compile(r"/sign-in"))
+
+
+async def test_a_person_adds_and_removes_an_address_on_my_account(
+    page: Page, console_url: str, api: Api, admin: Admin
+) -> None:
+    person = await invited_person(api, admin, name="Tina Cruz")
+    await sign_in(page, console_url, person.email)
+    await page.goto(console_url + "/account")
+    addresses = page.get_by_role("region", name="Your addresses")
+    await expect(addresses.get_by_text(f"{person.email} (login email)")).to_be_visible()
+    await expect(addresses.get_by_role("button", name=f"Remove {person.email}")).to_have_count(0)
+
+    # The login email is already hers: refused next to the field.
+    await page.get_by_label("Address to add").fill(person.email)
+    await page.get_by_role("button", name="Add the address").click()
+    await expect(page.locator("#address-email-error")).to_be_visible()
+    await check_page(page, "my-account-address-error")
+
+    work = random_email("tina-work")
+    await page.get_by_label("Address to add").fill(work)
+    await page.get_by_role("button", name="Add the address").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"We sent a link to {work}")
+
+    [mail] = await wait_mail_matching(api, work, subject_has("confirm", "address"))
+    link = next(word for word in mail["text"].split() if "/address-confirmation?token=" in word)
+    path = link[link.index("/address-confirmation") :]
+    await page.goto(console_url + path)
+    heading = page.get_by_role("heading", name="Add this address to your account", level=1)
+    await expect(heading).to_be_visible()
+    await check_page(page, "address-confirmation")
+    await page.get_by_role("button", name="Add it to my account").click()
+    await expect(
+        page.get_by_role("heading", name="The address is now yours", level=1)
+    ).to_be_visible()
+    await check_page(page, "address-linked")
+
+    # The link works once.
+    await page.goto(console_url + path)
+    await page.get_by_role("button", name="Add it to my account").click()
+    await expect(
+        page.get_by_role("heading", name="This link cannot be used", level=1)
+    ).to_be_visible()
+    await check_page(page, "address-refused")
+
+    await page.goto(console_url + "/account")
+    await expect(addresses.get_by_text(work)).to_be_visible()
+    await check_page(page, "my-account-addresses")
+    await addresses.get_by_role("button", name=f"Remove {work}").click()
+    await expect(page.get_by_role("status")).to_contain_text(
+        f"{work} is no longer linked to your account"
+    )
+    await expect(addresses.get_by_text(work)).to_have_count(0)
+    r = await api.http.get(api.url("identity", "/v1/me/addresses"), headers=person.headers)
+    assert [a["email"] for a in r.json()["items"]] == [person.email]

@@ -118,6 +118,33 @@ SAMPLES: dict[str, Payload] = {
         changed_by=uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"),
         department_id=DEPT,
     ),
+    "identity.link_address": identity.LinkAddress(
+        account_id=ACCOUNT,
+        email="tina.work@example.org",
+        department_id=DEPT,
+        invitation_id=uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"),
+    ),
+    "identity.address_linked": identity.AddressLinked(
+        account_id=ACCOUNT,
+        address_id=uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"),
+        via="invitation",
+        linked_at=NOW,
+    ),
+    "identity.address_unlinked": identity.AddressUnlinked(
+        account_id=ACCOUNT,
+        address_id=uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"),
+        unlinked_at=NOW,
+    ),
+    "identity.account_address_changed": identity.AccountAddressChanged(
+        account_id=ACCOUNT, email="tina.work@example.org", change="linked", occurred_at=NOW
+    ),
+    "identity.address_confirmation_issued": identity.AddressConfirmationIssued(
+        account_id=ACCOUNT,
+        email="tina.work@example.org",
+        name="Tina Cruz",
+        sealed_token="c2VhbGVk",
+        expires_at=NOW,
+    ),
     "identity.email_change_confirmation_issued": identity.EmailChangeConfirmationIssued(
         account_id=ACCOUNT,
         email="ana.lima@example.org",

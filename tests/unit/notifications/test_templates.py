@@ -77,6 +77,7 @@ ALLOWED = {
     "confirm_email": {"name", "email", "department", "url", "expires_at"},
     "sign_in_to_join": {"email", "department", "url", "via"},
     "change_email": {"name", "email", "url", "expires_at"},
+    "link_address": {"name", "email", "url", "expires_at"},
     "email_changed": {"email", "url", "new_email"},
 }
 
