@@ -38,24 +38,19 @@ from prodigy_users.contracts.identity import (
 from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.uow import UnitOfWork
 
-from . import store
+from . import address_tokens, store
 from .confirmations import Confirmations
-from .domain import LINK_ADDRESS, new_token, normalise_email, token_hash, token_refusal
+from .domain import LINK_ADDRESS, normalise_email
 from .errors import (
     AccountNotFound,
     AddressAlreadyYours,
     AddressNotFound,
     EmailTaken,
-    LinkExpired,
-    LinkInvalid,
-    LinkUsed,
     LoginEmailNotRemovable,
 )
 from .links import Links
 
 log = get_logger(__name__)
-
-_REFUSALS = {"invalid": LinkInvalid, "used": LinkUsed, "expired": LinkExpired}
 
 
 class AddressLinks:
@@ -168,12 +163,8 @@ class Addresses:
             }
             if normalise_email(email) in mine:
                 raise AddressAlreadyYours()
-            now = datetime.now(UTC)
-            await store.retire_tokens(uow.conn, account.id, now, LINK_ADDRESS)
-            token = new_token()
-            expires_at = now + self.ttl
-            await store.insert_token(
-                uow.conn, account.id, token_hash(token), LINK_ADDRESS, expires_at, new_email=email
+            token, expires_at = await address_tokens.issue(
+                uow, account.id, LINK_ADDRESS, email, datetime.now(UTC), self.ttl
             )
             uow.emit(
                 AddressConfirmationIssued(
@@ -195,18 +186,10 @@ class Addresses:
         links race): the link is spent either way.
         """
         async with self.uow() as uow:
-            hashed = token_hash(token)
-            found = await store.lock_token(uow.conn, hashed)
-            now = datetime.now(UTC)
-            refusal = token_refusal(found.state if found else None, now, frozenset({LINK_ADDRESS}))
-            if refusal is not None or found is None:
-                raise _REFUSALS[refusal or "invalid"]()
-            email = await store.email_change_of(uow.conn, hashed)
-            assert email is not None
-            await store.retire_tokens(uow.conn, found.account_id, now, LINK_ADDRESS)
-            outcome = await self.address_links.link(
-                uow, found.account_id, email, via="confirmation"
+            account_id, email = await address_tokens.spend(
+                uow, token, LINK_ADDRESS, datetime.now(UTC)
             )
+            outcome = await self.address_links.link(uow, account_id, email, via="confirmation")
             if outcome in ("taken", "no_account"):
                 # The link is spent: commit that, then say why nothing changed.
                 await uow.commit()
@@ -216,7 +199,7 @@ class Addresses:
                 )
             held = [
                 a
-                for a in await store.addresses_of(uow.conn, found.account_id)
+                for a in await store.addresses_of(uow.conn, account_id)
                 if normalise_email(a.email) == normalise_email(email)
             ]
             await uow.commit()

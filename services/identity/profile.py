@@ -28,31 +28,23 @@ from prodigy_users.runtime.logging import get_logger
 from prodigy_users.runtime.passwords import DUMMY_HASH, verify_password
 from prodigy_users.runtime.uow import UnitOfWork
 
-from . import store
+from . import address_tokens, store
 from .confirmations import Confirmations
 from .domain import (
     CHANGE_EMAIL,
     email_change_refusal,
     name_change,
-    new_token,
     normalise_email,
-    token_hash,
-    token_refusal,
 )
 from .errors import (
     AccountNotFound,
     EmailTaken,
-    LinkExpired,
-    LinkInvalid,
-    LinkUsed,
     SameEmail,
     WrongCurrentPassword,
 )
 from .links import Links
 
 log = get_logger(__name__)
-
-_REFUSALS = {"invalid": LinkInvalid, "used": LinkUsed, "expired": LinkExpired}
 
 
 async def rename(
@@ -156,17 +148,8 @@ class Profiles:
                 raise WrongCurrentPassword()
             if email_change_refusal(account.email, new_email) == "same":
                 raise SameEmail()
-            now = datetime.now(UTC)
-            await store.retire_tokens(uow.conn, account.id, now, CHANGE_EMAIL)
-            token = new_token()
-            expires_at = now + self.email_change_ttl
-            await store.insert_token(
-                uow.conn,
-                account.id,
-                token_hash(token),
-                CHANGE_EMAIL,
-                expires_at,
-                new_email=new_email,
+            token, expires_at = await address_tokens.issue(
+                uow, account.id, CHANGE_EMAIL, new_email, datetime.now(UTC), self.email_change_ttl
             )
             uow.emit(
                 EmailChangeConfirmationIssued(
@@ -189,16 +172,10 @@ class Profiles:
         two changes race): the link is spent either way.
         """
         async with self.uow() as uow:
-            hashed = token_hash(token)
-            found = await store.lock_token(uow.conn, hashed)
             now = datetime.now(UTC)
-            refusal = token_refusal(found.state if found else None, now, frozenset({CHANGE_EMAIL}))
-            if refusal is not None or found is None:
-                raise _REFUSALS[refusal or "invalid"]()
-            new_email = await store.email_change_of(uow.conn, hashed)
-            account = await store.account_by_id(uow.conn, found.account_id, lock=True)
-            assert account is not None and new_email is not None
-            await store.retire_tokens(uow.conn, account.id, now, CHANGE_EMAIL)
+            account_id, new_email = await address_tokens.spend(uow, token, CHANGE_EMAIL, now)
+            account = await store.account_by_id(uow.conn, account_id, lock=True)
+            assert account is not None
             normalised = normalise_email(new_email)
             await self._free_from_registration(uow, normalised, account.id)
             taken = await store.address_taken(uow.conn, normalised, by_other_than=account.id)
