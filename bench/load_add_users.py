@@ -7,7 +7,9 @@ waits until every accepted add has its email and its users-table row, and prints
 - throughput (adds answered per second over the run), HTTP p50/p95/p99, errors;
 - the exactly-once check: every accepted person got exactly one email and has
   exactly one row in their department's users table (lost and duplicated counts);
-- the machine's load average at the end of the level.
+- the machine's load average at the end of the level;
+- on a stack it started, the CPU each add cost, part by part (from the first request
+  until every email and row is there): the figure that holds on a shared machine.
 
 Run:  python bench/load_add_users.py                  (3 levels x 60 s, about 5 min)
       python bench/load_add_users.py --levels 50 --seconds 30
@@ -27,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import add_target_arguments, target
+from harness import CpuMeter, add_target_arguments, cpu_per_operation, target_stack
 
 from tests.support import Admin, Api, random_email
 
@@ -40,9 +42,11 @@ def quantiles_ms(values: list[float]) -> str:
     return f"p50 {q[49] * 1000:6.0f} ms  p95 {q[94] * 1000:6.0f} ms  p99 {q[98] * 1000:6.0f} ms"
 
 
-async def level(api: Api, in_flight: int, seconds: float) -> None:
+async def level(api: Api, meter: CpuMeter | None, in_flight: int, seconds: float) -> None:
     """One level: ``in_flight`` admins adding people for ``seconds``."""
     admins = await asyncio.gather(*(api.create_department() for _ in range(in_flight)))
+    if meter is not None:
+        meter.mark()
     added: dict[str, Admin] = {}
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -87,6 +91,8 @@ async def level(api: Api, in_flight: int, seconds: float) -> None:
                 break
             await asyncio.sleep(0.5)
         rows.update({e: n for e, n in rows_now.items() if e in added})
+    # Counted once every effect is there: the CPU an add costs from request to email.
+    spent = meter.spent() if meter is not None else None
     lost_mail = sum(1 for e in added if mails[e] == 0)
     dup_mail = sum(1 for e in added if mails[e] > 1)
     lost_row = sum(1 for e in added if rows[e] == 0)
@@ -100,13 +106,16 @@ async def level(api: Api, in_flight: int, seconds: float) -> None:
     print(f"  errors          {sum(errors.values())} {dict(errors) if errors else ''}")
     print(f"  emails          lost {lost_mail}, sent twice {dup_mail}")
     print(f"  users table     lost {lost_row}, twice {dup_row}")
+    if spent is not None:
+        print(f"  CPU per add     {cpu_per_operation(spent, len(added))} (ms)")
 
 
 async def main(args: argparse.Namespace) -> None:
-    async with target(args) as api:
-        await level(api, 2, 3)  # warm-up: connections, caches, consumers' first fetches
+    async with target_stack(args) as (api, stack):
+        meter = CpuMeter(stack) if stack is not None else None
+        await level(api, meter, 2, 3)  # warm-up: connections, caches, consumers' first fetches
         for in_flight in args.levels:
-            await level(api, in_flight, args.seconds)
+            await level(api, meter, in_flight, args.seconds)
         print(f"\n{os.cpu_count()} cores")
 
 
