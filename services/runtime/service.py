@@ -290,6 +290,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
             )
             # Every service that verifies tokens keeps the cut-offs (``token_cutoffs``).
             app.state.cutoffs = CutOffs(engine)
+            runtime.spawn(app.state.cutoffs.listen(), "cutoffs")
         if spec.idempotent:
             app.state.idempotency_keys = KeyStore(engine)
             runtime.spawn(idempotency.purge_forever(app.state.idempotency_keys), "idempotency")
