@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -43,6 +44,23 @@ def make_engine(
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
     return engine
+
+
+_readers: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def reading(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for reads that need no transaction around them.
+
+    Its connections run in autocommit: a read costs one round trip instead of three
+    (no BEGIN before it, no ROLLBACK when the connection goes back to the pool). Use it
+    for one statement, or for statements that need not see one snapshot; anything
+    that writes, locks or must be consistent across statements takes a transaction.
+    """
+    reader = _readers.get(engine)
+    if reader is None:
+        reader = _readers[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return reader
 
 
 def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import TokensRevoked
 
-from .db import listen
+from .db import listen, reading
 from .revocation_rules import revoked
 from .uow import UnitOfWork
 
@@ -104,7 +104,7 @@ class CutOffs:
             self._kept.move_to_end(account_id)
             return revoked(issued_at, self._kept[account_id])
         heard = self._heard
-        async with self._engine.connect() as conn:
+        async with reading(self._engine).connect() as conn:
             cut = await not_before(conn, account_id)
         if self._listening and heard == self._heard:
             self._kept[account_id] = cut

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.contracts.membership import DepartmentCreated
+from prodigy_users.runtime.db import reading
 
 from ..errors import DepartmentNotFound
 from ..members.requests import Operation, Operations, earlier_request, request_account
@@ -72,12 +73,12 @@ class Departments:
 
     async def exists(self, department_id: uuid.UUID) -> bool:
         """Whether the department exists."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             return await store.department(conn, department_id) is not None
 
     async def settings(self, department_id: uuid.UUID) -> DepartmentSettings:
         """The department's settings (``DepartmentNotFound`` if there is no such department)."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             row = await store.department(conn, department_id)
         if row is None:
             raise DepartmentNotFound()

@@ -32,6 +32,7 @@ from prodigy_users.contracts.identity import (
     AccountRequestLapsed,
     CreateAccount,
 )
+from prodigy_users.runtime.db import reading
 from prodigy_users.runtime.errors import DomainError
 from prodigy_users.runtime.idempotency_rules import KEY_TTL
 from prodigy_users.runtime.problems import problem_of
@@ -160,7 +161,7 @@ class Operations:
 
     async def get(self, operation_id: uuid.UUID) -> Operation | None:
         """An operation by id."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             row = await store.operation(conn, operation_id)
         return _operation(row) if row else None
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.membership import Role
+from prodigy_users.runtime.db import reading
 from prodigy_users.runtime.uow import UnitOfWork
 
 from ..departments import store as department_store
@@ -103,7 +104,7 @@ class Members:
     async def check_admin(self, department_id: uuid.UUID, account_id: uuid.UUID) -> None:
         """``DepartmentNotFound`` or ``NotAdministrator`` unless the account administers
         the department."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             if await department_store.department(conn, department_id) is None:
                 raise DepartmentNotFound()
             role = await store.role_of(conn, department_id, account_id)
@@ -112,13 +113,13 @@ class Members:
 
     async def current(self, department_id: uuid.UUID, account_id: uuid.UUID) -> Any:
         """A current member's row, if any."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             return await store.membership(conn, department_id, account_id)
 
     async def memberships_of(self, account_id: uuid.UUID) -> list[AccountMembership]:
         """The departments the account is a current member of (removed ones left out), by
         department name."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             rows = await store.memberships_of(conn, account_id)
         return [
             AccountMembership(r.department_id, r.department_name, r.role, r.status, r.joined_at)
@@ -127,7 +128,7 @@ class Members:
 
     async def view(self, department_id: uuid.UUID, account_id: uuid.UUID) -> MemberView:
         """A current member with their groups (``MemberNotFound`` otherwise)."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             row = await store.membership(conn, department_id, account_id)
             if row is None:
                 raise MemberNotFound()

@@ -1,6 +1,7 @@
 """The engine's pool on a real PostgreSQL: a connection the server closed while it sat
 in the pool is never handed out (the check that replaced ``pool_pre_ping`` costs no
-round trip), and a healthy one is handed out as it is."""
+round trip), a healthy one is handed out as it is, and a connection lent for reads
+without a transaction (``reading``) comes back to the pool transactional again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.runtime.db import make_engine
+from prodigy_users.runtime.db import make_engine, reading
 from tests.integration.databases import own_database
 from tests.support import wait_for
 
@@ -58,5 +59,23 @@ async def test_a_healthy_connection_is_reused(admin: AsyncEngine) -> None:
         first, _ = await _backend(engine)
         second, _ = await _backend(engine)
         assert second == first
+    finally:
+        await engine.dispose()
+
+
+async def test_reads_run_outside_a_transaction_and_leave_none_behind(admin: AsyncEngine) -> None:
+    engine = make_engine(admin.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS kept (n int)"))
+        async with reading(engine).connect() as conn:
+            # No transaction around it (no BEGIN sent): a statement stands on its own.
+            await conn.execute(text("INSERT INTO kept VALUES (1)"))
+        # The same (only) connection, lent normally again: its writes wait for a commit.
+        async with engine.connect() as conn:
+            await conn.execute(text("INSERT INTO kept VALUES (2)"))
+            await conn.rollback()
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT n FROM kept"))).scalars().all() == [1]
     finally:
         await engine.dispose()
