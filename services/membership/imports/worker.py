@@ -21,6 +21,7 @@ from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.identity import AccountRequest, CreateAccounts
 from prodigy_users.contracts.membership import Role
 from prodigy_users.runtime.auth import Principal
+from prodigy_users.runtime.db import reading
 from prodigy_users.runtime.errors import DomainError
 from prodigy_users.runtime.loops import keep_running
 from prodigy_users.runtime.uow import UnitOfWork
@@ -81,7 +82,7 @@ class ImportWorker:
 
     async def step(self) -> bool:
         """Advance every running import by one chunk; True if anything moved."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine).connect() as conn:
             running = await store.running(conn)
         busy = False
         for imp in running:

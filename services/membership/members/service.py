@@ -105,9 +105,9 @@ class Members:
         """``DepartmentNotFound`` or ``NotAdministrator`` unless the account administers
         the department."""
         async with reading(self.engine).connect() as conn:
-            if await department_store.department(conn, department_id) is None:
-                raise DepartmentNotFound()
-            role = await store.role_of(conn, department_id, account_id)
+            exists, role = await store.standing(conn, department_id, account_id)
+        if not exists:
+            raise DepartmentNotFound()
         if not can_manage_members(role):
             raise NotAdministrator()
 
