@@ -25,6 +25,8 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,38 +44,52 @@ def quantiles_ms(values: list[float]) -> str:
     return f"p50 {q[49] * 1000:6.0f} ms  p95 {q[94] * 1000:6.0f} ms  p99 {q[98] * 1000:6.0f} ms"
 
 
+@dataclass
+class Tally:
+    """What a run of adds came to: who was accepted (by which admin), the answer times,
+    the errors, and how many answers were 202."""
+
+    added: dict[str, Admin] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    answered_202: int = 0
+
+
+async def keep_adding(api: Api, admin: Admin, tally: Tally, done: Callable[[], bool]) -> None:
+    """One admin adding people one after another, as fast as the answers come, until
+    ``done()``."""
+    while not done():
+        email = random_email("load")
+        t0 = time.perf_counter()
+        try:
+            r = await api.add_member(admin, email, name="Load Person")
+        except Exception as exc:  # a cut connection counts as an error, not a crash
+            tally.errors[type(exc).__name__] += 1
+            continue
+        tally.latencies.append(time.perf_counter() - t0)
+        if r.status_code in (201, 202):
+            tally.added[email] = admin
+            tally.answered_202 += r.status_code == 202
+        else:
+            tally.errors[str(r.status_code)] += 1
+
+
 async def level(api: Api, meter: CpuMeter | None, in_flight: int, seconds: float) -> None:
     """One level: ``in_flight`` admins adding people for ``seconds``."""
     admins = await asyncio.gather(*(api.create_department() for _ in range(in_flight)))
     if meter is not None:
         meter.mark()
-    added: dict[str, Admin] = {}
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    answered_202 = 0
+    tally = Tally()
     deadline = time.perf_counter() + seconds
 
-    async def admin_loop(admin: Admin) -> None:
-        nonlocal answered_202
-        while time.perf_counter() < deadline:
-            email = random_email("load")
-            t0 = time.perf_counter()
-            try:
-                r = await api.add_member(admin, email, name="Load Person")
-            except Exception as exc:  # a cut connection counts as an error, not a crash
-                errors[type(exc).__name__] += 1
-                continue
-            latencies.append(time.perf_counter() - t0)
-            if r.status_code in (201, 202):
-                added[email] = admin
-                answered_202 += r.status_code == 202
-            else:
-                errors[str(r.status_code)] += 1
+    def done() -> bool:
+        return time.perf_counter() >= deadline
 
     began = time.perf_counter()
-    await asyncio.gather(*(admin_loop(a) for a in admins))
+    await asyncio.gather(*(keep_adding(api, a, tally, done) for a in admins))
     elapsed = time.perf_counter() - began
     load = os.getloadavg()
+    added, latencies, errors = tally.added, tally.latencies, tally.errors
 
     # Exactly once: one email per person, one row per person in their department.
     settle = time.perf_counter() + 180
@@ -102,7 +118,7 @@ async def level(api: Api, meter: CpuMeter | None, in_flight: int, seconds: float
     rate = len(latencies) / elapsed
     print(f"  adds answered   {len(latencies)} in {elapsed:.1f} s = {rate:.1f}/s")
     print(f"  HTTP            {quantiles_ms(latencies)}")
-    print(f"  202 (outcome after the 2 s wait): {answered_202}")
+    print(f"  202 (outcome after the 2 s wait): {tally.answered_202}")
     print(f"  errors          {sum(errors.values())} {dict(errors) if errors else ''}")
     print(f"  emails          lost {lost_mail}, sent twice {dup_mail}")
     print(f"  users table     lost {lost_row}, twice {dup_row}")

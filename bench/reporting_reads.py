@@ -21,6 +21,9 @@ it listens on, its database from that process's ``PRODIGY_DATABASE_URL`` (or
       every ~10 ms (target under 50 MB); the same for a filtered CSV and for XLSX
       (no target).
 
+With ``--under-load 50``, 50 admins of other departments add people as fast as the
+answers come while (a) runs (the users table's target holds under that load too).
+
 Also printed: the CPU the reporting process spent (per page request, per export)
 and the load average, since the figures are wall-clock times on a shared machine.
 
@@ -39,7 +42,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 import psutil
 from harness import add_target_arguments, target
+from load_add_users import Tally, keep_adding
 from sqlalchemy.engine import make_url
 
 from prodigy_users.reporting.rules import sort_name
@@ -328,6 +332,38 @@ async def export(
     return Exported(fmt, elapsed, first or elapsed, size, rows, rss.growth_mb, rss.samples, cpu)
 
 
+@dataclass
+class Adding(Tally):
+    """A ``Tally`` of the background adds, with how long they ran."""
+
+    seconds: float = 0.0
+
+
+async def start_adding(api: Api, in_flight: int) -> Callable[[], Awaitable[Adding]]:
+    """Start ``in_flight`` admins of as many new departments adding people (the load the
+    users table must hold its times under); the returned coroutine stops them and
+    gives their tally."""
+    tally = Adding()
+    if in_flight == 0:
+
+        async def nothing() -> Adding:
+            return tally
+
+        return nothing
+    admins = await asyncio.gather(*(api.create_department() for _ in range(in_flight)))
+    stop = asyncio.Event()
+    began = time.perf_counter()
+    tasks = [asyncio.create_task(keep_adding(api, a, tally, stop.is_set)) for a in admins]
+
+    async def stopped() -> Adding:
+        stop.set()
+        await asyncio.gather(*tasks)
+        tally.seconds = time.perf_counter() - began
+        return tally
+
+    return stopped
+
+
 async def main(args: argparse.Namespace) -> None:
     async with target(args) as api:
         admin = await api.create_department(name=f"Bench EMS {uuid.uuid4().hex[:4]}")
@@ -353,10 +389,13 @@ async def main(args: argparse.Namespace) -> None:
 
             await wait_for(seeded, what="the seeded rows in the users table")
             await measure_pages(api, admin, groups, 40)  # warm-up: connections, plans, cache
+            adding = await start_adding(api, args.under_load)
             load_before = os.getloadavg()[0]
             cpu = cpu_seconds(process)
             timed = await measure_pages(api, admin, groups, args.n)
             page_cpu = (cpu_seconds(process) - cpu) / len(timed)
+            load_during = os.getloadavg()[0]
+            tally = await adding()
             p50, p95, p99 = percentiles([t.seconds for t in timed])
             slowest = sorted(timed, key=lambda t: t.seconds)[-3:]
             everyone = [t for t in timed if t.view == str({"sort": "name"})]
@@ -383,6 +422,13 @@ async def main(args: argparse.Namespace) -> None:
     print(f"\n(a) users table pages (limit 50), {len(timed)} requests one at a time, over HTTP")
     print(f"    p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   p99 {p99:6.1f} ms   (target p99 < 50 ms)")
     print(f"    reporting's CPU per request: {page_cpu * 1000:.1f} ms")
+    if args.under_load:
+        rate = len(tally.latencies) / max(tally.seconds, 1e-9)
+        print(
+            f"    meanwhile {args.under_load} admins of other departments added people: "
+            f"{len(tally.latencies)} adds in {tally.seconds:.1f} s = {rate:.1f}/s, "
+            f"{sum(tally.errors.values())} errors (load average {load_during:.1f} at the end)"
+        )
     print("    by how `total` was counted (kept counts, up to 1,000 rows, not counted):")
     for kind in ("exact", "capped", "not counted"):
         these = [t.seconds for t in timed if t.count_kind == kind]
@@ -424,6 +470,14 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=300, help="page requests measured (>= 200)")
     parser.add_argument("--members", type=int, default=100_000, help="current members seeded")
     parser.add_argument("--removed", type=int, default=2_000, help="removed members seeded")
+    parser.add_argument(
+        "--under-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="while the pages are measured, N admins of other departments add people "
+        "as fast as answers come (bench/load_add_users.py's load; 50 for the target)",
+    )
     parser.add_argument("--reporting-db", help="reporting's database URL (default: its env)")
     add_target_arguments(parser)
     asyncio.run(main(parser.parse_args()))
