@@ -58,7 +58,7 @@ from .tracing import (
     record_outcome,
     run_carriers,
 )
-from .uow import UnitOfWork, claim_many, notify_relay
+from .uow import UnitOfWork, claim_many, notify_relay, write_outbox
 
 log = get_logger(__name__)
 
@@ -412,6 +412,10 @@ class Consumer:
         if not todo and not self._bookkeeping(items, progress):
             return
         callbacks: list[Callable[[], None]] = []
+        # The batch's events go to the outbox together, in the order they were
+        # emitted: one round trip, written before a batch handler's run (whose
+        # handler writes its own) so that order holds across the two.
+        rows: list[dict[str, Any]] = []
         written = 0
         async with self._transaction() as conn:
             ids = [i.envelope.event_id for i in todo if i.envelope is not None]
@@ -428,7 +432,10 @@ class Consumer:
                 if self.batch_handler is not None and type(item.payload) in self.batch_types:
                     run.append(item)
                     continue
-                await self._flush_run(conn, run)
+                if run:
+                    written += await write_outbox(conn, rows)
+                    rows.clear()
+                    await self._flush_run(conn, run)
                 uow = UnitOfWork.joined(
                     conn,
                     self.service,
@@ -440,11 +447,12 @@ class Consumer:
                     # Flushed inside the span: the events it emits carry its context.
                     with self._span(item) as span:
                         await item.handler(uow, envelope, item.payload)
-                        written += await uow.flush()
+                        rows.extend(uow.outbox_rows())
                         record_outcome(span, item.outcome)
                 finally:
                     correlation_id.reset(token)
                 callbacks.extend(uow.take_callbacks())
+            written += await write_outbox(conn, rows)
             await self._flush_run(conn, run)
             await self._settle(conn, items, progress)
             if written:

@@ -128,29 +128,32 @@ class UnitOfWork:
         )
         return row.first() is not None
 
+    def outbox_rows(self) -> list[dict[str, Any]]:
+        """The pending events as outbox rows, taken (no longer pending).
+
+        Each row carries the trace context current now (the request's or the consumed
+        message's span), so the trace continues across the hop: take them inside it.
+        """
+        if not self._pending:
+            return []
+        headers = outbox_headers()
+        rows = [
+            {
+                "event_id": e.event_id,
+                "topic": topic_of(type(e.data)).name,
+                "key": e.key,
+                "type": e.type,
+                "envelope": e.model_dump(mode="json"),
+                "headers": headers,
+            }
+            for e in self._pending
+        ]
+        self._pending.clear()
+        return rows
+
     async def flush(self) -> int:
         """Write the pending events to the outbox (in the open transaction); how many."""
-        count = len(self._pending)
-        if count:
-            # The context current now (the request's or the consumed message's span)
-            # travels with each event, so the trace continues across the hop.
-            headers = outbox_headers()
-            await self.conn.execute(
-                insert(outbox),
-                [
-                    {
-                        "event_id": e.event_id,
-                        "topic": topic_of(type(e.data)).name,
-                        "key": e.key,
-                        "type": e.type,
-                        "envelope": e.model_dump(mode="json"),
-                        "headers": headers,
-                    }
-                    for e in self._pending
-                ],
-            )
-            self._pending.clear()
-        return count
+        return await write_outbox(self.conn, self.outbox_rows())
 
     def take_callbacks(self) -> list[Callable[[], None]]:
         """The after-commit callbacks, handed to whoever commits."""
@@ -164,6 +167,13 @@ class UnitOfWork:
         await self.conn.commit()
         for callback in self.take_callbacks():
             callback()
+
+
+async def write_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Insert outbox rows in the order given (one round trip); how many."""
+    if rows:
+        await conn.execute(insert(outbox), rows)
+    return len(rows)
 
 
 async def claim_many(
