@@ -114,6 +114,35 @@ class AddressAlreadyYours(DomainError):
         super().__init__(errors=[{"field": "email", "message": "already one of your addresses"}])
 
 
+class MergeIntoItself(DomainError):
+    """A merge whose two accounts are one."""
+
+    default_detail = "An account cannot be merged into itself: give two different accounts."
+
+
+class AccountAlreadyMerged(DomainError):
+    """The account to merge away was merged into another account already."""
+
+    default_detail = "That account was merged into another account already."
+
+
+class KeptAccountMerged(DomainError):
+    """The account to keep was itself merged into another account."""
+
+    default_detail = (
+        "The account to keep was itself merged into another account: merge into that one."
+    )
+
+
+class KeptAccountUnconfirmed(DomainError):
+    """The account to keep is a registration whose address was never confirmed."""
+
+    default_detail = (
+        "The account to keep has never confirmed its address (it may lapse): keep the "
+        "other one instead."
+    )
+
+
 PROBLEMS: dict[type[DomainError], ProblemType] = {
     InvalidCredentials: ProblemType(401, "invalid-credentials", "Invalid credentials"),
     AccountNotFound: ProblemType(404, "not-found", "No such account"),
@@ -131,4 +160,10 @@ PROBLEMS: dict[type[DomainError], ProblemType] = {
     ),
     AddressNotFound: ProblemType(404, "address-not-found", "No such address"),
     AddressAlreadyYours: ProblemType(422, "address-already-yours", "Address already yours"),
+    MergeIntoItself: ProblemType(422, "merge-into-itself", "Cannot merge an account into itself"),
+    AccountAlreadyMerged: ProblemType(409, "account-already-merged", "Account already merged"),
+    KeptAccountMerged: ProblemType(409, "kept-account-merged", "The account to keep is merged"),
+    KeptAccountUnconfirmed: ProblemType(
+        409, "kept-account-unconfirmed", "The account to keep is not confirmed"
+    ),
 }
