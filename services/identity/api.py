@@ -37,13 +37,13 @@ from .deps import (
 from .errors import (
     AccountAlreadyMerged,
     AccountNotFound,
+    AccountUnconfirmed,
     AddressAlreadyYours,
     AddressNotFound,
     EmailNotConfirmed,
     EmailTaken,
     InvalidCredentials,
     KeptAccountMerged,
-    KeptAccountUnconfirmed,
     LinkExpired,
     LinkInvalid,
     LinkUsed,
@@ -355,7 +355,7 @@ async def password_link(account: uuid.UUID, _: Operator, accounts: AccountsServi
     AccountNotFound,
     AccountAlreadyMerged,
     KeptAccountMerged,
-    KeptAccountUnconfirmed,
+    AccountUnconfirmed,
 )
 async def merge_accounts(
     account: uuid.UUID, body: MergeRequest, _: Operator, merges: MergesService

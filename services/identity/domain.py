@@ -105,9 +105,7 @@ def email_change_refusal(current: str, wanted: str) -> str | None:
     return None
 
 
-MergeStep = Literal[
-    "merge", "done", "self", "drop_merged_elsewhere", "keep_merged", "keep_unconfirmed"
-]
+MergeStep = Literal["merge", "done", "self", "drop_merged_elsewhere", "keep_merged", "unconfirmed"]
 
 
 def merge_step(
@@ -116,15 +114,16 @@ def merge_step(
     keep_merged_into: uuid.UUID | None,
     drop_merged_into: uuid.UUID | None,
     *,
-    keep_confirmed: bool = True,
+    confirmed: bool = True,
 ) -> MergeStep:
     """What merging ``drop_id`` into ``keep_id`` does, both accounts known.
 
     ``done``: it was merged into this very account before (asking again changes
     nothing); ``self``: one account; ``drop_merged_elsewhere``: it went into another
     account already; ``keep_merged``: the account to keep was itself merged away;
-    ``keep_unconfirmed``: the account to keep is a registration nobody confirmed (it
-    may lapse and be deleted, so nothing may be merged into it).
+    ``unconfirmed`` (``confirmed`` false): either account is a registration nobody
+    confirmed (it may lapse and be deleted, or be confirmed and announced as a new
+    account, so it takes no part in a merge).
     """
     if keep_id == drop_id:
         return "self"
@@ -134,6 +133,6 @@ def merge_step(
         return "drop_merged_elsewhere"
     if keep_merged_into is not None:
         return "keep_merged"
-    if not keep_confirmed:
-        return "keep_unconfirmed"
+    if not confirmed:
+        return "unconfirmed"
     return "merge"

@@ -134,12 +134,13 @@ class KeptAccountMerged(DomainError):
     )
 
 
-class KeptAccountUnconfirmed(DomainError):
-    """The account to keep is a registration whose address was never confirmed."""
+class AccountUnconfirmed(DomainError):
+    """One of the two accounts is a registration whose address was never confirmed: it
+    may still lapse (and be deleted) or be confirmed, so it is not merged either way."""
 
     default_detail = (
-        "The account to keep has never confirmed its address (it may lapse): keep the "
-        "other one instead."
+        "That account has never confirmed its address: it is a registration that may "
+        "still lapse. Merge it once it is confirmed, or let it lapse."
     )
 
 
@@ -163,7 +164,5 @@ PROBLEMS: dict[type[DomainError], ProblemType] = {
     MergeIntoItself: ProblemType(422, "merge-into-itself", "Cannot merge an account into itself"),
     AccountAlreadyMerged: ProblemType(409, "account-already-merged", "Account already merged"),
     KeptAccountMerged: ProblemType(409, "kept-account-merged", "The account to keep is merged"),
-    KeptAccountUnconfirmed: ProblemType(
-        409, "kept-account-unconfirmed", "The account to keep is not confirmed"
-    ),
+    AccountUnconfirmed: ProblemType(409, "account-unconfirmed", "Account not confirmed"),
 }

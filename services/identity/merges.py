@@ -27,8 +27,8 @@ from .domain import merge_step
 from .errors import (
     AccountAlreadyMerged,
     AccountNotFound,
+    AccountUnconfirmed,
     KeptAccountMerged,
-    KeptAccountUnconfirmed,
     MergeIntoItself,
 )
 from .revocations import revoke_tokens
@@ -57,7 +57,7 @@ class Merges:
         """Merge ``drop_id`` into ``keep_id`` (see the module).
 
         ``MergeIntoItself``, ``AccountNotFound`` (either), ``AccountAlreadyMerged``
-        (into another account), ``KeptAccountMerged``, ``KeptAccountUnconfirmed``.
+        (into another account), ``KeptAccountMerged``, ``AccountUnconfirmed`` (either).
         """
         if keep_id == drop_id:
             raise MergeIntoItself()
@@ -72,7 +72,11 @@ class Merges:
                 found[account_id] = account
             keep, drop = found[keep_id], found[drop_id]
             step = merge_step(
-                keep.id, drop.id, keep.merged_into, drop.merged_into, keep_confirmed=keep.confirmed
+                keep.id,
+                drop.id,
+                keep.merged_into,
+                drop.merged_into,
+                confirmed=keep.confirmed and drop.confirmed,
             )
             if step == "done":
                 assert drop.merged_at is not None
@@ -88,8 +92,12 @@ class Merges:
                     f"Account {keep.id} was itself merged into account {keep.merged_into}: "
                     "merge into that one."
                 )
-            if step == "keep_unconfirmed":
-                raise KeptAccountUnconfirmed()
+            if step == "unconfirmed":
+                unconfirmed = keep if not keep.confirmed else drop
+                raise AccountUnconfirmed(
+                    f"Account {unconfirmed.id} has never confirmed its address: it is a "
+                    "registration that may still lapse. Merge it once it is confirmed."
+                )
             now = datetime.now(UTC)
             moved = await store.move_addresses(uow.conn, drop.id, keep.id)
             await store.mark_merged(uow.conn, drop.id, keep.id, now)

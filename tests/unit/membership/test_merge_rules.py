@@ -80,4 +80,4 @@ def test_merge_steps() -> None:
     assert merge_step(KEEP, DROP, None, KEEP) == "done"
     assert merge_step(KEEP, DROP, None, OTHER) == "drop_merged_elsewhere"
     assert merge_step(KEEP, DROP, OTHER, None) == "keep_merged"
-    assert merge_step(KEEP, DROP, None, None, keep_confirmed=False) == "keep_unconfirmed"
+    assert merge_step(KEEP, DROP, None, None, confirmed=False) == "unconfirmed"
