@@ -20,11 +20,16 @@ import uuid
 from datetime import date
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the test extra
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from prodigy_users.contracts.envelope import Payload
+from prodigy_users.contracts.identity import AccountMerged
+from prodigy_users.contracts.membership import MemberMerged
+from prodigy_users.contracts.schema_export import file_name
 from prodigy_users.contracts.topics import IDENTITY_EVENTS, TRAINING_EVENTS
-from tests.e2e.test_linked_addresses import accept_signed_in
+from tests.e2e.test_linked_addresses import SCHEMAS, accept_signed_in
 from tests.e2e.test_subscriber import (
     _as_table,
     lay_account_updates,
@@ -40,6 +45,7 @@ from tests.support import (
     Person,
     added_person,
     bearer,
+    invite_ok,
     invited_person,
     problem_type,
     random_email,
@@ -114,34 +120,40 @@ def _certificates_by_department(record: dict[str, Any]) -> dict[str, set[str]]:
     }
 
 
-async def _count_merged_events(bootstrap: str, kept: str, merged: str) -> int:
-    """``identity.account_merged`` events of this pair on the public topic, to its end."""
+async def _merged_events(bootstrap: str, kept: str, merged: str) -> list[tuple[str, Any]]:
+    """``(key, envelope)`` of this pair's ``identity.account_merged`` events on the public
+    topic, read to its end."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         await consumer.topics()
         topic = IDENTITY_EVENTS.name
-        assigned = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or set())
-        ]
+        partitions = sorted(consumer.partitions_for_topic(topic) or set())
+        assigned = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
-        found: set[str] = set()
+        found: dict[str, tuple[str, Any]] = {}
         deadline = time.monotonic() + 30
         while any([await consumer.position(tp) < end for tp, end in ends.items()]):
             assert time.monotonic() < deadline, f"did not read {topic} to its end"
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
                     envelope = json.loads(record.value) if record.value else None
-                    if not envelope or envelope.get("type") != "identity.account_merged":
+                    if not envelope or envelope.get("type") != AccountMerged.TYPE:
                         continue
                     d = envelope["data"]
                     if d["kept_account_id"] == kept and d["merged_account_id"] == merged:
-                        found.add(envelope["event_id"])
-        return len(found)
+                        key = record.key.decode() if record.key else ""
+                        found[envelope["event_id"]] = (key, envelope)
+        return list(found.values())
     finally:
         await consumer.stop()
+
+
+def _valid(envelope: Any, kind: type[Payload]) -> None:
+    schema = json.loads((SCHEMAS / file_name(kind)).read_text())
+    jsonschema.validate(envelope, schema, format_checker=jsonschema.FormatChecker())
 
 
 async def _subscriber_view(
@@ -246,6 +258,20 @@ async def test_merging_two_accounts_moves_everything_once(
     assert rebuilt_b == _as_table(await api.report_users(b))
     merged_a = [e for e in events_a if e["type"] == "membership.member_merged"]
     assert [e["data"]["merged_account_id"] for e in merged_a] == [drop.account_id]
+    _valid(merged_a[0], MemberMerged)
+    assert merged_a[0]["data"]["group_ids"] == [night]
+    # No removal or welcome for either account: the merge is its own event.
+    after_merge = events_a[events_a.index(merged_a[0]) :]
+    assert not [
+        e
+        for e in after_merge
+        if e["type"] in ("membership.member_removed", "membership.member_added")
+    ]
+
+    # Every address of DROP finds KEEP in membership: already a member, in A and in B.
+    for admin in (a, b):
+        results = await invite_ok(api, admin, [drop.email, work])
+        assert [r["outcome"] for r in results] == ["already_member", "already_member"], results
 
     # KEEP sees the training of both accounts: both completions of the course stay.
     async def both_trainings() -> dict[str, set[str]] | None:
@@ -280,7 +306,11 @@ async def test_merging_two_accounts_moves_everything_once(
     again = await _cli_merge(stack, keep.account_id, drop.account_id)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == answer
-    assert await _count_merged_events(bootstrap, keep.account_id, drop.account_id) == 1
+    # One account_merged, keyed by the merged account (after every earlier event about it).
+    [(key, merged_event)] = await _merged_events(bootstrap, keep.account_id, drop.account_id)
+    assert key == drop.account_id
+    assert merged_event["data"]["merged_at"].startswith(answer["merged_at"][:19])
+    _valid(merged_event, AccountMerged)
     rebuilt_again, events_again = await _subscriber_view(api, bootstrap, a)
     assert [e for e in events_again if e["type"] == "membership.member_merged"] == merged_a
     assert rebuilt_again == rebuilt_a == _as_table(await api.report_users(a))
