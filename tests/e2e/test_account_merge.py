@@ -316,7 +316,7 @@ async def test_merging_two_accounts_moves_everything_once(
     assert rebuilt_again == rebuilt_a == _as_table(await api.report_users(a))
 
 
-async def test_merges_an_operator_may_not_do(api: Api, stack: Any) -> None:
+async def test_merges_an_operator_may_not_do(api: Api, bootstrap: str) -> None:
     admin = await api.create_department()
     one = await added_person(api, admin)
     two = await added_person(api, admin)
@@ -345,6 +345,15 @@ async def test_merges_an_operator_may_not_do(api: Api, stack: Any) -> None:
     assert r.status_code == 409 and problem_type(r) == "account-already-merged", r.text
     r = await _merge_http(api, two.account_id, three.account_id, op)
     assert r.status_code == 409 and problem_type(r) == "kept-account-merged", r.text
+    # Two operators merging the same pair at once: one merge, the same answer for both.
+    four = await added_person(api, admin)
+    both = await asyncio.gather(
+        _merge_http(api, one.account_id, four.account_id, op),
+        _merge_http(api, one.account_id, four.account_id, op),
+    )
+    assert [r.status_code for r in both] == [200, 200], [r.text for r in both]
+    assert both[0].json() == both[1].json()
+    assert len(await _merged_events(bootstrap, one.account_id, four.account_id)) == 1
     # The refusals changed nothing: THREE is still a member with its own row.
     r = await _merge_http(api, one.account_id, two.account_id, op)
     assert r.status_code == 200, r.text
