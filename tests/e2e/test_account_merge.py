@@ -316,7 +316,7 @@ async def test_merging_two_accounts_moves_everything_once(
     assert rebuilt_again == rebuilt_a == _as_table(await api.report_users(a))
 
 
-async def test_merges_an_operator_may_not_do(api: Api, bootstrap: str) -> None:
+async def test_merges_an_operator_may_not_do(api: Api, stack: Any, bootstrap: str) -> None:
     admin = await api.create_department()
     one = await added_person(api, admin)
     two = await added_person(api, admin)
@@ -325,6 +325,10 @@ async def test_merges_an_operator_may_not_do(api: Api, bootstrap: str) -> None:
 
     r = await _merge_http(api, one.account_id, one.account_id, op)
     assert r.status_code == 422 and problem_type(r) == "merge-into-itself", r.text
+    if stack is not None:  # the command says why on stderr, and fails
+        refused = await _cli_merge(stack, one.account_id, one.account_id)
+        assert refused.returncode == 1 and refused.stdout == "", refused
+        assert "identity answered 422" in refused.stderr, refused.stderr
     unknown = str(uuid.uuid4())
     r = await _merge_http(api, unknown, one.account_id, op)
     assert r.status_code == 404 and problem_type(r) == "not-found", r.text
