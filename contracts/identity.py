@@ -323,6 +323,34 @@ class AddressUnlinked(Payload):
     unlinked_at: datetime = Field(description="When (UTC).")
 
 
+class AccountMerged(Payload):
+    """Event: an operator merged two accounts of one person; ``kept_account_id`` stays.
+
+    From then on the merged account holds no address (its login email and linked
+    addresses are the kept account's linked addresses), nobody signs in as it, and its
+    tokens are refused (``TokensRevoked``, reason ``account_merged``). Whatever a
+    subscriber keeps per account for the merged one is now the kept account's:
+    membership moves its memberships (one ``membership.member_merged`` per department,
+    after this), reporting its training records. An event that still names the merged
+    account later (another system's view may lag) means the kept one.
+
+    Sent once per merge: asking again for the same merge changes nothing and sends
+    nothing.
+    """
+
+    TYPE: ClassVar[str] = "identity.account_merged"
+
+    kept_account_id: uuid.UUID = Field(
+        description="The account that stays, and now holds everything of the other.",
+        examples=["3d6f0f1e-5a4b-4c9e-8f1a-7b2c3d4e5f60"],
+    )
+    merged_account_id: uuid.UUID = Field(
+        description="The account merged into it: it no longer signs in or holds anything.",
+        examples=["7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"],
+    )
+    merged_at: datetime = Field(description="When (UTC).")
+
+
 class AccountAddressChanged(Payload):
     """Private event (for membership): an address was linked to, or unlinked from, an
     account; membership keeps its lookups of addresses (already a member, known
@@ -384,10 +412,13 @@ class TokensRevoked(Payload):
         description="Tokens issued (`iat`) before this instant (UTC, microseconds) are refused.",
         examples=["2026-12-05T07:45:12.345678Z"],
     )
-    reason: Literal["password_set", "email_confirmed", "signed_out_everywhere"] = Field(
+    reason: Literal[
+        "password_set", "email_confirmed", "signed_out_everywhere", "account_merged"
+    ] = Field(
         description="Why: `password_set` (a set-password or reset link was used), "
         "`email_confirmed` (a registration's address was confirmed), "
-        "`signed_out_everywhere` (the person asked for it).",
+        "`signed_out_everywhere` (the person asked for it), `account_merged` (an "
+        "operator merged the account into another: none of its tokens is accepted again).",
         examples=["password_set"],
     )
 

@@ -270,6 +270,51 @@ class MemberRestored(Payload):
     )
 
 
+class MemberMerged(Payload):
+    """Event: an operator merged two accounts of one person (``identity.account_merged``),
+    and this department's membership of the merged account is now the kept account's.
+
+    It says the kept account's membership as it is after the merge, whole: a
+    subscriber that rebuilds the member list drops ``merged_account_id`` and sets
+    ``account_id`` to these values (groups included), as for ``member_restored``.
+    ``removed`` true: the person is not a current member (both memberships were
+    removed ones). Sent once per department where the merged account had a
+    membership, current or removed; nobody is emailed.
+
+    Which membership survives when both accounts had one: a current one over a
+    removed one, else the kept account's; its role and status stay, the employee ID is
+    the kept account's (else the merged one's), the groups are both accounts' groups.
+    """
+
+    TYPE: ClassVar[str] = "membership.member_merged"
+
+    department_id: uuid.UUID = _DEPARTMENT
+    account_id: uuid.UUID = Field(
+        description="The kept account: the membership is this account's from now on.",
+        examples=["3d6f0f1e-5a4b-4c9e-8f1a-7b2c3d4e5f60"],
+    )
+    merged_account_id: uuid.UUID = Field(
+        description="The merged account: it is no longer in the department at all (no "
+        "removed membership is left behind either).",
+        examples=["7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"],
+    )
+    name: str = Field(description="Full name (the kept account's).")
+    email: Email = Field(description="The kept account's login email.")
+    role: Role = Field(description="Role after the merge.")
+    status: Status = Field(description="Status after the merge.")
+    employee_id: str | None = Field(default=None, description="Employee ID after the merge.")
+    group_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Every group of the membership after the merge."
+    )
+    joined_at: datetime = Field(description="When the person first joined (either account).")
+    removed: bool = Field(
+        default=False,
+        description="True: the membership is a removed one (neither account was a current "
+        "member); a member list leaves it out.",
+    )
+    merged_at: datetime = Field(description="When the accounts were merged (UTC).")
+
+
 class RegistrationLinkChanged(Payload):
     """Event: the department's self-registration link was rotated or switched off."""
 

@@ -22,6 +22,7 @@ from .identity import (
     AccountCreated,
     AccountCreationRejected,
     AccountEmailConfirmed,
+    AccountMerged,
     AccountRequestLapsed,
     AccountUpdated,
     AddressConfirmationIssued,
@@ -57,6 +58,7 @@ from .membership import (
     MemberInvited,
     MemberJoinedGroup,
     MemberLeftGroup,
+    MemberMerged,
     MemberRemoved,
     MemberRestored,
     MemberRoleChanged,
@@ -131,6 +133,7 @@ IDENTITY_EVENTS = Topic(
         AccountUpdated,
         AddressLinked,
         AddressUnlinked,
+        AccountMerged,
     ),
 )
 # Answers that name the account already holding an address: for membership, which
@@ -227,6 +230,7 @@ MEMBERSHIP_EVENTS = Topic(
         MemberLeftGroup,
         MemberRemoved,
         MemberRestored,
+        MemberMerged,
         RegistrationLinkChanged,
         ImportStarted,
         ImportFinished,

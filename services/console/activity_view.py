@@ -17,6 +17,7 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("left_group", "Taken out of a group"),
     ("removed", "Removed"),
     ("restored", "Back in the department"),
+    ("merged", "Accounts merged"),
 )
 ACTION_NAMES = dict(ACTIONS)
 PAGE_SIZE = 50
@@ -116,4 +117,6 @@ def details_text(entry: Mapping[str, Any], groups: Mapping[str, str]) -> str:
     if action in ("joined", "restored"):
         parts = [p for p in (d.get("role"), VIA.get(str(d.get("via")), "")) if p]
         return ", ".join(parts)
+    if action == "merged":
+        return "another account of the person was merged into this one"
     return ""

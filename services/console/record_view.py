@@ -181,6 +181,8 @@ def history_text(event: str, details: Mapping[str, Any], names: Mapping[str, str
         return f"Taken out of {_group(details, names)}."
     if event == "removed":
         return "Removed from the department."
+    if event == "merged":
+        return "Another account of this person was merged into this one (by an operator)."
     return event.replace("_", " ").capitalize() + "."
 
 

@@ -88,6 +88,10 @@ class AddressLinks:
         as for every other request: that registration lapses and its account goes.
         """
         account = await store.account_by_id(uow.conn, account_id, lock=True)
+        if account is not None and account.merged_into is not None:
+            # Asked for (an invitation accepted) just before an operator merged the
+            # account: the address is the kept account's, like every other of it.
+            account = await store.account_by_id(uow.conn, account.merged_into, lock=True)
         if account is None:
             log.warning("address link for an unknown account", account_id=str(account_id))
             return "no_account"

@@ -1,5 +1,5 @@
 """Identity's HTTP surface: sign-in, passwords, the caller's account (its name and
-login email, ``profile``; signing out everywhere), operators' links.
+login email, ``profile``; signing out everywhere), operators' links and merges.
 
 The pages people use (the set-password page every emailed link opens) are the
 console's; identity serves only its API. The public calls that take a secret or
@@ -26,6 +26,7 @@ from .deps import (
     ConfirmationResendGuard,
     EmailChangeConfirmGuard,
     EmailChangeGuard,
+    MergesService,
     Operator,
     PasswordSetGuard,
     ProfilesService,
@@ -34,16 +35,20 @@ from .deps import (
     SignInGuard,
 )
 from .errors import (
+    AccountAlreadyMerged,
     AccountNotFound,
+    AccountUnconfirmed,
     AddressAlreadyYours,
     AddressNotFound,
     EmailNotConfirmed,
     EmailTaken,
     InvalidCredentials,
+    KeptAccountMerged,
     LinkExpired,
     LinkInvalid,
     LinkUsed,
     LoginEmailNotRemovable,
+    MergeIntoItself,
     SameEmail,
     WrongCurrentPassword,
     WrongRegistrationPassword,
@@ -61,6 +66,8 @@ from .schemas import (
     EmailChangeRequest,
     EmailConfirmation,
     EmailConfirmed,
+    MergeOut,
+    MergeRequest,
     PasswordLink,
     PasswordSet,
     ResetRequest,
@@ -336,3 +343,32 @@ async def password_link(account: uuid.UUID, _: Operator, accounts: AccountsServi
     """Platform operators: a fresh set-password link (e.g. for a department's first admin)."""
     link = await accounts.operator_link(account)
     return PasswordLink(url=link.url, token=link.token, expires_at=link.expires_at)
+
+
+@router.post(
+    "/v1/accounts/{account}/merges",
+    operation_id="merge_accounts",
+    tags=["operators"],
+)
+@raises(
+    MergeIntoItself,
+    AccountNotFound,
+    AccountAlreadyMerged,
+    KeptAccountMerged,
+    AccountUnconfirmed,
+)
+async def merge_accounts(
+    account: uuid.UUID, body: MergeRequest, _: Operator, merges: MergesService
+) -> MergeOut:
+    """Platform operators: merge the account in the body into this one (one person with
+    two accounts). Its login email and linked addresses become this account's linked
+    addresses, it can no longer sign in (its tokens are refused), and
+    ``identity.account_merged`` lets membership and reporting move its memberships and
+    training records. Asking again for the same merge answers the same and changes
+    nothing."""
+    done = await merges.merge(account, body.account_id)
+    return MergeOut(
+        kept_account_id=done.kept_account_id,
+        merged_account_id=done.merged_account_id,
+        merged_at=done.merged_at,
+    )

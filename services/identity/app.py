@@ -16,6 +16,7 @@ from .consumers import handlers
 from .container import Identity, Jwks
 from .errors import PROBLEMS
 from .links import Links
+from .merges import Merges
 from .passwords import SealedPasswords
 from .profile import Profiles
 from .service import Accounts
@@ -59,7 +60,13 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
             AddressLinks(confirmations),
             timedelta(seconds=settings.email_change_ttl_s),
         )
-        return Identity(accounts=accounts, jwks=jwks, profiles=profiles, addresses=addresses)
+        return Identity(
+            accounts=accounts,
+            jwks=jwks,
+            profiles=profiles,
+            addresses=addresses,
+            merges=Merges(runtime.engine),
+        )
 
     async def sweep_unconfirmed(runtime: Runtime) -> None:
         await runtime.use_cases(Identity).accounts.sweep_forever()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .addresses import Addresses
+from .merges import Merges
 from .profile import Profiles
 from .service import Accounts
 
@@ -21,3 +22,4 @@ class Identity:
     jwks: Jwks
     profiles: Profiles
     addresses: Addresses
+    merges: Merges

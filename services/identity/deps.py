@@ -32,6 +32,7 @@ from .errors import (
     WrongCurrentPassword,
     WrongRegistrationPassword,
 )
+from .merges import Merges
 from .profile import Profiles
 from .schemas import (
     AddressConfirmation,
@@ -93,6 +94,11 @@ async def get_profiles(identity: IdentityService) -> Profiles:
 async def get_addresses(identity: IdentityService) -> Addresses:
     """The person's own addresses."""
     return identity.addresses
+
+
+async def get_merges(identity: IdentityService) -> Merges:
+    """Operators' merges of two accounts."""
+    return identity.merges
 
 
 @raises(TooManyAttempts)
@@ -224,6 +230,7 @@ ConfirmationGuard = Annotated[None, Depends(confirmation_guard, scope="function"
 ConfirmationResendGuard = Annotated[None, Depends(confirmation_resend_guard, scope="function")]
 ProfilesService = Annotated[Profiles, Depends(get_profiles)]
 AddressesService = Annotated[Addresses, Depends(get_addresses)]
+MergesService = Annotated[Merges, Depends(get_merges)]
 AddressRequestGuard = Annotated[None, Depends(address_request_guard, scope="function")]
 AddressConfirmGuard = Annotated[None, Depends(address_confirm_guard, scope="function")]
 EmailChangeGuard = Annotated[None, Depends(email_change_guard, scope="function")]

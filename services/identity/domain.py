@@ -1,4 +1,4 @@
-"""Identity's rules: email identity and single-use tokens. No I/O.
+"""Identity's rules: email identity, single-use tokens, merging accounts. No I/O.
 
 The password policy lives in ``prodigy_users.runtime.passwords``: membership
 checks it too, when people register while joining.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 # The public reset request answers 202 whatever happens, so anyone can ask for any
 # address, and an admin may click "reset" again and again: at most this many reset
@@ -101,3 +103,36 @@ def email_change_refusal(current: str, wanted: str) -> str | None:
     if normalise_email(wanted) == normalise_email(current):
         return "same"
     return None
+
+
+MergeStep = Literal["merge", "done", "self", "drop_merged_elsewhere", "keep_merged", "unconfirmed"]
+
+
+def merge_step(
+    keep_id: uuid.UUID,
+    drop_id: uuid.UUID,
+    keep_merged_into: uuid.UUID | None,
+    drop_merged_into: uuid.UUID | None,
+    *,
+    confirmed: bool = True,
+) -> MergeStep:
+    """What merging ``drop_id`` into ``keep_id`` does, both accounts known.
+
+    ``done``: it was merged into this very account before (asking again changes
+    nothing); ``self``: one account; ``drop_merged_elsewhere``: it went into another
+    account already; ``keep_merged``: the account to keep was itself merged away;
+    ``unconfirmed`` (``confirmed`` false): either account is a registration nobody
+    confirmed (it may lapse and be deleted, or be confirmed and announced as a new
+    account, so it takes no part in a merge).
+    """
+    if keep_id == drop_id:
+        return "self"
+    if drop_merged_into == keep_id:
+        return "done"
+    if drop_merged_into is not None:
+        return "drop_merged_elsewhere"
+    if keep_merged_into is not None:
+        return "keep_merged"
+    if not confirmed:
+        return "unconfirmed"
+    return "merge"

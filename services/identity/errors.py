@@ -114,6 +114,36 @@ class AddressAlreadyYours(DomainError):
         super().__init__(errors=[{"field": "email", "message": "already one of your addresses"}])
 
 
+class MergeIntoItself(DomainError):
+    """A merge whose two accounts are one."""
+
+    default_detail = "An account cannot be merged into itself: give two different accounts."
+
+
+class AccountAlreadyMerged(DomainError):
+    """The account to merge away was merged into another account already."""
+
+    default_detail = "That account was merged into another account already."
+
+
+class KeptAccountMerged(DomainError):
+    """The account to keep was itself merged into another account."""
+
+    default_detail = (
+        "The account to keep was itself merged into another account: merge into that one."
+    )
+
+
+class AccountUnconfirmed(DomainError):
+    """One of the two accounts is a registration whose address was never confirmed: it
+    may still lapse (and be deleted) or be confirmed, so it is not merged either way."""
+
+    default_detail = (
+        "That account has never confirmed its address: it is a registration that may "
+        "still lapse. Merge it once it is confirmed, or let it lapse."
+    )
+
+
 PROBLEMS: dict[type[DomainError], ProblemType] = {
     InvalidCredentials: ProblemType(401, "invalid-credentials", "Invalid credentials"),
     AccountNotFound: ProblemType(404, "not-found", "No such account"),
@@ -131,4 +161,8 @@ PROBLEMS: dict[type[DomainError], ProblemType] = {
     ),
     AddressNotFound: ProblemType(404, "address-not-found", "No such address"),
     AddressAlreadyYours: ProblemType(422, "address-already-yours", "Address already yours"),
+    MergeIntoItself: ProblemType(422, "merge-into-itself", "Cannot merge an account into itself"),
+    AccountAlreadyMerged: ProblemType(409, "account-already-merged", "Account already merged"),
+    KeptAccountMerged: ProblemType(409, "kept-account-merged", "The account to keep is merged"),
+    AccountUnconfirmed: ProblemType(409, "account-unconfirmed", "Account not confirmed"),
 }

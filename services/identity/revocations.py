@@ -12,7 +12,7 @@ from prodigy_users.contracts.identity import TokensRevoked
 from prodigy_users.runtime.revocation_store import cut_off
 from prodigy_users.runtime.uow import UnitOfWork
 
-Reason = Literal["password_set", "email_confirmed", "signed_out_everywhere"]
+Reason = Literal["password_set", "email_confirmed", "signed_out_everywhere", "account_merged"]
 
 
 async def revoke_tokens(

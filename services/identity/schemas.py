@@ -108,6 +108,23 @@ class PasswordLink(BaseModel):
     expires_at: datetime
 
 
+class MergeRequest(BaseModel):
+    """Which account to merge into the one in the path."""
+
+    account_id: uuid.UUID = Field(
+        description="The account to merge away: its addresses, memberships and training "
+        "records become the kept account's, and it no longer signs in."
+    )
+
+
+class MergeOut(BaseModel):
+    """A merge as done (the same answer when asked again)."""
+
+    kept_account_id: uuid.UUID
+    merged_account_id: uuid.UUID
+    merged_at: datetime = Field(description="When the merge was done (the first time).")
+
+
 class AddressOut(BaseModel):
     """One of the caller's addresses."""
 

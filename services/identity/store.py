@@ -26,6 +26,9 @@ class Account:
     # None: registered, the address not proved yet (see ``tables.accounts``).
     email_confirmed_at: datetime | None = None
     password_changed_at: datetime | None = None
+    # Set once an operator merged this account into another (``merges``).
+    merged_into: uuid.UUID | None = None
+    merged_at: datetime | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -43,6 +46,8 @@ def _account(row: sa.Row[tuple[object, ...]] | None) -> Account | None:
         row.password_hash,
         row.email_confirmed_at,
         row.password_changed_at,
+        row.merged_into,
+        row.merged_at,
     )
 
 
@@ -206,6 +211,33 @@ async def account_by_id(
     if lock:
         stmt = stmt.with_for_update()
     return _account((await conn.execute(stmt)).first())
+
+
+async def move_addresses(
+    conn: AsyncConnection, from_account: uuid.UUID, to_account: uuid.UUID
+) -> list[Address]:
+    """Every address of ``from_account`` (its login email too) becomes a linked address
+    of ``to_account``; the addresses moved. Rows change owner in place, so the unique
+    index on the address holds at every instant."""
+    rows = await conn.execute(
+        sa.update(account_addresses)
+        .where(account_addresses.c.account_id == from_account)
+        .values(account_id=to_account, login=False)
+        .returning(account_addresses)
+    )
+    return [Address(r.id, r.account_id, r.email, r.login, r.linked_at) for r in rows]
+
+
+async def mark_merged(
+    conn: AsyncConnection, account_id: uuid.UUID, into: uuid.UUID, at: datetime
+) -> None:
+    """The account is merged into ``into``: it keeps no login email (so nobody signs in
+    as it, and the address is free of it in ``accounts``' unique index)."""
+    await conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(merged_into=into, merged_at=at, email_normalised=None)
+    )
 
 
 async def set_name(conn: AsyncConnection, account_id: uuid.UUID, name: str) -> None:

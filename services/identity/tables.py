@@ -27,7 +27,9 @@ accounts = sa.Table(
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("email", sa.Text, nullable=False),
     # One account per email, case-insensitively, enforced by the database under concurrency.
-    sa.Column("email_normalised", sa.Text, nullable=False, unique=True),
+    # NULL once the account is merged into another (``merges``): its address is the kept
+    # account's from then on, and nobody signs in as it.
+    sa.Column("email_normalised", sa.Text, nullable=True, unique=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("password_hash", sa.Text, nullable=True),
     sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
@@ -38,6 +40,10 @@ accounts = sa.Table(
     # the account cannot sign in, any other request for the address takes it over,
     # and the sweep deletes it once its confirmation link has lapsed.
     sa.Column("email_confirmed_at", sa.DateTime(timezone=True), nullable=True),
+    # An operator merged this account into another (a person had two): it holds no
+    # address, cannot sign in, and every later event about it counts for the kept one.
+    sa.Column("merged_into", UUID(as_uuid=True), sa.ForeignKey("accounts.id"), nullable=True),
+    sa.Column("merged_at", sa.DateTime(timezone=True), nullable=True),
 )
 # The sweep's candidates: few at any time, so a small partial index.
 sa.Index(

@@ -1,7 +1,7 @@
 """What membership consumes: identity's answers to its account requests (single or batched,
 and the registrations that wait for their address to be confirmed), accounts' changed
-names and login emails, the addresses linked to them, and the access-token cut-offs
-its verifier checks."""
+names and login emails, the addresses linked to them, merged accounts, and the
+access-token cut-offs its verifier checks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from prodigy_users.contracts.identity import (
     AccountBatchAnswered,
     AccountCreated,
     AccountCreationRejected,
+    AccountMerged,
     AccountRequestLapsed,
     AccountUpdated,
     TokensRevoked,
@@ -24,6 +25,7 @@ from prodigy_users.runtime.consumer import Handler
 
 from .imports.answers import ImportAnswers
 from .members.accounts import on_account_address_changed, on_account_updated
+from .members.merges import on_account_merged
 from .members.requests import IdentityAnswers
 
 
@@ -37,6 +39,8 @@ def handlers(requests: IdentityAnswers, imports: ImportAnswers) -> Mapping[type[
         AccountBatchAnswered: imports.on_batch_answered,
         AccountUpdated: on_account_updated,
         AccountAddressChanged: on_account_address_changed,
+        # An operator merged two accounts: the merged one's memberships are the kept one's.
+        AccountMerged: on_account_merged,
         TokensRevoked: revocation_store.record,
     }
 

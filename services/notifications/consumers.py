@@ -22,6 +22,7 @@ from prodigy_users.contracts.membership import (
     DepartmentCreated,
     InvitationLinkIssued,
     MemberAdded,
+    MemberMerged,
     MemberRemoved,
     MemberRestored,
     MemberRoleChanged,
@@ -82,6 +83,8 @@ def handlers(settings: Settings) -> Mapping[type[Payload], Handler]:
         MemberRoleChanged: member_role,
         MemberRestored: member_role,
         MemberRemoved: member_role,
+        # One person's two accounts merged: the kept one may be the admin now.
+        MemberMerged: member_role,
         **dict.fromkeys(EMAIL_ROWS, emails_asked),
         # The access-token cut-offs the verifier checks.
         TokensRevoked: revocation_store.record,
@@ -98,7 +101,7 @@ IGNORED: Mapping[type[Payload], Callable[[Any], bool]] = {
 }
 
 ROLE_EVENTS: frozenset[type[Payload]] = frozenset(
-    {MemberAdded, MemberRoleChanged, MemberRestored, MemberRemoved}
+    {MemberAdded, MemberRoleChanged, MemberRestored, MemberRemoved, MemberMerged}
 )
 BATCH_TYPES = frozenset(EMAIL_ROWS) | ROLE_EVENTS
 

@@ -23,6 +23,7 @@ from prodigy_users.contracts.membership import (
     DepartmentCreated,
     InvitationLinkIssued,
     MemberAdded,
+    MemberMerged,
     MemberRemoved,
     MemberRestored,
     MemberRoleChanged,
@@ -68,13 +69,24 @@ async def remember_department(uow: UnitOfWork, payload: DepartmentCreated) -> No
     await store.release_held(uow.conn, payload.department_id)
 
 
-RoleEvent = MemberAdded | MemberRoleChanged | MemberRestored | MemberRemoved
+RoleEvent = MemberAdded | MemberRoleChanged | MemberRestored | MemberRemoved | MemberMerged
 
 
 def role_change(payload: RoleEvent) -> tuple[MemberKey, str | None]:
     """Whose role an event sets, and to what (None: they were removed)."""
-    role = None if isinstance(payload, MemberRemoved) else payload.role
-    return (payload.department_id, payload.account_id), role
+    key = (payload.department_id, payload.account_id)
+    if isinstance(payload, MemberRemoved):
+        return key, None
+    if isinstance(payload, MemberMerged) and payload.removed:
+        return key, None
+    return key, payload.role
+
+
+def role_changes(payload: RoleEvent) -> list[tuple[MemberKey, str | None]]:
+    """Every role an event sets: a merge of two accounts also forgets the merged one."""
+    if isinstance(payload, MemberMerged):
+        return [((payload.department_id, payload.merged_account_id), None), role_change(payload)]
+    return [role_change(payload)]
 
 
 async def remember_roles(conn: AsyncConnection, events: Iterable[RoleEvent]) -> None:
@@ -84,7 +96,7 @@ async def remember_roles(conn: AsyncConnection, events: Iterable[RoleEvent]) -> 
     stops being one, or is removed, is forgotten. Only the last change of each
     person counts, so a run of events is two statements at most.
     """
-    roles = last_roles(role_change(p) for p in events)
+    roles = last_roles(change for p in events for change in role_changes(p))
     await store.upsert_memberships(conn, {k: r for k, r in roles.items() if r == ADMIN})
     await store.delete_memberships(conn, [k for k, r in roles.items() if r != ADMIN])
 

@@ -286,3 +286,14 @@ revocations = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     _timestamp("revoked_at"),
 )
+
+# Accounts an operator merged into another (identity's ``account_merged``): a training
+# event that still names the merged account (the training system's view may lag) is
+# the kept account's, so it is recorded under it.
+merged_accounts = sa.Table(
+    "merged_accounts",
+    metadata,
+    sa.Column("merged_account_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kept_account_id", UUID(as_uuid=True), nullable=False),
+    _timestamp("merged_at"),
+)

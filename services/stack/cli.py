@@ -288,9 +288,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         lambda args: int(importlib.import_module("prodigy_users.stack.dlq").run(args)),
     ),
     "accounts": Subcommand(
-        "operators' reports on accounts (duplicates: accounts that may be one person's)",
-        lambda p: importlib.import_module("prodigy_users.stack.duplicates").add_arguments(p),
-        lambda args: int(importlib.import_module("prodigy_users.stack.duplicates").run(args)),
+        "operators' tools for accounts (duplicates: accounts that may be one person's; "
+        "merge KEEP DROP: make them one)",
+        lambda p: importlib.import_module("prodigy_users.stack.accounts").add_arguments(p),
+        lambda args: int(importlib.import_module("prodigy_users.stack.accounts").run(args)),
     ),
     "deploy": Subcommand(
         "Kubernetes: KafkaTopic/KafkaUser manifests from the topic registry, or the key files",

@@ -19,6 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,8 @@ async def _holders(url: str) -> list[Holder]:
         await engine.dispose()
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """``accounts duplicates [--json]``."""
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+def add_parser(actions: Any) -> None:
+    """The ``duplicates [--json]`` action of ``accounts``."""
     report = actions.add_parser(
         "duplicates",
         help="accounts that may be one person's: equal names, or similar names with an "

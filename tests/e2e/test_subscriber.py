@@ -150,6 +150,19 @@ def rebuild_members(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         elif kind == "membership.member_removed":
             members.pop(account, None)
             memberships.pop(account, None)
+        elif kind == "membership.member_merged":
+            # One person's two accounts merged: the merged one is gone, the kept one's
+            # membership is as the event says (whole, groups included).
+            members.pop(d["merged_account_id"], None)
+            memberships.pop(d["merged_account_id"], None)
+            if d.get("removed"):
+                members.pop(account, None)
+                memberships.pop(account, None)
+            else:
+                members[account] = {
+                    k: d.get(k) for k in ("name", "email", "role", "status", "employee_id")
+                }
+                memberships[account] = set(d.get("group_ids", []))
         elif kind == "membership.member_role_changed" and account in members:
             members[account]["role"] = d["role"]
         elif kind == "membership.member_status_changed" and account in members:

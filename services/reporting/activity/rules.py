@@ -35,6 +35,7 @@ Action = Literal[
     "left_group",
     "removed",
     "restored",
+    "merged",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -92,6 +93,9 @@ def actor_of(payload: Any) -> Actor:
     with it is the operator's. A change whose event names nobody is the system's.
     """
     subject: uuid.UUID = payload.account_id
+    if hasattr(payload, "merged_account_id"):
+        # Only an operator merges accounts (``membership.member_merged``).
+        return Actor("operator")
     via = getattr(payload, "via", None)
     if via in ("invitation", "registration_link"):
         return Actor("self", subject)

@@ -30,6 +30,17 @@ async def add(conn: AsyncConnection, rows: Sequence[ActivityRow]) -> None:
     )
 
 
+async def move_subject(
+    conn: AsyncConnection, department_id: uuid.UUID, merged: uuid.UUID, kept: uuid.UUID
+) -> None:
+    """Changes made to a merged account in the department are the kept account's."""
+    await conn.execute(
+        sa.update(activity)
+        .where(activity.c.department_id == department_id, activity.c.subject_id == merged)
+        .values(subject_id=kept)
+    )
+
+
 def _where(view: ActivityView) -> list[sa.ColumnElement[bool]]:
     f = view.filters
     conditions = [activity.c.department_id == view.department_id]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from prodigy_users.contracts.membership import (
     MemberAdded,
     MemberJoinedGroup,
     MemberLeftGroup,
+    MemberMerged,
     MemberRemoved,
     MemberRestored,
     MemberRoleChanged,
@@ -48,6 +49,7 @@ HISTORY_EVENTS: dict[str, str] = {
     "membership.member_left_group": "left_group",
     "membership.member_removed": "removed",
     "membership.member_restored": "restored",
+    "membership.member_merged": "merged",
 }
 
 # Every membership payload the projection folds.
@@ -65,6 +67,7 @@ PROJECTED: frozenset[type[Payload]] = frozenset(
         GroupDeleted,
         MemberJoinedGroup,
         MemberLeftGroup,
+        MemberMerged,
     }
 )
 
@@ -122,6 +125,8 @@ def member_keys(events: Iterable[Event]) -> set[MemberKey]:
         account = getattr(e.payload, "account_id", None)
         if account is not None:
             keys.add((e.payload.department_id, account))
+        if isinstance(e.payload, MemberMerged):
+            keys.add((e.payload.department_id, e.payload.merged_account_id))
     return keys
 
 
@@ -139,6 +144,10 @@ class Projection:
     history: list[HistoryRow] = field(default_factory=list)
     departments: list[DepartmentRow] = field(default_factory=list)
     groups: list[GroupRow] = field(default_factory=list)
+    # Rows to delete (a merged account's), and (department, from, to) of merges whose
+    # stored history and activity move to the kept account, in order.
+    deleted: set[MemberKey] = field(default_factory=set)
+    merges: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
     def changed_members(self) -> list[UserRow]:
         """The rows to write back."""
@@ -156,6 +165,9 @@ class Projection:
             return
         if isinstance(p, GroupDeleted):
             raise ValueError("GroupDeleted is applied in SQL, between runs")
+        if isinstance(p, MemberMerged):
+            self._merge(event)
+            return
         key = (p.department_id, p.account_id)
         row = self.members.get(key)
         details: dict[str, Any] = {}
@@ -197,6 +209,33 @@ class Projection:
                 at,
                 history_event(event.type),
                 details,
+            )
+        )
+
+    def _merge(self, event: Event) -> None:
+        """Two accounts of one person merged: the kept account's row is as the event
+        says, the merged account's row goes, and its history is the kept one's."""
+        p: MemberMerged = event.payload
+        kept = (p.department_id, p.account_id)
+        merged = (p.department_id, p.merged_account_id)
+        self._set(kept, merged_row(self.members.get(kept), self.members.get(merged), p, event))
+        self.members[merged] = None
+        self.dirty.add(merged)
+        self.deleted.add(merged)
+        self.merges.append((p.department_id, p.merged_account_id, p.account_id))
+        # This run's own entries of the merged account are the kept one's too.
+        self.history = [
+            replace(h, account_id=p.account_id) if (h.department_id, h.account_id) == merged else h
+            for h in self.history
+        ]
+        self.history.append(
+            HistoryRow(
+                event.event_id,
+                p.department_id,
+                p.account_id,
+                event.occurred_at,
+                history_event(event.type),
+                {"merged_account_id": str(p.merged_account_id)},
             )
         )
 
@@ -260,6 +299,32 @@ def _restored(row: UserRow | None, p: MemberRestored, at: datetime) -> UserRow:
     )
     restored.touch(at)
     return restored
+
+
+def merged_row(
+    kept: UserRow | None, merged: UserRow | None, p: MemberMerged, event: Event
+) -> UserRow:
+    """The kept account's row after a merge: the membership as the event says it, the
+    earliest ``joined_at``, and (a removed membership) the time it was removed."""
+    removed_at = None
+    if p.removed:
+        stored = [r.removed_at for r in (kept, merged) if r is not None and r.removed_at]
+        removed_at = max(stored) if stored else event.occurred_at
+    row = UserRow(
+        department_id=p.department_id,
+        account_id=p.account_id,
+        name=p.name,
+        sort_name=sort_name(p.name),
+        email=str(p.email),
+        role=p.role,
+        status=p.status,
+        employee_id=p.employee_id,
+        groups=list(dict.fromkeys(p.group_ids)),
+        joined_at=p.joined_at,
+        updated_at=max([event.occurred_at, *(r.updated_at for r in (kept, merged) if r)]),
+        removed_at=removed_at,
+    )
+    return row
 
 
 # (role, status) of a current member; None: no row, or a removed person.

@@ -50,10 +50,15 @@ async def project(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, A
         await store.upsert_departments(conn, fold.departments)
         await store.upsert_groups(conn, fold.groups)
         await store.save_members(conn, fold.changed_members())
+        await store.delete_members(conn, fold.deleted)
         after = {key: standing(fold.members.get(key)) for key in fold.dirty}
         await store.add_counts(conn, count_changes(before, after))
         await store.add_history(conn, fold.history)
         await _add_activity(conn, run, fold.history)
+        # Last: the merged account's entries, this run's too, are the kept account's.
+        for department_id, merged, kept in fold.merges:
+            await store.move_history(conn, department_id, merged, kept)
+            await activity_store.move_subject(conn, department_id, merged, kept)
 
 
 async def _add_activity(

@@ -127,6 +127,27 @@ async def save_members(conn: AsyncConnection, rows: list[UserRow]) -> None:
     await accounts.overlay(conn, [r.account_id for r in rows])
 
 
+async def delete_members(conn: AsyncConnection, keys: Iterable[MemberKey]) -> None:
+    """Delete these rows (a merged account's: the person's row is the kept account's)."""
+    wanted = list(set(keys))
+    if not wanted:
+        return
+    await conn.execute(
+        sa.delete(users).where(sa.tuple_(users.c.department_id, users.c.account_id).in_(wanted))
+    )
+
+
+async def move_history(
+    conn: AsyncConnection, department_id: uuid.UUID, merged: uuid.UUID, kept: uuid.UUID
+) -> None:
+    """The merged account's history in the department is the kept account's."""
+    await conn.execute(
+        sa.update(history)
+        .where(history.c.department_id == department_id, history.c.account_id == merged)
+        .values(account_id=kept)
+    )
+
+
 async def add_counts(conn: AsyncConnection, moves: dict[CountKey, int]) -> None:
     """Move the counts of current members per department, role and status.
 

@@ -27,6 +27,7 @@ from ..errors import (
     RevokedCertificate,
     UnknownCertificate,
 )
+from ..merges import as_kept
 from ..rules import GroupRef, UserRow, group_refs
 from ..users import store as users_store
 from . import store
@@ -178,25 +179,26 @@ def _printed(entry: Completion, department: str, person: str) -> CertificateData
 #
 # Each handler is one upsert keyed by what the event is about (person and course,
 # person and certificate), so a redelivery, a repeat with a new ``event_id`` and a
-# replay from the beginning all leave the same rows.
+# replay from the beginning all leave the same rows. An event naming an account an
+# operator merged into another is the kept account's (``merges``).
 
 
 async def record_assignment(
     uow: UnitOfWork, envelope: RawEnvelope, payload: CourseAssigned
 ) -> None:
     """A course is on the person's plan (member yet or not: the record shows it when they are)."""
-    await store.upsert_assignment(uow.conn, payload, envelope.occurred_at)
+    await store.upsert_assignment(uow.conn, await as_kept(uow.conn, payload), envelope.occurred_at)
 
 
 async def record_completion(
     uow: UnitOfWork, envelope: RawEnvelope, payload: CourseCompleted
 ) -> None:
     """A completion joins the transcript, once per certificate."""
-    await store.upsert_completion(uow.conn, payload, envelope.occurred_at)
+    await store.upsert_completion(uow.conn, await as_kept(uow.conn, payload), envelope.occurred_at)
 
 
 async def record_revocation(
     uow: UnitOfWork, envelope: RawEnvelope, payload: CertificateRevoked
 ) -> None:
     """A certificate is revoked: still on the transcript, counted for nothing, no PDF."""
-    await store.add_revocation(uow.conn, payload)
+    await store.add_revocation(uow.conn, await as_kept(uow.conn, payload))

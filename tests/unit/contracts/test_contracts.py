@@ -135,6 +135,11 @@ SAMPLES: dict[str, Payload] = {
         address_id=uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"),
         unlinked_at=NOW,
     ),
+    "identity.account_merged": identity.AccountMerged(
+        kept_account_id=ACCOUNT,
+        merged_account_id=uuid.UUID("7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"),
+        merged_at=NOW,
+    ),
     "identity.account_address_changed": identity.AccountAddressChanged(
         account_id=ACCOUNT, email="tina.work@example.org", change="linked", occurred_at=NOW
     ),
@@ -235,6 +240,19 @@ SAMPLES: dict[str, Payload] = {
         employee_id="E-17",
         group_ids=[GROUP],
         restored_at=NOW,
+    ),
+    "membership.member_merged": membership.MemberMerged(
+        department_id=DEPT,
+        account_id=ACCOUNT,
+        merged_account_id=uuid.UUID("7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"),
+        name="Ana Lima",
+        email="ana.lima@example.org",
+        role="member",
+        status="active",
+        employee_id="E-17",
+        group_ids=[GROUP],
+        joined_at=NOW,
+        merged_at=NOW,
     ),
     "membership.registration_link_changed": membership.RegistrationLinkChanged(
         department_id=DEPT, enabled=True, role="member", allowed_domains=["example.org"]

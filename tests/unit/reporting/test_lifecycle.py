@@ -34,6 +34,7 @@ def test_every_lifecycle_event_has_a_history_name() -> None:
         "left_group",
         "removed",
         "restored",
+        "merged",
     }
     assert history_event("membership.member_removed") == "removed"
     assert history_event("membership.something_new") == "membership.something_new"
