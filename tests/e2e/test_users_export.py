@@ -19,7 +19,6 @@ from openpyxl import load_workbook
 from tests.e2e.users_table_support import (
     Dataset,
     Department,
-    build,
     moment,
     users_url,
     viewer,
@@ -42,10 +41,11 @@ HEADERS = [
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-@pytest.fixture(scope="module")
-async def data(api: Api) -> Dataset:
-    """Two departments made through the public API, as reporting shows them."""
-    return await build(api)
+@pytest.fixture
+def data(users_dataset: Dataset) -> Dataset:
+    """Two departments made through the public API, as reporting shows them (made once
+    per worker, shared with the other modules that only read them)."""
+    return users_dataset
 
 
 async def download(
