@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,10 +39,19 @@ RECOVERY_S = 30.0
 WINDOW_S = 1.0
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with notifications_pair(tmp_path, TEST_SERVICE_ENV) as stack:
+@pytest.fixture(scope="module")
+async def pair_for_the_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """One pair for the module's tests (starting one took a quarter of a minute)."""
+    async with notifications_pair(tmp_path_factory.mktemp("crash"), TEST_SERVICE_ENV) as stack:
         yield stack
+
+
+@pytest.fixture
+async def pair(pair_for_the_module: Stack) -> Stack:
+    """The pair with both processes running, whatever the test before stopped or killed
+    (each test queues emails of its own and looks only at those)."""
+    await pair_for_the_module.start_service("notifications")
+    return pair_for_the_module
 
 
 async def wait_captured(stack: Stack, wanted: dict[str, uuid.UUID], at_least: int) -> None:
