@@ -51,24 +51,26 @@ RESETS_THE_BROKER = (
 SCANS_THE_TOPICS = "tests/e2e/test_public_topics.py"
 
 
-# The longest modules (from ``--durations`` of whole runs, about 25 to 65 s each), in
-# that order, before all the others: with ``-n 2 --dist loadfile`` each worker takes
-# the next module as it finishes one, so the many short ones fill in at the end and
-# neither worker finishes long before the other. A module missing here only runs in
-# its collection place. (xdist's own order, by number of tests per module, put most
-# of these last, and the topic scan and the resets before some modules that write:
-# pyproject.toml's addopts turn it off with ``--no-loadscope-reorder``.) test_restart
-# runs a stack of its own: it resets nothing of the shared one.
+# The longest modules (from ``--durations`` of whole runs, about 25 to 65 s each), before
+# all the others: with ``-n 2 --dist loadfile`` each worker takes the next module as it
+# finishes one, so the many short ones fill in at the end and neither worker finishes
+# long before the other. Longest first, but the one-test modules spread out: a worker
+# with two tests or fewer left takes the next module, so it could queue several of
+# them. A module missing here only runs in its collection place. (xdist's own order,
+# by number of tests per module, put most of these last, and the topic scan and the
+# resets before some modules that write: pyproject.toml's addopts turn it off with
+# ``--no-loadscope-reorder``.) test_restart runs a stack of its own: it resets
+# nothing of the shared one.
 SLOW_FIRST = (
     "tests/e2e/test_openapi_contract.py",
     "tests/e2e/test_registration_link.py",
     "tests/e2e/test_reset_timing.py",
     "tests/e2e/test_linked_addresses.py",
+    "tests/e2e/test_scale_out.py",
     "tests/e2e/test_throttling.py",
+    "tests/e2e/test_restart.py",
     "tests/e2e/test_invitations.py",
     "tests/e2e/test_email_crash.py",
-    "tests/e2e/test_scale_out.py",
-    "tests/e2e/test_restart.py",
     "tests/e2e/test_imports.py",
     "tests/e2e/test_text_input.py",
     "tests/e2e/console/test_record.py",
