@@ -37,26 +37,63 @@ TEST_SERVICE_ENV = {"PRODIGY_SEND_BACKOFF_BASE_S": "0.2", "PRODIGY_SEND_BACKOFF_
 # Modules whose tests stop or kill the broker. They run last: on the memory-only
 # broker every reset makes each relay republish its whole outbox, and records that
 # other tests wrote straight to the topics are gone after it (consumers then read
-# those partitions again from the beginning), which slows whatever runs next.
+# those partitions again from the beginning), which slows whatever runs next. Longest
+# first, so the worker that takes the last one waits least for the other.
 RESETS_THE_BROKER = (
-    "test_dead_letters.py",
-    "test_metrics.py",
-    "test_resilience.py",
-    "test_restart.py",
+    "tests/e2e/test_resilience.py",
+    "tests/e2e/test_dead_letters.py",
+    "tests/e2e/test_metrics.py",
 )
 
 
 # Reads every public topic for secrets: after every module that writes to the broker,
 # before those that reset it (a reset loses what the other modules wrote).
-SCANS_THE_TOPICS = "test_public_topics.py"
+SCANS_THE_TOPICS = "tests/e2e/test_public_topics.py"
+
+
+# The longest modules (from ``--durations`` of whole runs, about 25 to 65 s each), before
+# all the others: with ``-n 2 --dist loadfile`` each worker takes the next module as it
+# finishes one, so the many short ones fill in at the end and neither worker finishes
+# long before the other. Longest first, but the one-test modules spread out: a worker
+# with two tests or fewer left takes the next module, so it could queue several of
+# them. A module missing here only runs in its collection place. (xdist's own order,
+# by number of tests per module, put most of these last, and the topic scan and the
+# resets before some modules that write: pyproject.toml's addopts turn it off with
+# ``--no-loadscope-reorder``.) test_restart runs a stack of its own: it resets
+# nothing of the shared one.
+SLOW_FIRST = (
+    "tests/e2e/test_openapi_contract.py",
+    "tests/e2e/test_registration_link.py",
+    "tests/e2e/test_reset_timing.py",
+    "tests/e2e/test_linked_addresses.py",
+    "tests/e2e/test_scale_out.py",
+    "tests/e2e/test_throttling.py",
+    "tests/e2e/test_restart.py",
+    "tests/e2e/test_invitations.py",
+    "tests/e2e/test_email_crash.py",
+    "tests/e2e/test_imports.py",
+    "tests/e2e/test_text_input.py",
+    "tests/e2e/console/test_record.py",
+    "tests/e2e/test_imports_resume.py",
+    "tests/integration/stack/test_parts.py",
+)
+
+
+def _run_order(item: pytest.Item) -> tuple[int, int]:
+    module = item.nodeid.split("::", 1)[0]
+    if module in RESETS_THE_BROKER:
+        return 3, RESETS_THE_BROKER.index(module)
+    if module == SCANS_THE_TOPICS:
+        return 2, 0
+    if module in SLOW_FIRST:
+        return 0, SLOW_FIRST.index(module)
+    return 1, 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the topic scan, then the broker-resetting modules, to the end (a stable sort
-    keeps the rest)."""
-    items.sort(
-        key=lambda item: (item.path.name in RESETS_THE_BROKER, item.path.name == SCANS_THE_TOPICS)
-    )
+    """The slowest modules first, then the rest, then the topic scan, then the
+    broker-resetting modules (a stable sort keeps the order within each)."""
+    items.sort(key=_run_order)
 
 
 def _containers(stack: ExitStack) -> dict[str, Any]:

@@ -208,8 +208,13 @@ class Api:
         )
 
     async def mails(self, to: str | None = None) -> list[dict[str, Any]]:
-        """Captured mails, optionally only those to one address."""
-        r = await self.http.get(self.url("mail", "/messages"))
+        """Captured mails, optionally only those to one address.
+
+        The capture picks them (``?to=``, from its index): every test waits for mail
+        this way, polling, and fetching the whole session's mail each time made each
+        poll slower than the last."""
+        params = {} if to is None else {"to": to}
+        r = await self.http.get(self.url("mail", "/messages"), params=params)
         r.raise_for_status()
         mails: list[dict[str, Any]] = r.json()
         if to is None:

@@ -4,6 +4,7 @@ and the guards that throttle the public calls (``runtime.throttle``)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -126,17 +127,26 @@ async def address_request_guard(
         yield
 
 
+@asynccontextmanager
+async def _link_attempt(
+    request: Request, by_address: Limit, by_token: Limit, token: str
+) -> AsyncIterator[None]:
+    """Using a single-use link, throttled per client address and per token: a link that
+    is refused (invalid, used or expired) counts as a failure."""
+    throttle = throttle_of(request)
+    keys = [(by_address, throttle.client(request)), (by_token, token)]
+    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+        yield
+
+
 @raises(TooManyAttempts)
 async def email_change_confirm_guard(
     request: Request, body: EmailChangeConfirmation
 ) -> AsyncIterator[None]:
     """Using an email-change link, throttled per client address and per token."""
-    throttle = throttle_of(request)
-    keys = [
-        (EMAIL_CHANGE_CONFIRM_BY_ADDRESS, throttle.client(request)),
-        (EMAIL_CHANGE_CONFIRM_BY_TOKEN, body.token),
-    ]
-    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+    async with _link_attempt(
+        request, EMAIL_CHANGE_CONFIRM_BY_ADDRESS, EMAIL_CHANGE_CONFIRM_BY_TOKEN, body.token
+    ):
         yield
 
 
@@ -144,12 +154,9 @@ async def email_change_confirm_guard(
 async def address_confirm_guard(request: Request, body: AddressConfirmation) -> AsyncIterator[None]:
     """Using an address link, throttled per client address and per token (the budgets
     of email-change links: both are links a signed-in person had sent to an address)."""
-    throttle = throttle_of(request)
-    keys = [
-        (EMAIL_CHANGE_CONFIRM_BY_ADDRESS, throttle.client(request)),
-        (EMAIL_CHANGE_CONFIRM_BY_TOKEN, body.token),
-    ]
-    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+    async with _link_attempt(
+        request, EMAIL_CHANGE_CONFIRM_BY_ADDRESS, EMAIL_CHANGE_CONFIRM_BY_TOKEN, body.token
+    ):
         yield
 
 
@@ -176,12 +183,7 @@ async def sign_in_guard(request: Request, body: TokenRequest) -> AsyncIterator[N
 @raises(TooManyAttempts)
 async def password_set_guard(request: Request, body: PasswordSet) -> AsyncIterator[None]:
     """Setting a password, throttled per client address and per token."""
-    throttle = throttle_of(request)
-    keys = [
-        (PASSWORD_SET_BY_ADDRESS, throttle.client(request)),
-        (PASSWORD_SET_BY_TOKEN, body.token),
-    ]
-    async with throttle.attempt(keys, failures=(LinkInvalid, LinkUsed, LinkExpired)):
+    async with _link_attempt(request, PASSWORD_SET_BY_ADDRESS, PASSWORD_SET_BY_TOKEN, body.token):
         yield
 
 

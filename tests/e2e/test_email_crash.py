@@ -12,25 +12,22 @@ each email that arrived twice must have arrived the first time within
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.notifications.store import EMAILS_CHANNEL
 from prodigy_users.notifications.tables import emails
-from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
-from tests.conftest import TARGET, TEST_SERVICE_ENV
+from prodigy_users.stack.supervisor import Stack
+from tests.conftest import TEST_SERVICE_ENV
+from tests.e2e.notifications_support import captured, notifications_pair, queue_emails
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -42,67 +39,19 @@ RECOVERY_S = 30.0
 WINDOW_S = 1.0
 
 
-@contextlib.asynccontextmanager
-async def notifications_pair(tmp_path: Path, service_env: dict[str, str]) -> AsyncIterator[Stack]:
-    """Two notifications processes (and what they need), nothing else."""
-    if TARGET != "embedded":
-        pytest.skip(f"PRODIGY_TEST_TARGET={TARGET}: this test runs its own embedded stack")
-    stack = Stack(
-        StackConfig(
-            data_dir=tmp_path / "stack",
-            ports=Ports.free(),
-            fresh=True,
-            fast=True,
-            replicas=2,
-            services=("notifications",),
-            console=False,
-            service_env=service_env,
-        )
-    )
-    await stack.start()
-    try:
-        yield stack
-    finally:
-        await stack.stop()
-
-
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with notifications_pair(tmp_path, TEST_SERVICE_ENV) as stack:
+@pytest.fixture(scope="module")
+async def pair_for_the_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """One pair for the module's tests (starting one took a quarter of a minute)."""
+    async with notifications_pair(tmp_path_factory.mktemp("crash"), TEST_SERVICE_ENV) as stack:
         yield stack
 
 
 @pytest.fixture
-async def db(pair: Stack) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(pair.database_url("notifications"))
-    yield engine
-    await engine.dispose()
-
-
-async def burst(db: AsyncEngine, n: int) -> dict[str, uuid.UUID]:
-    """Queue ``n`` emails at once, as a bulk import does; {recipient: email id}."""
-    tag = uuid.uuid4().hex[:6]
-    rows: list[dict[str, Any]] = [
-        {
-            "id": uuid.uuid4(),
-            "source_event_id": uuid.uuid4(),
-            "template": "welcome_joined",
-            "recipient": f"crash{i:04d}-{tag}@example.org",
-            "recipient_name": f"Crash Person {i}",
-        }
-        for i in range(n)
-    ]
-    async with db.begin() as conn:
-        await conn.execute(sa.insert(emails), rows)
-        await conn.execute(sa.text(f"NOTIFY {EMAILS_CHANNEL}"))
-    return {r["recipient"]: r["id"] for r in rows}
-
-
-async def captured(stack: Stack, wanted: dict[str, uuid.UUID]) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        r = await http.get(stack.url("mail") + "/messages")
-        r.raise_for_status()
-        return [m for m in r.json() if m["to"][0] in wanted]
+async def pair(pair_for_the_module: Stack) -> Stack:
+    """The pair with both processes running, whatever the test before stopped or killed
+    (each test queues emails of its own and looks only at those)."""
+    await pair_for_the_module.start_service("notifications")
+    return pair_for_the_module
 
 
 async def wait_captured(stack: Stack, wanted: dict[str, uuid.UUID], at_least: int) -> None:
@@ -164,14 +113,14 @@ def check_each_once_but_the_window(
 
 
 async def test_a_killed_process_restarted_sends_what_it_had_in_flight_within_seconds(
-    pair: Stack, db: AsyncEngine
+    pair: Stack, notifications_db: AsyncEngine
 ) -> None:
     await pair.stop_service("notifications-2")  # one process: the restarted one recovers
-    wanted = await burst(db, BURST)
+    wanted = await queue_emails(notifications_db, BURST, "crash")
     await wait_captured(pair, wanted, BURST // 6)
     killed_at = time.time()
     await pair.stop_service("notifications-1", kill=True)
-    async with db.connect() as conn:
+    async with notifications_db.connect() as conn:
         in_flight = await conn.scalar(
             sa.select(sa.func.count())
             .select_from(emails)
@@ -181,7 +130,7 @@ async def test_a_killed_process_restarted_sends_what_it_had_in_flight_within_sec
 
     restarted_at = time.time()
     await pair.start_service("notifications-1")
-    settled = await all_sent(db, wanted, timeout=RECOVERY_S + 60)
+    settled = await all_sent(notifications_db, wanted, timeout=RECOVERY_S + 60)
     recovered = [i for i, n in settled.attempts.items() if n >= 2]
     assert recovered, "emails that were in flight were tried again"
     took = max(settled.sent_at[i].timestamp() for i in recovered) - restarted_at
@@ -192,14 +141,14 @@ async def test_a_killed_process_restarted_sends_what_it_had_in_flight_within_sec
 
 
 async def test_with_two_processes_the_survivor_completes_the_killed_ones_emails(
-    pair: Stack, db: AsyncEngine
+    pair: Stack, notifications_db: AsyncEngine
 ) -> None:
-    wanted = await burst(db, BURST)
+    wanted = await queue_emails(notifications_db, BURST, "crash")
     await wait_captured(pair, wanted, BURST // 6)
     killed_at = time.time()
     await pair.stop_service("notifications-2", kill=True)
 
-    settled = await all_sent(db, wanted, timeout=RECOVERY_S + 60)
+    settled = await all_sent(notifications_db, wanted, timeout=RECOVERY_S + 60)
     recovered = [i for i, n in settled.attempts.items() if n >= 2]
     assert recovered, "the killed process had emails in flight, and they went out again"
     took = max(settled.sent_at[i].timestamp() for i in recovered) - killed_at
@@ -210,20 +159,20 @@ async def test_with_two_processes_the_survivor_completes_the_killed_ones_emails(
     # The killed one comes back and finds nothing left to do: nothing goes out again.
     before = len(await captured(pair, wanted))
     await pair.start_service("notifications-2")
-    await all_sent(db, await burst(db, 50), timeout=60)
+    await all_sent(notifications_db, await queue_emails(notifications_db, 50, "crash"), timeout=60)
     assert len(await captured(pair, wanted)) == before
 
 
 async def test_a_clean_stop_beside_a_live_process_sends_nothing_twice(
-    pair: Stack, db: AsyncEngine
+    pair: Stack, notifications_db: AsyncEngine
 ) -> None:
     # SIGTERM (a rolling update): the stopping process keeps its lock until what it
     # has in flight is recorded and the rest handed back, so the other process
     # never takes over an email the relay is being given.
-    wanted = await burst(db, BURST)
+    wanted = await queue_emails(notifications_db, BURST, "crash")
     await wait_captured(pair, wanted, BURST // 6)
     await pair.stop_service("notifications-2")
-    await all_sent(db, wanted, timeout=RECOVERY_S + 60)
+    await all_sent(notifications_db, wanted, timeout=RECOVERY_S + 60)
     copies = Counter(m["to"][0] for m in await captured(pair, wanted))
     assert set(copies) == set(wanted)
     assert max(copies.values()) == 1, copies.most_common(3)

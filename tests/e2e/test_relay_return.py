@@ -9,7 +9,6 @@ and what waited is due at once), not when each one's backoff runs out; and each 
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -17,12 +16,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.notifications.store import EMAILS_CHANNEL
 from prodigy_users.notifications.tables import emails
 from prodigy_users.stack.supervisor import Stack
-from tests.e2e.test_email_crash import captured, notifications_pair
+from tests.e2e.notifications_support import captured, notifications_pair, queue_emails
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -44,41 +42,15 @@ async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
         yield stack
 
 
-@pytest.fixture
-async def db(pair: Stack) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(pair.database_url("notifications"))
-    yield engine
-    await engine.dispose()
-
-
-async def queue(db: AsyncEngine, n: int) -> dict[str, uuid.UUID]:
-    """Queue ``n`` emails at once; {recipient: email id}."""
-    tag = uuid.uuid4().hex[:6]
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "source_event_id": uuid.uuid4(),
-            "template": "welcome_joined",
-            "recipient": f"back{i:03d}-{tag}@example.org",
-            "recipient_name": f"Back Person {i}",
-        }
-        for i in range(n)
-    ]
-    async with db.begin() as conn:
-        await conn.execute(sa.insert(emails), rows)
-        await conn.execute(sa.text(f"NOTIFY {EMAILS_CHANNEL}"))
-    return {str(r["recipient"]): uuid.UUID(str(r["id"])) for r in rows}
-
-
 async def test_emails_waiting_out_their_backoff_go_once_the_relay_is_back(
-    pair: Stack, db: AsyncEngine
+    pair: Stack, notifications_db: AsyncEngine
 ) -> None:
     await pair.stop_mail()
-    wanted = await queue(db, BURST)
+    wanted = await queue_emails(notifications_db, BURST, "back")
     ids = list(wanted.values())
 
     async def all_waiting() -> datetime | None:
-        async with db.connect() as conn:
+        async with notifications_db.connect() as conn:
             rows = (
                 await conn.execute(
                     sa.select(emails.c.status, emails.c.next_attempt_at).where(emails.c.id.in_(ids))
@@ -97,7 +69,7 @@ async def test_emails_waiting_out_their_backoff_go_once_the_relay_is_back(
     await pair.start_mail()
 
     async def all_sent() -> bool:
-        async with db.connect() as conn:
+        async with notifications_db.connect() as conn:
             statuses = (
                 await conn.execute(sa.select(emails.c.status).where(emails.c.id.in_(ids)))
             ).scalars()

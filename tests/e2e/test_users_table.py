@@ -12,7 +12,6 @@ import pytest
 from tests.e2e.users_table_support import (
     SORTS,
     Dataset,
-    build,
     expected_order,
     get_page,
     matches,
@@ -27,10 +26,11 @@ from tests.support import Api, problem_type
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-async def data(api: Api) -> Dataset:
-    """Two departments made through the public API, as reporting shows them."""
-    return await build(api)
+@pytest.fixture
+def data(users_dataset: Dataset) -> Dataset:
+    """Two departments made through the public API, as reporting shows them (made once
+    per worker, shared with the other modules that only read them)."""
+    return users_dataset
 
 
 def _ids(rows: list[dict[str, Any]]) -> list[str]:

@@ -9,6 +9,14 @@ import pytest
 
 from prodigy_users.stack.mailcapture import MailCapture
 from prodigy_users.stack.supervisor import HOST, free_ports
+from tests.integration.databases import stop_shared
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def shared_postgres() -> AsyncIterator[None]:
+    """Stops the PostgreSQL that ``own_database`` starts on first use, at the end."""
+    yield
+    await stop_shared()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from prodigy_users.runtime.openapi import CURSOR, UUID_PATTERN, listed, raises
 
 from ..deps import ActivityLogService, ActivityViewer
 from ..errors import InvalidActivityFilter, InvalidCursor
+from ..exports import export_response
 from ..record.api import ActorPublic
 from .rules import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT, ActivityEntry, ActivityView, parse_filters
 
@@ -122,15 +123,7 @@ async def export_department_activity(
 ) -> StreamingResponse:
     """Every change of the view (same filters as the log), newest first, as CSV; cells a
     spreadsheet would run as formulas are neutralised like the users table's export."""
-    export = await log.export(view, bom=bom)
-    return StreamingResponse(
-        export.chunks,
-        media_type=export.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{export.file_name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return export_response(await log.export(view, bom=bom))
 
 
 @router.get(

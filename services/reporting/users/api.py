@@ -20,6 +20,7 @@ from prodigy_users.runtime.openapi import CURSOR, UUID_PATTERN, listed, raises
 
 from ..deps import ReportViewer, UsersTableService
 from ..errors import InvalidCursor, InvalidView
+from ..exports import export_response
 from ..rules import ROLES, STATUSES, GroupRef, UserRow
 from .export import MEDIA_TYPES, ExportFormat
 from .rules import (
@@ -183,15 +184,7 @@ async def export_department_users(
     ] = False,
 ) -> StreamingResponse:
     """Every row of the view (same filters and sort as the table) as CSV or XLSX."""
-    export = await users.export(view, file_format, bom=bom)
-    return StreamingResponse(
-        export.chunks,
-        media_type=export.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{export.file_name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return export_response(await users.export(view, file_format, bom=bom))
 
 
 @router.get(

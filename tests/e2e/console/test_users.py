@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.users_table_support import Dataset, build, walk
+from tests.e2e.users_table_support import Dataset, walk
 from tests.support import Api, Person
 
 from .browser import DESKTOP
@@ -23,10 +23,11 @@ from .pages import UsersPage, sign_in
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-async def dataset(api: Api) -> Dataset:
-    """Two departments with many roles, statuses and groups (built once for the module)."""
-    return await build(api)
+@pytest.fixture
+def dataset(users_dataset: Dataset) -> Dataset:
+    """Two departments made through the public API, as reporting shows them (made once
+    per worker, shared with the other modules that only read them)."""
+    return users_dataset
 
 
 def _names(rows: list[dict[str, Any]]) -> list[str]:
