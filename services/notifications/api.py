@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from prodigy_users.runtime.openapi import CURSOR, listed, raises
+from prodigy_users.runtime.openapi import CURSOR, listed, no_values, raises
 
 from .deps import DepartmentAdmin, EmailLogService
 from .domain import EMAIL_STATUSES, EmailLogEntry, EmailStatus, decode_cursor, parse_statuses
@@ -78,7 +78,7 @@ async def list_department_emails(
     status: Annotated[
         list[str],
         Query(
-            default_factory=list,
+            default_factory=no_values,
             description="Only emails in these states (repeat it, or separate with commas), "
             "e.g. `retrying,failed`.",
             json_schema_extra=listed("|".join(EMAIL_STATUSES)),

@@ -110,6 +110,16 @@ def listed(choices: str) -> dict[str, Any]:
     return {"items": {"type": "string", "pattern": rf"^\s*{one}(?:,\s*{one})*$"}}
 
 
+def no_values() -> list[str]:
+    """The default of a repeatable query parameter that is absent: no values.
+
+    A function of ours, not ``list``: pydantic inspects a default factory's signature
+    each time it calls it, and inspecting the built-in ``list`` costs about 0.1 ms
+    (a third of a millisecond per users-table page with its three such parameters).
+    """
+    return []
+
+
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Cursors are opaque: base64url without padding (a malformed one is a 422 naming it; an
 # empty one is no cursor).

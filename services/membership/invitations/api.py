@@ -134,7 +134,7 @@ class LinkCreate(BaseModel):
     role: Role = "member"
     expires_at: datetime | None = None
     allowed_domains: list[Annotated[Text, Field(max_length=253)]] = Field(
-        default_factory=list, max_length=50
+        default=[], max_length=50
     )
 
 

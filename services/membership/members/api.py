@@ -58,7 +58,7 @@ class MemberPublic(BaseModel):
     status: str
     employee_id: str | None
     joined_at: datetime
-    groups: list[uuid.UUID] = Field(default_factory=list, description="Ids of their groups.")
+    groups: list[uuid.UUID] = Field(default=[], description="Ids of their groups.")
 
 
 class MyMembership(BaseModel):
@@ -125,7 +125,7 @@ class MemberUpdated(MemberPublic):
     """A member after an update, and what the update means beyond this department."""
 
     notes: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="What the change also did: a new name shows in every department.",
         examples=[[NAME_IS_THE_ACCOUNTS]],
     )

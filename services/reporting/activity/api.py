@@ -39,7 +39,7 @@ class ActivityEntryPublic(BaseModel):
     person: PersonPublic
     by: ActorPublic
     details: dict[str, Any] = Field(
-        default_factory=dict,
+        default={},
         description='What changed, as in the record\'s history (`{"role": "officer", '
         '"previous_role": "member"}`); a join by invitation also has `invited_by`.',
     )

@@ -74,7 +74,7 @@ class HistoryEntryPublic(BaseModel):
         examples=["role_changed"],
     )
     details: dict[str, Any] = Field(
-        default_factory=dict,
+        default={},
         description='What changed, e.g. `{"role": "officer", "previous_role": "member"}`.',
     )
     by: ActorPublic | None = Field(
@@ -184,14 +184,14 @@ class UserRecord(UserPublic):
 
     department_id: uuid.UUID
     history: list[HistoryEntryPublic] = Field(
-        default_factory=list, description="The membership's history, oldest first."
+        default=[], description="The membership's history, oldest first."
     )
     training_plans: list[TrainingPlanItemPublic] = Field(
-        default_factory=list,
+        default=[],
         description="Courses assigned to the person, soonest due first.",
     )
     transcript: list[TranscriptEntryPublic] = Field(
-        default_factory=list, description="Completed courses, newest first."
+        default=[], description="Completed courses, newest first."
     )
     totals: TrainingTotalsPublic = Field(
         default_factory=lambda: TrainingTotalsPublic(hours=0, credits=0, certificates=0),

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from prodigy_users.runtime.openapi import CURSOR, UUID_PATTERN, listed, raises
+from prodigy_users.runtime.openapi import CURSOR, UUID_PATTERN, listed, no_values, raises
 
 from ..deps import ReportViewer, UsersTableService
 from ..errors import InvalidCursor, InvalidView
@@ -59,7 +59,7 @@ class UserPublic(BaseModel):
     status: str = Field(description="`active` or `inactive`.", examples=["active"])
     employee_id: str | None = None
     groups: list[GroupPublic] = Field(
-        default_factory=list, description="The person's groups, by name."
+        default=[], description="The person's groups, by name."
     )
     joined_at: datetime
     updated_at: datetime | None = Field(
@@ -114,7 +114,7 @@ async def users_view(
     role: Annotated[
         list[str],
         Query(
-            default_factory=list,
+            default_factory=no_values,
             description=f"`admin`, `officer`, `member`. {_SEVERAL}",
             json_schema_extra=listed("|".join(ROLES)),
         ),
@@ -122,7 +122,7 @@ async def users_view(
     status: Annotated[
         list[str],
         Query(
-            default_factory=list,
+            default_factory=no_values,
             description=f"`active`, `inactive`. {_SEVERAL}",
             json_schema_extra=listed("|".join(STATUSES)),
         ),
@@ -130,7 +130,7 @@ async def users_view(
     group: Annotated[
         list[str],
         Query(
-            default_factory=list,
+            default_factory=no_values,
             description=f"Group ids of the department (any of). {_SEVERAL}",
             json_schema_extra=listed(UUID_PATTERN),
         ),
