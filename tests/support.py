@@ -207,6 +207,28 @@ class Api:
             headers=admin.headers,
         )
 
+    async def create_group(self, admin: Admin, name: str) -> str:
+        """A new group of the admin's department; its id."""
+        r = await self.http.post(
+            self.url("membership", f"/v1/departments/{admin.department_id}/groups"),
+            json={"name": name},
+            headers=admin.headers,
+        )
+        assert r.status_code == 201, r.text
+        group_id: str = r.json()["group_id"]
+        return group_id
+
+    async def put_in_group(self, admin: Admin, group_id: str, account_id: str) -> None:
+        """Make the member one of the group's."""
+        r = await self.http.put(
+            self.url(
+                "membership",
+                f"/v1/departments/{admin.department_id}/groups/{group_id}/members/{account_id}",
+            ),
+            headers=admin.headers,
+        )
+        assert r.status_code == 204, r.text
+
     async def mails(self, to: str | None = None) -> list[dict[str, Any]]:
         """Captured mails, optionally only those to one address.
 

@@ -84,28 +84,6 @@ def _operator(api: Api) -> dict[str, str]:
     return bearer(api.keys.operator_token())
 
 
-async def _group(api: Api, admin: Admin, name: str) -> str:
-    r = await api.http.post(
-        api.url("membership", f"/v1/departments/{admin.department_id}/groups"),
-        json={"name": name},
-        headers=admin.headers,
-    )
-    assert r.status_code == 201, r.text
-    group_id: str = r.json()["group_id"]
-    return group_id
-
-
-async def _put(api: Api, admin: Admin, group_id: str, account_id: str) -> None:
-    r = await api.http.put(
-        api.url(
-            "membership",
-            f"/v1/departments/{admin.department_id}/groups/{group_id}/members/{account_id}",
-        ),
-        headers=admin.headers,
-    )
-    assert r.status_code == 204, r.text
-
-
 async def _my_record(api: Api, token: str) -> dict[str, Any]:
     r = await api.http.get(api.url("reporting", "/v1/me/record"), headers=bearer(token))
     assert r.status_code == 200, r.text
@@ -162,7 +140,7 @@ async def _subscriber_view(
     """The outside subscriber's rebuild of the department's members (test_subscriber's),
     and the events it read."""
     marker = f"marker-{uuid.uuid4().hex}"
-    await _group(api, admin, marker)
+    await api.create_group(admin, marker)
     events = await read_department_events(bootstrap, admin.department_id, until_group=marker)
     rebuilt = lay_account_updates(rebuild_members(events), await read_account_updates(bootstrap))
     for member in rebuilt.values():
@@ -182,8 +160,8 @@ async def test_merging_two_accounts_moves_everything_once(
     drop = await invited_person(api, b, name="Mara Drop")
     work = random_email("mara.work")
     await accept_signed_in(api, a, work, drop)  # DROP joins A too; work is linked to DROP
-    night = await _group(api, a, f"Night {tag}")
-    await _put(api, a, night, drop.account_id)
+    night = await api.create_group(a, f"Night {tag}")
+    await api.put_in_group(a, night, drop.account_id)
 
     k1, d1, d2, d3 = (f"{x}-{tag}" for x in ("k1", "d1", "d2", "d3"))
     course = f"cpr-{tag}"

@@ -42,28 +42,6 @@ def _members(admin: Admin, account_id: str) -> str:
     return f"/v1/departments/{admin.department_id}/members/{account_id}"
 
 
-async def _group(api: Api, admin: Admin, name: str) -> str:
-    r = await api.http.post(
-        api.url("membership", f"/v1/departments/{admin.department_id}/groups"),
-        json={"name": name},
-        headers=admin.headers,
-    )
-    assert r.status_code == 201, r.text
-    group_id: str = r.json()["group_id"]
-    return group_id
-
-
-async def _put_in_group(api: Api, admin: Admin, group_id: str, account_id: str) -> None:
-    r = await api.http.put(
-        api.url(
-            "membership",
-            f"/v1/departments/{admin.department_id}/groups/{group_id}/members/{account_id}",
-        ),
-        headers=admin.headers,
-    )
-    assert r.status_code == 204, r.text
-
-
 def _groups(row: dict[str, Any] | None) -> set[str]:
     return {g["name"] for g in row["groups"]} if row else set()
 
@@ -222,9 +200,10 @@ async def test_removed_person_disappears_and_comes_back_with_their_history(api: 
     name = f"Station {uuid.uuid4().hex[:6]}"
     admin = await api.create_department(name)
     person = await invited_person(api, admin, role="officer", name="Rémy Returner")
-    night, day = await _group(api, admin, "Night shift"), await _group(api, admin, "Day shift")
+    night = await api.create_group(admin, "Night shift")
+    day = await api.create_group(admin, "Day shift")
     for group_id in (night, day):
-        await _put_in_group(api, admin, group_id, person.account_id)
+        await api.put_in_group(admin, group_id, person.account_id)
     employee_id = f"E-{uuid.uuid4().hex[:6]}"
     r = await patch_member(api, admin, person.account_id, {"employee_id": employee_id})
     assert r.status_code == 200, r.text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,3 +36,28 @@ class Record:
     key: bytes = b"k"
     partition: int = 0
     offset: int = 0
+
+
+def consumer_record(
+    topic: str,
+    offset: int,
+    body: bytes,
+    *,
+    partition: int = 0,
+    key: bytes = b"k",
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> ConsumerRecord[bytes, bytes]:
+    """A record as aiokafka hands it to the consumer (headers included)."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=body,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(body),
+        headers=list(headers),
+    )

@@ -24,6 +24,7 @@ from prodigy_users.runtime import dead_letter_store
 from prodigy_users.runtime.consumer import Consumer, DeadLetter
 from prodigy_users.runtime.settings import ServiceSettings
 from prodigy_users.runtime.uow import UnitOfWork
+from tests.integration.consumers import consumer_record
 from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
@@ -61,18 +62,9 @@ async def consumer(engine: AsyncEngine) -> AsyncIterator[Consumer]:
 
 
 def record(offset: int, body: bytes, key: bytes = b"k") -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic=MEMBERSHIP_EVENTS.name,
-        partition=2,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=key,
-        value=body,
-        checksum=None,
-        serialized_key_size=len(key),
-        serialized_value_size=len(body),
-        headers=[("traceparent", b"00-abc-01"), ("binary", b"\xff\x00")],
+    headers = [("traceparent", b"00-abc-01"), ("binary", b"\xff\x00")]
+    return consumer_record(
+        MEMBERSHIP_EVENTS.name, offset, body, partition=2, key=key, headers=headers
     )
 
 

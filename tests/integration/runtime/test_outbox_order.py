@@ -25,6 +25,7 @@ from prodigy_users.runtime.consumer import Consumer
 from prodigy_users.runtime.messaging_tables import outbox
 from prodigy_users.runtime.settings import ServiceSettings
 from prodigy_users.runtime.uow import UnitOfWork, write_outbox
+from tests.integration.consumers import consumer_record
 from tests.integration.databases import own_database
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,19 +58,7 @@ async def run(conn: AsyncConnection, messages: Sequence[tuple[RawEnvelope, Any]]
 
 def message(offset: int, payload: Any) -> tuple[Any, ConsumerRecord[bytes, bytes]]:
     body = wrap(payload, producer="membership", key=str(DEPARTMENT)).encode()
-    return MEMBERSHIP_EVENTS, ConsumerRecord(
-        topic=MEMBERSHIP_EVENTS.name,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=body,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(body),
-        headers=[],
-    )
+    return MEMBERSHIP_EVENTS, consumer_record(MEMBERSHIP_EVENTS.name, offset, body)
 
 
 async def test_events_are_written_in_the_order_they_were_emitted(engine: AsyncEngine) -> None:

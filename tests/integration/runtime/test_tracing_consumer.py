@@ -26,6 +26,7 @@ from prodigy_users.runtime.messaging_tables import inbox, metadata, outbox
 from prodigy_users.runtime.settings import ServiceSettings
 from prodigy_users.runtime.tracing import kafka_headers, outbox_headers
 from prodigy_users.runtime.uow import UnitOfWork
+from tests.integration.consumers import consumer_record
 from tests.integration.databases import own_database
 from tests.otel import memory_exporter
 
@@ -71,19 +72,7 @@ def sent(offset: int) -> tuple[ReadableSpan, ConsumerRecord[bytes, bytes]]:
         producer="membership",
         key=str(uuid.uuid4()),
     ).encode()
-    record = ConsumerRecord(
-        topic=MEMBERSHIP_EVENTS.name,
-        partition=1,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=body,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(body),
-        headers=headers,
-    )
+    record = consumer_record(MEMBERSHIP_EVENTS.name, offset, body, partition=1, headers=headers)
     assert isinstance(span, ReadableSpan)
     return span, record
 
