@@ -64,6 +64,7 @@ RULES: dict[tuple[str, str, str], Rule] = {
     ("identity", "DELETE", "/v1/me/addresses/{address_id}"): "authenticated",
     ("identity", "POST", "/v1/address-confirmations"): "public",
     ("identity", "POST", "/v1/accounts/{account}/password-link"): "operator",
+    ("identity", "POST", "/v1/accounts/{account}/merges"): "operator",
     ("membership", "POST", "/v1/departments"): "operator",
     ("membership", "GET", "/v1/departments/{dept}"): "admin",
     ("membership", "PATCH", "/v1/departments/{dept}"): "admin",
