@@ -281,9 +281,15 @@ def _added(row: UserRow | None, p: MemberAdded, at: datetime) -> UserRow | None:
     )
 
 
-def _restored(row: UserRow | None, p: MemberRestored, at: datetime) -> UserRow:
-    """A removed person back, as the event says; the row keeps its first ``joined_at``."""
-    restored = UserRow(
+def _whole_row(
+    p: MemberRestored | MemberMerged,
+    *,
+    joined_at: datetime,
+    updated_at: datetime,
+    removed_at: datetime | None,
+) -> UserRow:
+    """A row from an event that carries the whole membership (a restore, a merge)."""
+    return UserRow(
         department_id=p.department_id,
         account_id=p.account_id,
         name=p.name,
@@ -293,6 +299,16 @@ def _restored(row: UserRow | None, p: MemberRestored, at: datetime) -> UserRow:
         status=p.status,
         employee_id=p.employee_id,
         groups=list(dict.fromkeys(p.group_ids)),
+        joined_at=joined_at,
+        updated_at=updated_at,
+        removed_at=removed_at,
+    )
+
+
+def _restored(row: UserRow | None, p: MemberRestored, at: datetime) -> UserRow:
+    """A removed person back, as the event says; the row keeps its first ``joined_at``."""
+    restored = _whole_row(
+        p,
         joined_at=p.restored_at if row is None else row.joined_at,
         updated_at=at if row is None else row.updated_at,
         removed_at=None,
@@ -310,21 +326,12 @@ def merged_row(
     if p.removed:
         stored = [r.removed_at for r in (kept, merged) if r is not None and r.removed_at]
         removed_at = max(stored) if stored else event.occurred_at
-    row = UserRow(
-        department_id=p.department_id,
-        account_id=p.account_id,
-        name=p.name,
-        sort_name=sort_name(p.name),
-        email=str(p.email),
-        role=p.role,
-        status=p.status,
-        employee_id=p.employee_id,
-        groups=list(dict.fromkeys(p.group_ids)),
+    return _whole_row(
+        p,
         joined_at=p.joined_at,
         updated_at=max([event.occurred_at, *(r.updated_at for r in (kept, merged) if r)]),
         removed_at=removed_at,
     )
-    return row
 
 
 # (role, status) of a current member; None: no row, or a removed person.
