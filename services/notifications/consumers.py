@@ -58,8 +58,12 @@ EMAIL_ROWS: dict[type[Payload], Callable[[RawEnvelope, Any], list[dict[str, Any]
     WelcomeRequested: lambda envelope, p: [service.welcome_email(envelope, p)],
     EmailConfirmationIssued: lambda envelope, p: [service.confirmation_email(envelope, p)],
     SignInToJoinRequested: lambda envelope, p: [service.sign_in_to_join_email(envelope, p)],
-    EmailChangeConfirmationIssued: lambda envelope, p: [service.email_change_email(envelope, p)],
-    AddressConfirmationIssued: lambda envelope, p: [service.address_link_email(envelope, p)],
+    EmailChangeConfirmationIssued: lambda envelope, p: [
+        service.address_confirmation_email(envelope, p, "change_email")
+    ],
+    AddressConfirmationIssued: lambda envelope, p: [
+        service.address_confirmation_email(envelope, p, "link_address")
+    ],
     # A changed login email: a notice to the old address.
     AccountUpdated: service.email_changed_emails,
 }

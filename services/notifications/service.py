@@ -182,32 +182,18 @@ def confirmation_email(envelope: RawEnvelope, payload: EmailConfirmationIssued) 
     }
 
 
-def email_change_email(
-    envelope: RawEnvelope, payload: EmailChangeConfirmationIssued
+def address_confirmation_email(
+    envelope: RawEnvelope,
+    payload: EmailChangeConfirmationIssued | AddressConfirmationIssued,
+    template: str,
 ) -> dict[str, Any]:
-    """The queued row for the link that confirms a new login email, sent to that
+    """The queued row for a link sent to an address its account asked for (a new login
+    email: ``change_email``; an address to link: ``link_address``), sent to that
     address: the token still sealed."""
     return {
         "id": uuid.uuid4(),
         "source_event_id": envelope.event_id,
-        "template": "change_email",
-        "recipient": str(payload.email),
-        "recipient_name": payload.name,
-        "department_id": None,
-        "account_id": payload.account_id,
-        "sealed_token": payload.sealed_token,
-        "link_expires_at": payload.expires_at,
-        "correlation_id": envelope.correlation_id,
-    }
-
-
-def address_link_email(envelope: RawEnvelope, payload: AddressConfirmationIssued) -> dict[str, Any]:
-    """The queued row for the link that links an address to an account, sent to that
-    address: the token still sealed."""
-    return {
-        "id": uuid.uuid4(),
-        "source_event_id": envelope.event_id,
-        "template": "link_address",
+        "template": template,
         "recipient": str(payload.email),
         "recipient_name": payload.name,
         "department_id": None,
