@@ -444,7 +444,7 @@ class Consumer:
                 )
                 token = correlation_id.set(envelope.correlation_id)
                 try:
-                    # Flushed inside the span: the events it emits carry its context.
+                    # Taken inside the span: the events it emits carry its context.
                     with self._span(item) as span:
                         await item.handler(uow, envelope, item.payload)
                         rows.extend(uow.outbox_rows())

@@ -12,10 +12,10 @@ from typing import Any, NoReturn
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .loops import keep_running
 
@@ -148,6 +148,12 @@ async def migrate(service: str, url: str) -> None:
     await asyncio.to_thread(upgrade, service, url)
 
 
+async def notify(conn: AsyncConnection, channel: str, payload: str) -> None:
+    """``NOTIFY channel`` with ``payload``, delivered when this transaction commits, to
+    every session that ``listen``s (in every process of the service)."""
+    await conn.execute(select(func.pg_notify(channel, payload)))
+
+
 async def listen(
     engine: AsyncEngine,
     channel: str,
@@ -191,4 +197,3 @@ async def listen(
         raise ConnectionError(f"the session listening on {channel} was lost")
 
     await keep_running(session, what=what)
-

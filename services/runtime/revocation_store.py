@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import TokensRevoked
 
-from .db import listen, reading
+from .db import listen, notify, reading
 from .revocation_rules import revoked
 from .uow import UnitOfWork
 
@@ -65,7 +65,7 @@ async def cut_off(conn: AsyncConnection, account_id: uuid.UUID, not_before: date
             set_={"not_before": sa.func.greatest(token_cutoffs.c.not_before, not_before)},
         )
     )
-    await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, str(account_id))))
+    await notify(conn, CHANNEL, str(account_id))
 
 
 async def not_before(conn: AsyncConnection, account_id: uuid.UUID) -> datetime | None:

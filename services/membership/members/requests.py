@@ -144,18 +144,17 @@ class Operations:
 
     async def wait_for(self, operation_id: uuid.UUID) -> Operation:
         """The operation once it completes, or as it stands after ``sync_wait_s``."""
-
-        seen: list[Operation] = []
+        final: Operation | None = None
 
         async def done() -> bool:
+            nonlocal final
             op = await self.get(operation_id)
-            if op is not None:
-                seen[:] = [op]
-            return op is not None and op.status not in OPEN_STATUSES
+            if op is not None and op.status not in OPEN_STATUSES:
+                final = op  # kept: no need to read it again
+            return final is not None
 
-        if await self.waiters.wait(operation_id, done, self.sync_wait_s):
-            return seen[0]  # final: no need to read it again
-        op = await self.get(operation_id)
+        await self.waiters.wait(operation_id, done, self.sync_wait_s)
+        op = final or await self.get(operation_id)
         assert op is not None
         return op
 

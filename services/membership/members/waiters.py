@@ -15,10 +15,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prodigy_users.runtime.db import listen
+from prodigy_users.runtime.db import listen, notify
 from prodigy_users.runtime.uow import UnitOfWork
 
 CHANNEL = "membership_operations"
@@ -28,9 +27,7 @@ POLL_S = 1.0
 
 async def announce(uow: UnitOfWork, operation_id: uuid.UUID) -> None:
     """Tell every process, once this transaction commits, that the operation moved."""
-    await uow.conn.execute(
-        text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": str(operation_id)}
-    )
+    await notify(uow.conn, CHANNEL, str(operation_id))
 
 
 class Waiters:
