@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from playwright.async_api import ViewportSize
+from playwright.async_api import Browser, BrowserContext, ViewportSize
+
+from tests.support import client_address
 
 ARGS = [
     "--headless",
@@ -44,4 +47,20 @@ def chromium_path() -> str:
     raise RuntimeError(
         "the console's browser tests need Chromium: `apt-get install -y chromium` "
         "(the README's test command does it), or set PRODIGY_CHROMIUM"
+    )
+
+
+async def new_browser(
+    browser: Browser, console_url: str, *, address: str | None = None, **options: Any
+) -> BrowserContext:
+    """A browser of someone's own (no cookies, no storage) on the console, from a client
+    address of its own (``address``, or a new one): the console passes it on and the
+    services throttle per address, so no test uses up another's budget. ``options``:
+    Playwright's (``java_script_enabled``, ``accept_downloads``...)."""
+    return await browser.new_context(
+        viewport=DESKTOP,
+        base_url=console_url,
+        locale="en-GB",
+        extra_http_headers={"X-Forwarded-For": address or client_address()},
+        **options,
     )

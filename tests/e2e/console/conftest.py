@@ -15,7 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.support import Admin, Api, client_address
 
-from .browser import ARGS, DESKTOP, chromium_path
+from .browser import ARGS, chromium_path, new_browser
 
 # Pages wait on services that are eventually consistent (reporting); under the load of
 # a whole suite on two cores a few seconds are not always enough.
@@ -55,13 +55,7 @@ async def context(
     browser: Browser, console_url: str, browser_address: str
 ) -> AsyncIterator[BrowserContext]:
     """A fresh browser (no cookies) for one test, from an address of its own."""
-    ctx = await browser.new_context(
-        viewport=DESKTOP,
-        base_url=console_url,
-        accept_downloads=True,
-        locale="en-GB",
-        extra_http_headers={"X-Forwarded-For": browser_address},
-    )
+    ctx = await new_browser(browser, console_url, address=browser_address, accept_downloads=True)
     try:
         yield ctx
     finally:

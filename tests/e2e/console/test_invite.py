@@ -10,6 +10,7 @@ from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from tests.support import PASSWORD, Api, invite_ok, invited_person, random_email
 
+from .browser import new_browser
 from .checks import check_page
 from .conftest import NamedAdmin as Admin
 from .pages import sign_in
@@ -183,7 +184,7 @@ async def test_the_registration_link_is_created_copied_used_rotated_and_switched
 
     # Someone else, in a browser of their own, opens it: the join page.
     assert context.browser is not None
-    stranger = await context.browser.new_context(base_url=console_url)
+    stranger = await new_browser(context.browser, console_url)
     try:
         visitor = await stranger.new_page()
         await visitor.goto(first)

@@ -36,7 +36,7 @@ from tests.support import (
     wait_row,
 )
 
-from .browser import DESKTOP
+from .browser import new_browser
 from .checks import check_page
 from .conftest import NamedAdmin as Admin
 from .pages import RecordPage, UsersPage, sign_in
@@ -222,7 +222,7 @@ async def test_removed_they_keep_their_account_and_invited_back_everything_retur
     assert response is not None and response.status == 404
 
     # Ray still signs in, and is told he is in no department.
-    theirs = await browser.new_context(viewport=DESKTOP, base_url=console_url)
+    theirs = await new_browser(browser, console_url)
     try:
         ray = await theirs.new_page()
         await sign_in(ray, console_url, person.email)

@@ -10,6 +10,7 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, expect
 
 from tests.support import Admin
 
+from .browser import new_browser
 from .checks import check_page
 from .pages import SignInPage, sign_in
 
@@ -31,7 +32,8 @@ async def test_a_form_without_its_csrf_token_is_refused(
     assert "The form could not be sent" in await answer.text()
     assert await _session_cookie(context) is not None, "refused: nothing changed"
     # A token from another browser does not do either.
-    other = await context.browser.new_context()  # type: ignore[union-attr]
+    assert context.browser is not None
+    other = await new_browser(context.browser, console_url)
     try:
         stranger = await other.new_page()
         await stranger.goto(f"{console_url}/sign-in")

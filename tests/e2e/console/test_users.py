@@ -16,7 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from tests.e2e.users_table_support import Dataset, walk
 from tests.support import Api, Person
 
-from .browser import DESKTOP
+from .browser import new_browser
 from .checks import check_page
 from .pages import UsersPage, sign_in
 
@@ -185,9 +185,7 @@ async def test_the_filters_work_without_javascript(
     browser: Browser, console_url: str, api: Api, dataset: Dataset
 ) -> None:
     a = dataset.a
-    context = await browser.new_context(
-        viewport=DESKTOP, base_url=console_url, java_script_enabled=False
-    )
+    context = await new_browser(browser, console_url, java_script_enabled=False)
     try:
         page = await context.new_page()
         await sign_in(page, console_url, a.admin.email)
