@@ -111,6 +111,14 @@ operations = sa.Table(
     sa.Column("idempotency_key", sa.Text, nullable=True),
 )
 sa.Index("ux_operations_idempotency_key", operations.c.idempotency_key, unique=True)
+# The cap on "someone tried to register with your address" emails counts an address's
+# refused registrations on every refusal: without this, each one read the whole table.
+sa.Index(
+    "ix_operations_failed_registrations",
+    sa.func.lower(operations.c.request["email"].astext),
+    operations.c.completed_at,
+    postgresql_where=sa.and_(operations.c.kind == "register", operations.c.status == "failed"),
+)
 
 
 # -- invitations and the self-registration link ----------------------------------------

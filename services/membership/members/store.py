@@ -192,8 +192,15 @@ async def recent_refused_registrations(
 ) -> int:
     """How many registrations with this address ended with ``problem_slug`` lately (any
     department): caps the emails anyone can make the system send to an address."""
+    count = await conn.scalar(refused_registrations(normalised, problem_slug, within))
+    return int(count or 0)
+
+
+def refused_registrations(normalised: str, problem_slug: str, within: timedelta) -> sa.Select[int]:
+    """The count behind ``recent_refused_registrations``: its conditions are those of
+    the ``ix_operations_failed_registrations`` index, which it reads."""
     email = sa.func.lower(operations.c.request["email"].astext)
-    count = await conn.scalar(
+    return (
         sa.select(sa.func.count())
         .select_from(operations)
         .where(
@@ -204,7 +211,6 @@ async def recent_refused_registrations(
             email == normalised,
         )
     )
-    return int(count or 0)
 
 
 async def upsert_account(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from prodigy_users.contracts.email import email_key
 from prodigy_users.contracts.identity import AccountCreated, CreateAccount
 from prodigy_users.contracts.membership import (
     InvitationAccepted,
@@ -24,9 +25,13 @@ from prodigy_users.contracts.membership import (
 )
 from prodigy_users.membership import errors
 from prodigy_users.membership.invitations.entry import Registered, Registration
-from prodigy_users.membership.invitations.registrations import MAX_SIGN_IN_NOTICES
+from prodigy_users.membership.invitations.registrations import (
+    MAX_SIGN_IN_NOTICES,
+    SIGN_IN_NOTICE_WINDOW,
+)
 from prodigy_users.membership.invitations.rules import token_hash
 from prodigy_users.membership.members.joining import Joined
+from prodigy_users.membership.members.store import refused_registrations
 from prodigy_users.membership.tables import invitations, memberships
 from prodigy_users.runtime.auth import Principal
 from prodigy_users.runtime.errors import InvalidInput
@@ -612,3 +617,17 @@ async def test_sign_in_to_join_emails_to_one_address_are_capped(membership: Memb
 
     notices = [n for n in await m.events(dept.id, SignInToJoinRequested) if str(n.email) == email]
     assert len(notices) == MAX_SIGN_IN_NOTICES
+
+
+async def test_the_cap_reads_the_address_s_refusals_through_their_index(
+    membership: Membership,
+) -> None:
+    # Every refused registration counts its address's refusals: a scan of the whole
+    # operations table (every request ever made) on each one would grow without end.
+    email = email_key(random_email("capped"))
+    query = refused_registrations(email, "account-exists", SIGN_IN_NOTICE_WINDOW)
+    async with membership.engine.connect() as conn:
+        await conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        compiled = query.compile(conn.engine, compile_kwargs={"literal_binds": True})
+        plan = (await conn.execute(sa.text(f"EXPLAIN {compiled}"))).scalars().all()
+    assert any("ix_operations_failed_registrations" in line for line in plan), plan
