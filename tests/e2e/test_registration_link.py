@@ -3,7 +3,6 @@ and joining through it (registering, or signed in)."""
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.timing import PairedTimings
 from tests.support import (
     PASSWORD,
     Admin,
@@ -295,28 +295,23 @@ async def test_registering_answers_the_same_whether_or_not_the_address_has_an_ac
 async def test_the_answer_takes_as_long_for_an_address_with_an_account_as_for_a_new_one(
     api: Api,
 ) -> None:
-    # Interleaved pairs, in random order within each pair, so load on the machine hits
-    # both sides alike; a sign test bounds how often one side is the slower. With no
-    # difference, 30 pairs fall outside 7..23 about once in a thousand runs.
+    # Pairs whose two requests each came after the same kind of request (tests/e2e/
+    # timing.py says why), so load on the machine hits both sides alike; a sign test
+    # bounds how often one side is the slower. With no difference, 30 pairs fall
+    # outside 7..23 about once in a thousand runs.
     admin = await api.create_department()
     token = join_token((await _rotate(api, admin))["url"])
     existing = await invited_person(api, await api.create_department())
-    known_slower = 0
-    pairs = 30
 
-    async def timed(email: str) -> float:
+    async def answered_in(known: bool) -> float:
+        email = existing.email if known else random_email("timing")
         started = time.perf_counter()
         r = await join(api, token, body=registration(email))
         elapsed = time.perf_counter() - started
         checked_email(r, email)
         return elapsed
 
-    for _ in range(pairs):
-        new = random_email("timing")
-        if random.random() < 0.5:
-            known, unknown = await timed(existing.email), await timed(new)
-        else:
-            unknown, known = await timed(new), await timed(existing.email)
-        known_slower += known > unknown
-
-    assert 7 <= known_slower <= 23, f"the known address was slower in {known_slower}/{pairs}"
+    timings = PairedTimings(answered_in)
+    await timings.collect(30)
+    known_slower = timings.known_slower()
+    assert 7 <= known_slower <= 23, f"the known address was slower in {known_slower}/30"
