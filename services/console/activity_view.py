@@ -18,6 +18,7 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("removed", "Removed"),
     ("restored", "Back in the department"),
     ("merged", "Accounts merged"),
+    ("renamed", "Name corrected"),
 )
 ACTION_NAMES = dict(ACTIONS)
 PAGE_SIZE = 50
@@ -119,4 +120,6 @@ def details_text(entry: Mapping[str, Any], groups: Mapping[str, str]) -> str:
         return ", ".join(parts)
     if action == "merged":
         return "another account of the person was merged into this one"
+    if action == "renamed":
+        return f"{d.get('previous_name', '?')} → {d.get('name', '?')}"
     return ""

@@ -183,6 +183,9 @@ def history_text(event: str, details: Mapping[str, Any], names: Mapping[str, str
         return "Removed from the department."
     if event == "merged":
         return "Another account of this person was merged into this one (by an operator)."
+    if event == "renamed":
+        before, after = details.get("previous_name", ""), details.get("name", "")
+        return f"Name corrected from {before} to {after}."
     return event.replace("_", " ").capitalize() + "."
 
 

@@ -26,6 +26,10 @@ from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.contracts.identity import AccountUpdated
 from prodigy_users.runtime.uow import UnitOfWork
 
+from .activity import store as activity_store
+from .activity.rules import activity_row, rename_details
+from .projection import store as projection_store
+from .projection.rules import HistoryRow
 from .rules import sort_name
 from .tables import account_names, users
 
@@ -99,8 +103,18 @@ async def overlay(conn: AsyncConnection, account_ids: Collection[uuid.UUID] | No
 
 
 async def on_account_updated(uow: UnitOfWork, envelope: RawEnvelope, event: AccountUpdated) -> None:
-    """Handle ``AccountUpdated``: keep the change, and the account's rows follow it."""
+    """Handle ``AccountUpdated``: keep the change, and the account's rows follow it; an
+    admin's rename is in the member's history and the department's log."""
     if not account_values(event):
         return
     await remember(uow.conn, event)
     await overlay(uow.conn, [event.account_id])
+    details = rename_details(event)
+    if details is None or event.department_id is None:
+        return
+    at, department = event.occurred_at, event.department_id
+    entry = HistoryRow(envelope.event_id, department, event.account_id, at, "renamed", details)
+    await projection_store.add_history(uow.conn, [entry])
+    await activity_store.add(
+        uow.conn, [activity_row(envelope.event_id, "renamed", at, event, details)]
+    )

@@ -82,6 +82,10 @@ async def _wait_log(api: Api, admin: Admin, count: int) -> list[dict[str, Any]]:
     return await wait_for(probe, timeout=60.0, what=f"{count} changes in the activity log")
 
 
+def _of(log: list[dict[str, Any]], person: Person) -> list[dict[str, Any]]:
+    return [e for e in log if e["person"]["account_id"] == person.account_id]
+
+
 def _said(entry: dict[str, Any]) -> tuple[str, str, str, str | None]:
     return (
         entry["action"],
@@ -94,7 +98,8 @@ def _said(entry: dict[str, Any]) -> tuple[str, str, str, str | None]:
 @pytest.fixture(scope="module")
 async def story(api: Api) -> dict[str, Any]:
     """A department's admin adds, changes, marks inactive and removes people, someone
-    joins by invitation, and an import adds two people; every change has reached the log."""
+    joins by invitation and has their name corrected by the admin, and an import adds
+    two people; every change has reached the log."""
     admin = await api.create_department()
     sam = await added_person(api, admin)
     r = await api.add_member(admin, random_email("formula"), name=FORMULA_NAME)
@@ -104,7 +109,9 @@ async def story(api: Api) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     r = await patch_member(api, admin, sam.account_id, {"status": "inactive"})
     assert r.status_code == 200, r.text
-    ivy = await invited_person(api, admin)
+    ivy = await invited_person(api, admin, name="Ivy Invitd")
+    r = await patch_member(api, admin, ivy.account_id, {"name": "Ivy Invited"})
+    assert r.status_code == 200, r.text
     t = tag()
     imported = await run_import(
         api,
@@ -126,8 +133,8 @@ async def story(api: Api) -> dict[str, Any]:
     )
     assert r.status_code == 204, r.text
     # The admin's own join, Sam's join, role and status, the formula's join and removal,
-    # Ivy's join, two imported joins.
-    log = await _wait_log(api, admin, 9)
+    # Ivy's join and rename, two imported joins.
+    log = await _wait_log(api, admin, 10)
     return {
         "admin": admin,
         "sam": sam,
@@ -166,7 +173,7 @@ async def test_the_log_lists_every_change_with_who_what_whom_and_when(
     log: list[dict[str, Any]] = story["log"]
     by_admin = ("admin", ADMIN_NAME)
     got = [_said(e) for e in log]
-    assert len(got) == 9, got
+    assert len(got) == 10, got
     for expected in [
         ("joined", sam.account_id, *by_admin),
         ("role_changed", sam.account_id, *by_admin),
@@ -174,6 +181,8 @@ async def test_the_log_lists_every_change_with_who_what_whom_and_when(
         ("joined", story["formula"], *by_admin),
         ("removed", story["formula"], *by_admin),
         ("joined", ivy.account_id, "self", "the person themselves"),
+        # The name is the account's, but the admin fixed it here: this log says so.
+        ("renamed", ivy.account_id, *by_admin),
         # The department's first admin was added by the operator who created it.
         ("joined", admin.account_id, "operator", "an operator"),
     ]:
@@ -187,17 +196,22 @@ async def test_the_log_lists_every_change_with_who_what_whom_and_when(
     # Newest first; every entry has its event, time and the person's name.
     times = [datetime.fromisoformat(e["at"]) for e in log]
     assert times == sorted(times, reverse=True)
-    assert len({e["event_id"] for e in log}) == 9
+    assert len({e["event_id"] for e in log}) == 10
     role = next(e for e in log if e["action"] == "role_changed")
     assert role["details"] == {"role": "officer", "previous_role": "member"}
     assert role["person"]["name"] == "Pat Member"
     assert role["by"]["account_id"] == admin.account_id
     assert abs(times[0] - datetime.now(UTC)) < timedelta(minutes=10)
-    ivy_join = next(e for e in log if e["person"]["account_id"] == ivy.account_id)
+    ivy_join = next(e for e in log if e["action"] == "joined" and e in _of(log, ivy))
     assert ivy_join["details"]["invited_by"] == admin.account_id
+    [renamed] = [e for e in _of(log, ivy) if e["action"] == "renamed"]
+    assert renamed["details"] == {"name": "Ivy Invited", "previous_name": "Ivy Invitd"}
+    assert renamed["person"]["name"] == "Ivy Invited"
 
 
-async def test_the_record_history_says_who_made_each_change(story: dict[str, Any]) -> None:
+async def test_the_record_history_says_who_made_each_change(
+    api: Api, story: dict[str, Any]
+) -> None:
     history = story["sam_history"]
     assert [(h["event"], h["by"]["kind"], h["by"]["label"]) for h in history] == [
         ("joined", "admin", ADMIN_NAME),
@@ -205,6 +219,13 @@ async def test_the_record_history_says_who_made_each_change(story: dict[str, Any
         ("status_changed", "admin", ADMIN_NAME),
     ]
     assert {h["by"]["account_id"] for h in history} == {story["admin"].account_id}
+    ivy: Person = story["ivy"]
+    history = await _record_history(api, story["admin"], ivy.account_id, 2)
+    assert [(h["event"], h["by"]["kind"], h["by"]["label"]) for h in history] == [
+        ("joined", "self", "the person themselves"),
+        ("renamed", "admin", ADMIN_NAME),
+    ]
+    assert history[1]["details"] == {"name": "Ivy Invited", "previous_name": "Ivy Invitd"}
 
 
 async def test_filters_by_person_action_and_dates(api: Api, story: dict[str, Any]) -> None:
@@ -217,7 +238,7 @@ async def test_filters_by_person_action_and_dates(api: Api, story: dict[str, Any
     assert await _walk(api, admin, {"action": ["joined"], "person": sam.account_id}) == [mine[-1]]
     today = datetime.now(UTC).date()
     everything = await _walk(api, admin, {"from": str(today - timedelta(days=1)), "to": str(today)})
-    assert len(everything) == 9
+    assert len(everything) == 10
     assert await _walk(api, admin, {"to": str(today - timedelta(days=1))}) == []
     assert await _walk(api, admin, {"from": str(today + timedelta(days=1))}) == []
 
@@ -239,7 +260,7 @@ async def test_pages_walk_the_whole_log_once(api: Api, story: dict[str, Any]) ->
     admin: Admin = story["admin"]
     walked = await _walk(api, admin, {"limit": "2"})
     assert [e["event_id"] for e in walked] == [e["event_id"] for e in story["log"]]
-    first = (await _get(api, admin, {"limit": "9"})).json()
+    first = (await _get(api, admin, {"limit": "10"})).json()
     assert first["next_cursor"] is None
 
 

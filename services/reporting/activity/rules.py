@@ -2,7 +2,8 @@
 projection records, the log's filters and pages, and how an actor is said. No I/O.
 
 Every membership event about a person is one row: what happened (the record's
-history names, ``HISTORY_EVENTS``), to whom, when, and who did it. Who did it is
+history names, ``HISTORY_EVENTS``), to whom, when, and who did it; so is an admin's
+fix of a member's name (identity's ``AccountUpdated``, ``renamed``). Who did it is
 read from the event's actor field (``added_by``, ``changed_by``, ``removed_by``,
 ``restored_by``) and its ``via``/``import_id``, and stored as a kind and an account
 id; names are looked up when the log is read, so a corrected name shows everywhere.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, get_args
 
+from prodigy_users.contracts.identity import AccountUpdated
 from prodigy_users.runtime.auth import OPERATOR_SUBJECT
 
 from ..cursor import KeyKind, decode_cursor, encode_cursor
@@ -36,6 +38,7 @@ Action = Literal[
     "removed",
     "restored",
     "merged",
+    "renamed",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -145,6 +148,20 @@ def activity_row(
         actor_id=actor.account_id,
         details=extra,
     )
+
+
+def rename_details(event: AccountUpdated) -> dict[str, Any] | None:
+    """The record's history and the log's ``details`` of an admin's fix of a member's
+    name (``{name, previous_name}``); None for any other ``AccountUpdated``.
+
+    Only an admin's rename happens in a department (``department_id``). A person's own
+    changes and an operator's belong to none: every department's rows show the new
+    name and email, and no department's log says it changed (which departments to
+    tell depends on the memberships, which a replay may not have read yet).
+    """
+    if event.department_id is None or event.name is None or event.changed_by is None:
+        return None
+    return {"name": event.name.new, "previous_name": event.name.old}
 
 
 # -- reading the log -------------------------------------------------------------------

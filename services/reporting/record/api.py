@@ -69,7 +69,8 @@ class HistoryEntryPublic(BaseModel):
     event: str = Field(
         description=(
             "`joined`, `role_changed`, `status_changed`, `employee_id_set`, `joined_group`, "
-            "`left_group`, `removed` or `restored`."
+            "`left_group`, `removed`, `restored`, `merged` or `renamed` (an admin of the "
+            "department corrected the name: `{name, previous_name}`)."
         ),
         examples=["role_changed"],
     )

@@ -68,3 +68,6 @@ def test_actions_and_details_in_words() -> None:
         == "member, bulk upload"
     )
     assert details_text({"action": "removed", "details": {}}, groups) == ""
+    renamed = {"action": "renamed", "details": {"name": "Ana Lima", "previous_name": "Ana Lyma"}}
+    assert details_text(renamed, groups) == "Ana Lyma → Ana Lima"
+    assert action_name("renamed") == "Name corrected"

@@ -80,6 +80,11 @@ GROUPS = [
         ("joined_group", {"group_id": NIGHT}, "Added to Night shift."),
         ("left_group", {"group_id": GONE}, "Taken out of a group that has since been deleted."),
         ("removed", {}, "Removed from the department."),
+        (
+            "renamed",
+            {"name": "Ana Lima", "previous_name": "Ana Lyma"},
+            "Name corrected from Ana Lyma to Ana Lima.",
+        ),
         ("something_new", {}, "Something new."),
     ],
 )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from prodigy_users.contracts.identity import AccountUpdated, Change
 from prodigy_users.contracts.membership import (
     EmployeeIdSet,
     MemberAdded,
@@ -27,11 +28,13 @@ from prodigy_users.reporting.activity.rules import (
     ActivityRow,
     ActivityView,
     Actor,
+    activity_row,
     actor_of,
     decode_after,
     from_history,
     page_of,
     parse_filters,
+    rename_details,
     said,
 )
 from prodigy_users.reporting.activity.service import csv_lines
@@ -193,7 +196,36 @@ def test_the_fold_s_history_entries_become_log_rows_with_their_actors() -> None:
 
 
 def test_the_actions_are_the_history_s_names() -> None:
-    assert set(ACTIONS) == set(HISTORY_EVENTS.values())
+    # Membership's events, and an admin's rename (identity's ``AccountUpdated``).
+    assert set(ACTIONS) == set(HISTORY_EVENTS.values()) | {"renamed"}
+
+
+def _updated(**fields: Any) -> AccountUpdated:
+    return AccountUpdated(account_id=PERSON, occurred_at=AT, **fields)
+
+
+def test_an_admin_s_rename_is_a_change_in_their_department_by_them() -> None:
+    event = _updated(
+        name=Change(old="Sam Rivrea", new="Sam Rivera"), changed_by=ADMIN, department_id=DEPT
+    )
+    details = rename_details(event)
+    assert details == {"name": "Sam Rivera", "previous_name": "Sam Rivrea"}
+    row = activity_row(uuid.uuid4(), "renamed", AT, event, details)
+    assert (row.department_id, row.subject_id, row.action) == (DEPT, PERSON, "renamed")
+    assert (row.actor_kind, row.actor_id, row.details) == ("admin", ADMIN, details)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        # The person's own rename, an email change, an operator's rename: no department's.
+        _updated(name=Change(old="a", new="b"), changed_by=PERSON),
+        _updated(email=Change(old="a@x.org", new="b@x.org"), changed_by=PERSON),
+        _updated(name=Change(old="a", new="b")),
+    ],
+)
+def test_other_account_changes_are_in_no_department_s_log(event: AccountUpdated) -> None:
+    assert rename_details(event) is None
 
 
 def test_filters_parse_with_both_days_included() -> None:
