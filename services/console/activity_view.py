@@ -19,6 +19,10 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("restored", "Back in the department"),
     ("merged", "Accounts merged"),
     ("renamed", "Name corrected"),
+    ("invited", "Invited"),
+    ("invitation_reminded", "Invitation sent again"),
+    ("invitation_revoked", "Invitation withdrawn"),
+    ("invitation_expired", "Invitation lapsed"),
 )
 ACTION_NAMES = dict(ACTIONS)
 PAGE_SIZE = 50
@@ -122,4 +126,6 @@ def details_text(entry: Mapping[str, Any], groups: Mapping[str, str]) -> str:
         return "another account of the person was merged into this one"
     if action == "renamed":
         return f"{d.get('previous_name', '?')} → {d.get('name', '?')}"
+    if action == "invited":
+        return f"as {d.get('role', '?')}"
     return ""

@@ -2,7 +2,8 @@
 
 Every membership event goes through the projection's fold: whole runs at once on
 the consumer's fast path (``BATCH``), one at a time when a batch is retried.
-Training events keep the record's plans and transcripts; identity's ``TokensRevoked``
+Invitation events are rows of the activity log. Training events keep the record's
+plans and transcripts; identity's ``TokensRevoked``
 the access-token cut-offs the verifier checks, its ``AccountUpdated`` the names and
 emails of every row of an account, its ``AccountMerged`` the training of a merged
 account (membership's ``member_merged`` moves the rows, through the projection).
@@ -17,6 +18,8 @@ from prodigy_users.runtime import revocation_store
 from prodigy_users.runtime.consumer import BatchHandler, Handler
 
 from .accounts import on_account_updated
+from .activity.rules import INVITATION_ACTIONS
+from .activity.service import on_invitation
 from .merges import on_account_merged
 from .projection.rules import PROJECTED
 from .projection.service import project, project_one
@@ -24,6 +27,8 @@ from .record.service import record_assignment, record_completion, record_revocat
 
 HANDLERS: dict[type[Payload], Handler] = {
     **dict.fromkeys(PROJECTED, project_one),
+    # Invitations sent, sent again, withdrawn or lapsed: rows of the activity log.
+    **dict.fromkeys(INVITATION_ACTIONS, on_invitation),
     CourseAssigned: record_assignment,
     CourseCompleted: record_completion,
     CertificateRevoked: record_revocation,

@@ -133,7 +133,8 @@ sa.Index(
 # The department's activity log: one row per change to a person, with who made it
 # (``activity/rules.py``: a kind, and the account when there is one; names are read
 # from ``users`` when shown). Keyed by the event like ``member_history``, whose entries
-# take their actor from here.
+# take their actor from here. An invitation's rows name an address, not an account
+# (``subject_id`` NULL, the address in ``details``): nobody may have an account yet.
 activity = sa.Table(
     "activity",
     metadata,
@@ -141,7 +142,7 @@ activity = sa.Table(
     sa.Column("department_id", UUID(as_uuid=True), nullable=False),
     _timestamp("occurred_at"),
     sa.Column("action", sa.Text, nullable=False),
-    sa.Column("subject_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("subject_id", UUID(as_uuid=True), nullable=True),
     sa.Column("actor_kind", sa.Text, nullable=False),
     sa.Column("actor_id", UUID(as_uuid=True), nullable=True),
     sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.e2e
 # A name a spreadsheet would run as a formula.
 FORMULA_NAME = '=HYPERLINK("http://evil.example","Sam")'
 ADMIN_NAME = "Ada Admin"  # what ``Api.create_department`` names the admin
+CHANGES = 13  # what the story below makes
 
 
 def _log_path(admin: Admin, suffix: str = "") -> str:
@@ -98,8 +99,8 @@ def _said(entry: dict[str, Any]) -> tuple[str, str, str, str | None]:
 @pytest.fixture(scope="module")
 async def story(api: Api) -> dict[str, Any]:
     """A department's admin adds, changes, marks inactive and removes people, someone
-    joins by invitation and has their name corrected by the admin, and an import adds
-    two people; every change has reached the log."""
+    joins by invitation and has their name corrected by the admin, another invitation
+    is withdrawn, and an import adds two people; every change has reached the log."""
     admin = await api.create_department()
     sam = await added_person(api, admin)
     r = await api.add_member(admin, random_email("formula"), name=FORMULA_NAME)
@@ -112,6 +113,16 @@ async def story(api: Api) -> dict[str, Any]:
     ivy = await invited_person(api, admin, name="Ivy Invitd")
     r = await patch_member(api, admin, ivy.account_id, {"name": "Ivy Invited"})
     assert r.status_code == 200, r.text
+    gone = random_email("withdrawn")
+    [withdrawn] = await invite_ok(api, admin, f"Wes Withdrawn <{gone}>")
+    r = await api.http.delete(
+        api.url(
+            "membership",
+            f"/v1/departments/{admin.department_id}/invitations/{withdrawn['invitation_id']}",
+        ),
+        headers=admin.headers,
+    )
+    assert r.status_code == 204, r.text
     t = tag()
     imported = await run_import(
         api,
@@ -133,13 +144,15 @@ async def story(api: Api) -> dict[str, Any]:
     )
     assert r.status_code == 204, r.text
     # The admin's own join, Sam's join, role and status, the formula's join and removal,
-    # Ivy's join and rename, two imported joins.
-    log = await _wait_log(api, admin, 10)
+    # Ivy's invitation, join and rename, Wes's invitation and its withdrawal, two
+    # imported joins.
+    log = await _wait_log(api, admin, CHANGES)
     return {
         "admin": admin,
         "sam": sam,
         "formula": formula,
         "ivy": ivy,
+        "withdrawn": gone,
         "log": log,
         "sam_history": before_removal,
     }
@@ -173,7 +186,7 @@ async def test_the_log_lists_every_change_with_who_what_whom_and_when(
     log: list[dict[str, Any]] = story["log"]
     by_admin = ("admin", ADMIN_NAME)
     got = [_said(e) for e in log]
-    assert len(got) == 10, got
+    assert len(got) == CHANGES, got
     for expected in [
         ("joined", sam.account_id, *by_admin),
         ("role_changed", sam.account_id, *by_admin),
@@ -196,7 +209,7 @@ async def test_the_log_lists_every_change_with_who_what_whom_and_when(
     # Newest first; every entry has its event, time and the person's name.
     times = [datetime.fromisoformat(e["at"]) for e in log]
     assert times == sorted(times, reverse=True)
-    assert len({e["event_id"] for e in log}) == 10
+    assert len({e["event_id"] for e in log}) == CHANGES
     role = next(e for e in log if e["action"] == "role_changed")
     assert role["details"] == {"role": "officer", "previous_role": "member"}
     assert role["person"]["name"] == "Pat Member"
@@ -207,6 +220,19 @@ async def test_the_log_lists_every_change_with_who_what_whom_and_when(
     [renamed] = [e for e in _of(log, ivy) if e["action"] == "renamed"]
     assert renamed["details"] == {"name": "Ivy Invited", "previous_name": "Ivy Invitd"}
     assert renamed["person"]["name"] == "Ivy Invited"
+    # An invitation names the address (nobody may have an account yet), by the admin.
+    invitations = [e for e in log if e["person"]["account_id"] is None]
+    assert sorted((e["action"], e["person"]["email"]) for e in invitations) == sorted(
+        [
+            ("invited", ivy.email),
+            ("invited", story["withdrawn"]),
+            ("invitation_revoked", story["withdrawn"]),
+        ]
+    )
+    assert {_said(e)[2:] for e in invitations} == {by_admin}
+    wes = [e for e in invitations if e["action"] == "invited" and e["person"]["name"]]
+    assert [e["person"]["name"] for e in wes] == ["Wes Withdrawn"]
+    assert wes[0]["details"]["role"] == "member" and uuid.UUID(wes[0]["details"]["invitation_id"])
 
 
 async def test_the_record_history_says_who_made_each_change(
@@ -238,7 +264,7 @@ async def test_filters_by_person_action_and_dates(api: Api, story: dict[str, Any
     assert await _walk(api, admin, {"action": ["joined"], "person": sam.account_id}) == [mine[-1]]
     today = datetime.now(UTC).date()
     everything = await _walk(api, admin, {"from": str(today - timedelta(days=1)), "to": str(today)})
-    assert len(everything) == 10
+    assert len(everything) == CHANGES
     assert await _walk(api, admin, {"to": str(today - timedelta(days=1))}) == []
     assert await _walk(api, admin, {"from": str(today + timedelta(days=1))}) == []
 
@@ -260,7 +286,7 @@ async def test_pages_walk_the_whole_log_once(api: Api, story: dict[str, Any]) ->
     admin: Admin = story["admin"]
     walked = await _walk(api, admin, {"limit": "2"})
     assert [e["event_id"] for e in walked] == [e["event_id"] for e in story["log"]]
-    first = (await _get(api, admin, {"limit": "10"})).json()
+    first = (await _get(api, admin, {"limit": str(CHANGES)})).json()
     assert first["next_cursor"] is None
 
 
@@ -285,7 +311,7 @@ async def test_the_csv_has_every_change_with_formulas_neutralised(
         "Details",
     ]
     body = rows[1:]
-    assert [row[3] for row in body] == [e["person"]["account_id"] for e in story["log"]]
+    assert [row[3] for row in body] == [e["person"]["account_id"] or "" for e in story["log"]]
     formula = [row for row in body if row[3] == story["formula"]]
     assert {row[1] for row in formula} == {"joined", "removed"}
     assert {row[2] for row in formula} == {"'" + FORMULA_NAME}
@@ -376,8 +402,8 @@ async def test_group_changes_update_imports_and_restores_say_who(api: Api) -> No
     assert by_operator["counts"]["created"] == 1, by_operator
 
     # admin's join, pat's join, group join, role + employee ID by the import, removal,
-    # restore, the operator's import
-    log = await _wait_log(api, admin, 8)
+    # the invitation back, restore, the operator's import
+    log = await _wait_log(api, admin, 9)
     [operated] = [e for e in log if e["person"]["name"] == "Olu Operated"]
     assert operated["by"] == {
         "kind": "import",

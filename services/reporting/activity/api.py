@@ -22,11 +22,22 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
 class PersonPublic(BaseModel):
-    """Whom a change was made to."""
+    """Whom a change was made to: an account, or for an invitation an address."""
 
-    account_id: uuid.UUID
+    account_id: uuid.UUID | None = Field(
+        description="Their account; null for an invitation (it names an address, whose "
+        "owner may have no account yet)."
+    )
     name: str | None = Field(
-        default=None, description="Their name as reporting knows it now.", examples=["Sam Rivera"]
+        default=None,
+        description="Their name as reporting knows it now; for an invitation, the name the "
+        "admin typed with the address, if any.",
+        examples=["Sam Rivera"],
+    )
+    email: str | None = Field(
+        default=None,
+        description="The invited address (invitations only).",
+        examples=["new.hire@example.org"],
     )
 
 
@@ -51,7 +62,9 @@ class ActivityEntryPublic(BaseModel):
             event_id=entry.event_id,
             at=entry.at,
             action=entry.action,
-            person=PersonPublic(account_id=entry.person_id, name=entry.person_name),
+            person=PersonPublic(
+                account_id=entry.person_id, name=entry.person_name, email=entry.person_email
+            ),
             by=ActorPublic.of(entry.by),
             details=entry.details,
         )

@@ -3,7 +3,9 @@ projection records, the log's filters and pages, and how an actor is said. No I/
 
 Every membership event about a person is one row: what happened (the record's
 history names, ``HISTORY_EVENTS``), to whom, when, and who did it; so is an admin's
-fix of a member's name (identity's ``AccountUpdated``, ``renamed``). Who did it is
+fix of a member's name (identity's ``AccountUpdated``, ``renamed``), and every
+invitation sent, sent again, withdrawn or lapsed (``INVITATION_ACTIONS``), which names
+the invited address rather than an account. Who did it is
 read from the event's actor field (``added_by``, ``changed_by``, ``removed_by``,
 ``restored_by``) and its ``via``/``import_id``, and stored as a kind and an account
 id; names are looked up when the log is read, so a corrected name shows everywhere.
@@ -19,7 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, get_args
 
+from prodigy_users.contracts.envelope import Payload
 from prodigy_users.contracts.identity import AccountUpdated
+from prodigy_users.contracts.membership import (
+    InvitationExpired,
+    InvitationReminded,
+    InvitationRevoked,
+    MemberInvited,
+)
 from prodigy_users.runtime.auth import OPERATOR_SUBJECT
 
 from ..cursor import KeyKind, decode_cursor, encode_cursor
@@ -39,6 +48,10 @@ Action = Literal[
     "restored",
     "merged",
     "renamed",
+    "invited",
+    "invitation_reminded",
+    "invitation_revoked",
+    "invitation_expired",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -68,7 +81,7 @@ class Actor:
     account_id: uuid.UUID | None = None
 
 
-def by_account(actor_id: uuid.UUID | None, subject_id: uuid.UUID) -> Actor:
+def by_account(actor_id: uuid.UUID | None, subject_id: uuid.UUID | None) -> Actor:
     """The actor an event's ``..._by`` field names: nobody (``system``), an operator
     (``OPERATOR_SUBJECT``, no account), the person themselves, or an admin."""
     if actor_id is None:
@@ -120,7 +133,8 @@ class ActivityRow:
     department_id: uuid.UUID
     occurred_at: datetime
     action: str
-    subject_id: uuid.UUID
+    # None: an invitation's row, whose address is ``details["email"]``.
+    subject_id: uuid.UUID | None
     actor_kind: str
     actor_id: uuid.UUID | None
     details: dict[str, Any]
@@ -147,6 +161,42 @@ def activity_row(
         actor_kind=actor.kind,
         actor_id=actor.account_id,
         details=extra,
+    )
+
+
+# Membership's invitation events: the action each is, and the field naming who did it
+# (an expiry is nobody's: the system's).
+INVITATION_ACTIONS: dict[type[Payload], tuple[Action, str | None]] = {
+    MemberInvited: ("invited", "invited_by"),
+    InvitationReminded: ("invitation_reminded", "reminded_by"),
+    InvitationRevoked: ("invitation_revoked", "revoked_by"),
+    InvitationExpired: ("invitation_expired", None),
+}
+
+
+def invitation_row(event_id: uuid.UUID, occurred_at: datetime, payload: Any) -> ActivityRow:
+    """The log's row for an invitation event: to an address (``details``: ``email``,
+    ``invitation_id``; for the invitation itself also ``role`` and the ``name`` the
+    admin typed, if any), by the admin who acted."""
+    action, by_field = INVITATION_ACTIONS[type(payload)]
+    actor = by_account(getattr(payload, by_field) if by_field else None, None)
+    details: dict[str, Any] = {
+        "email": str(payload.email),
+        "invitation_id": str(payload.invitation_id),
+    }
+    if isinstance(payload, MemberInvited):
+        details["role"] = payload.role
+        if payload.name:
+            details["name"] = payload.name
+    return ActivityRow(
+        event_id=event_id,
+        department_id=payload.department_id,
+        occurred_at=occurred_at,
+        action=action,
+        subject_id=None,
+        actor_kind=actor.kind,
+        actor_id=actor.account_id,
+        details=details,
     )
 
 
@@ -299,10 +349,21 @@ class ActivityEntry:
     event_id: uuid.UUID
     at: datetime
     action: str
-    person_id: uuid.UUID
+    # None for an invitation: it names an address (``person_email``), not an account.
+    person_id: uuid.UUID | None
     person_name: str | None
     by: By
     details: dict[str, Any]
+    person_email: str | None = None
+
+    def person_said(self) -> str:
+        """Whom, in words: the person's name; an invitation's address, after the name
+        typed with it if any (``Nia New <nia@x.org>``)."""
+        if self.person_email is None:
+            return self.person_name or ""
+        return (
+            f"{self.person_name} <{self.person_email}>" if self.person_name else self.person_email
+        )
 
 
 def entries(rows: Sequence[ActivityRow], names: Mapping[uuid.UUID, str]) -> list[ActivityEntry]:
@@ -313,9 +374,10 @@ def entries(rows: Sequence[ActivityRow], names: Mapping[uuid.UUID, str]) -> list
             r.occurred_at,
             r.action,
             r.subject_id,
-            names.get(r.subject_id),
+            names.get(r.subject_id) if r.subject_id is not None else r.details.get("name"),
             said(r.actor_kind, r.actor_id, names),
             r.details,
+            person_email=r.details.get("email") if r.subject_id is None else None,
         )
         for r in rows
     ]
@@ -325,7 +387,8 @@ def accounts_named(rows: Iterable[ActivityRow]) -> set[uuid.UUID]:
     """Every account a page names: its people and its actors."""
     found: set[uuid.UUID] = set()
     for r in rows:
-        found.add(r.subject_id)
+        if r.subject_id is not None:
+            found.add(r.subject_id)
         if r.actor_id is not None:
             found.add(r.actor_id)
     return found

@@ -1,4 +1,5 @@
-"""The activity log's use cases: a page of a view, and the whole view as CSV."""
+"""The activity log's use cases: a page of a view, the whole view as CSV, and the rows
+of invitation events (the log's other rows come with the projection's history)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import io
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prodigy_users.contracts.envelope import RawEnvelope
 from prodigy_users.runtime.text import cell_text
+from prodigy_users.runtime.uow import UnitOfWork
 
 from ..users import store as users_store
 from ..users.export import BOM, MEDIA_TYPES, csv_time, slug
@@ -25,6 +29,7 @@ from .rules import (
     decode_after,
     details_text,
     entries,
+    invitation_row,
     page_of,
 )
 
@@ -88,8 +93,8 @@ def csv_lines(found: list[ActivityEntry]) -> bytes:
         (
             csv_time(e.at),
             e.action,
-            n(e.person_name or ""),
-            str(e.person_id),
+            n(e.person_said()),
+            str(e.person_id or ""),
             n(e.by.label),
             e.by.kind,
             str(e.by.account_id or ""),
@@ -130,3 +135,10 @@ async def _csv(engine: AsyncEngine, view: ActivityView, *, bom: bool) -> AsyncIt
     async with contextlib.aclosing(chunks):
         async for chunk in chunks:
             yield chunk
+
+
+async def on_invitation(uow: UnitOfWork, envelope: RawEnvelope, payload: Any) -> None:
+    """Handle an invitation event (sent, sent again, withdrawn, lapsed): a row of the
+    department's log, once per event."""
+    row = invitation_row(envelope.event_id, envelope.occurred_at, payload)
+    await store.add(uow.conn, [row])

@@ -13,7 +13,15 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.import_support import csv_file, run_import, tag
-from tests.support import Api, added_person, invited_person, patch_member, wait_for
+from tests.support import (
+    Api,
+    added_person,
+    invite_ok,
+    invited_person,
+    patch_member,
+    random_email,
+    wait_for,
+)
 
 from .checks import check_page
 from .conftest import NamedAdmin as Admin
@@ -32,10 +40,14 @@ async def test_an_admin_sees_who_changed_what_filters_pages_and_downloads(
         [f"act-{t}-{i:02}@example.org", f"Imported {i:02}"] for i in range(IMPORTED)
     ]
     assert (await run_import(api, admin, csv_file(rows)))["counts"]["created"] == IMPORTED
+    nia = random_email("nia")
+    [invited] = await invite_ok(api, admin, f"Nia New <{nia}>")
+    assert invited["outcome"] == "invited", invited
     # Pat's changes last: the newest, on the first page.
     pat = await added_person(api, admin)  # "Pat Member"
     assert (await patch_member(api, admin, pat.account_id, {"role": "officer"})).status_code == 200
-    total = 1 + 2 + IMPORTED  # the admin's join, Pat's join and role change, the imports
+    # The admin's join, the invitation, Pat's join and role change, the imports.
+    total = 1 + 1 + 2 + IMPORTED
 
     await sign_in(page, console_url, admin.email)
     url = f"/departments/{admin.department_id}/activity"
@@ -72,7 +84,15 @@ async def test_an_admin_sees_who_changed_what_filters_pages_and_downloads(
 
     await wait_for(everything, timeout=60, interval=0.5, what="a full first page")
     await check_page(page, "activity-all")
-    await table.get_by_role("rowheader", name="Pat Member").first.click()
+    # An invitation names the address: nobody may have an account yet.
+    invitation = table.get_by_role("row").filter(
+        has=page.get_by_role("rowheader", name=f"Nia New <{nia}>")
+    )
+    await expect(invitation).to_contain_text("Invited")
+    await expect(invitation).to_contain_text("as member")
+    await expect(invitation).to_contain_text("Ada Admin")
+    await expect(invitation.get_by_role("link")).to_have_count(0)
+    await table.get_by_role("link", name="Pat Member").first.click()
     await expect(page).to_have_url(re.compile(rf"person={pat.account_id}"))
     await expect(page.get_by_role("status")).to_contain_text("Changes to Pat Member")
     await expect(table.get_by_role("rowheader")).to_have_count(2)
@@ -110,7 +130,9 @@ async def test_an_admin_sees_who_changed_what_filters_pages_and_downloads(
     assert saved.name.startswith("activity-") and saved.name.endswith(".csv")
     lines: list[dict[str, Any]] = list(csv.DictReader(io.StringIO(saved.read_text("utf-8"))))
     assert len(lines) == total
-    assert {r["Action"] for r in lines} == {"joined", "role_changed"}
+    assert {r["Action"] for r in lines} == {"joined", "role_changed", "invited"}
+    [sent] = [r for r in lines if r["Action"] == "invited"]
+    assert (sent["Person"], sent["Person's account ID"]) == (f"Nia New <{nia}>", "")
     assert sum(r["By (kind)"] == "import" for r in lines) == IMPORTED
 
     # The record's history says who made each change too.

@@ -15,7 +15,11 @@ import pytest
 from prodigy_users.contracts.identity import AccountUpdated, Change
 from prodigy_users.contracts.membership import (
     EmployeeIdSet,
+    InvitationExpired,
+    InvitationReminded,
+    InvitationRevoked,
     MemberAdded,
+    MemberInvited,
     MemberJoinedGroup,
     MemberLeftGroup,
     MemberRemoved,
@@ -25,6 +29,7 @@ from prodigy_users.contracts.membership import (
 )
 from prodigy_users.reporting.activity.rules import (
     ACTIONS,
+    INVITATION_ACTIONS,
     ActivityRow,
     ActivityView,
     Actor,
@@ -32,6 +37,7 @@ from prodigy_users.reporting.activity.rules import (
     actor_of,
     decode_after,
     from_history,
+    invitation_row,
     page_of,
     parse_filters,
     rename_details,
@@ -196,8 +202,10 @@ def test_the_fold_s_history_entries_become_log_rows_with_their_actors() -> None:
 
 
 def test_the_actions_are_the_history_s_names() -> None:
-    # Membership's events, and an admin's rename (identity's ``AccountUpdated``).
-    assert set(ACTIONS) == set(HISTORY_EVENTS.values()) | {"renamed"}
+    # Membership's events about members, an admin's rename (identity's
+    # ``AccountUpdated``), and membership's invitation events.
+    invitations = {action for action, _ in INVITATION_ACTIONS.values()}
+    assert set(ACTIONS) == set(HISTORY_EVENTS.values()) | {"renamed"} | invitations
 
 
 def _updated(**fields: Any) -> AccountUpdated:
@@ -313,3 +321,57 @@ def test_the_csv_neutralises_formulas_in_names_and_details() -> None:
     assert cells[4] == "'@Ada"
     assert cells[5] == "admin"
     assert cells[7] == 'employee_id: =HYPERLINK("x")'
+
+
+INVITATION = uuid.uuid4()
+
+
+def test_an_invitation_s_rows_name_the_address_and_the_admin_who_acted() -> None:
+    sent = MemberInvited(
+        department_id=DEPT,
+        invitation_id=INVITATION,
+        email="nia@example.org",
+        role="officer",
+        expires_at=AT,
+        invited_by=ADMIN,
+        name="Nia New",
+    )
+    ids = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    common = {"department_id": DEPT, "invitation_id": INVITATION, "email": "nia@example.org"}
+    rows = [
+        invitation_row(ids[0], AT, sent),
+        invitation_row(ids[1], AT, InvitationReminded(**common, reminded_by=ADMIN)),
+        invitation_row(ids[2], AT, InvitationRevoked(**common, revoked_by=OPERATOR_SUBJECT)),
+        invitation_row(ids[3], AT, InvitationExpired(**common)),
+    ]
+    assert [(r.action, r.actor_kind, r.actor_id) for r in rows] == [
+        ("invited", "admin", ADMIN),
+        ("invitation_reminded", "admin", ADMIN),
+        ("invitation_revoked", "operator", None),
+        ("invitation_expired", "system", None),
+    ]
+    assert {r.subject_id for r in rows} == {None} and {r.department_id for r in rows} == {DEPT}
+    assert rows[0].details == {
+        "email": "nia@example.org",
+        "invitation_id": str(INVITATION),
+        "role": "officer",
+        "name": "Nia New",
+    }
+    assert rows[1].details == {"email": "nia@example.org", "invitation_id": str(INVITATION)}
+    # Read back: nobody's account, the typed name and the address; the admin named.
+    page = page_of(rows, 10, ActivityView(DEPT), {ADMIN: "Ada Admin"})
+    first, second = page.items[:2]
+    assert (first.person_id, first.person_name, first.person_email) == (
+        None,
+        "Nia New",
+        "nia@example.org",
+    )
+    assert first.person_said() == "Nia New <nia@example.org>"
+    assert second.person_said() == "nia@example.org" and first.by.label == "Ada Admin"
+    [cells, *_] = list(csv.reader(io.StringIO(csv_lines(page.items).decode())))
+    assert (cells[1], cells[2], cells[3], cells[4]) == (
+        "invited",
+        "Nia New <nia@example.org>",
+        "",
+        "Ada Admin",
+    )
