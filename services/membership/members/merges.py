@@ -99,15 +99,12 @@ async def on_account_merged(uow: UnitOfWork, env: RawEnvelope, event: AccountMer
         else:
             await store.update_membership(conn, department_id, kept_id, **values)
         if merged_groups:
-            await conn.execute(
-                pg_insert(group_members)
-                .values(
-                    [
-                        {"group_id": g, "account_id": kept_id, "department_id": department_id}
-                        for g in merged_groups
-                    ]
-                )
-                .on_conflict_do_nothing()
+            await groups_store.insert_group_members(
+                conn,
+                [
+                    {"group_id": g, "account_id": kept_id, "department_id": department_id}
+                    for g in merged_groups
+                ],
             )
             await conn.execute(
                 sa.delete(group_members).where(
