@@ -14,6 +14,7 @@ import uuid
 from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,13 +43,18 @@ async def as_kept(conn: AsyncConnection, event: TrainingEvent) -> TrainingEvent:
     return event if kept is None else event.model_copy(update={"account_id": kept})
 
 
+def _copied_to(table: sa.Table, merged: uuid.UUID, kept: uuid.UUID) -> Insert:
+    """An insert of the merged account's rows of ``table`` as the kept account's."""
+    cols = [c for c in table.c if c.name != "account_id"]
+    moved = sa.select(*cols, sa.literal(kept, sa.UUID()).label("account_id")).where(
+        table.c.account_id == merged
+    )
+    return pg_insert(table).from_select([*(c.name for c in cols), "account_id"], moved)
+
+
 async def _move_plans(conn: AsyncConnection, merged: uuid.UUID, kept: uuid.UUID) -> None:
     # A course on both plans: the later assignment stands, as for a repeated event.
-    cols = [c for c in plans.c if c.name != "account_id"]
-    moved = sa.select(*cols, sa.literal(kept, sa.UUID()).label("account_id")).where(
-        plans.c.account_id == merged
-    )
-    stmt = pg_insert(plans).from_select([*(c.name for c in cols), "account_id"], moved)
+    stmt = _copied_to(plans, merged, kept)
     changed = ("title", "plan", "due_on", "assigned_at", "updated_at")
     await conn.execute(
         stmt.on_conflict_do_update(
@@ -65,15 +71,7 @@ async def _move_rows(
 ) -> None:
     # Certificates are the training system's, one per completion: the kept account's
     # transcript gets every one of both (a course completed under both stays twice).
-    cols = [c for c in table.c if c.name != "account_id"]
-    moved = sa.select(*cols, sa.literal(kept, sa.UUID()).label("account_id")).where(
-        table.c.account_id == merged
-    )
-    await conn.execute(
-        pg_insert(table)
-        .from_select([*(c.name for c in cols), "account_id"], moved)
-        .on_conflict_do_nothing()
-    )
+    await conn.execute(_copied_to(table, merged, kept).on_conflict_do_nothing())
     await conn.execute(sa.delete(table).where(table.c.account_id == merged))
 
 
