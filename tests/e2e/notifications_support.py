@@ -11,38 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodigy_users.notifications.store import EMAILS_CHANNEL
 from prodigy_users.notifications.tables import emails
-from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
-from tests.conftest import TARGET
+from prodigy_users.stack.supervisor import Stack
+from tests.e2e.own_stack import two_of_each
 
 
 @contextlib.asynccontextmanager
 async def notifications_pair(tmp_path: Path, service_env: dict[str, str]) -> AsyncIterator[Stack]:
     """Two notifications processes (and what they need), nothing else."""
-    if TARGET != "embedded":
-        pytest.skip(f"PRODIGY_TEST_TARGET={TARGET}: this test runs its own embedded stack")
-    stack = Stack(
-        StackConfig(
-            data_dir=tmp_path / "stack",
-            ports=Ports.free(),
-            fresh=True,
-            fast=True,
-            replicas=2,
-            services=("notifications",),
-            console=False,
-            service_env=service_env,
-        )
-    )
-    await stack.start()
-    try:
+    async with two_of_each(
+        tmp_path, services=("notifications",), console=False, service_env=service_env
+    ) as stack:
         yield stack
-    finally:
-        await stack.stop()
 
 
 async def queue_emails(db: AsyncEngine, n: int, prefix: str) -> dict[str, uuid.UUID]:

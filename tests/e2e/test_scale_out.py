@@ -16,8 +16,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from prodigy_users.contracts.topics import MEMBERSHIP_EVENTS
-from prodigy_users.stack.supervisor import Ports, Stack, StackConfig
-from tests.conftest import TARGET, TEST_SERVICE_ENV
+from prodigy_users.stack.supervisor import Stack
+from tests.conftest import TEST_SERVICE_ENV
+from tests.e2e.own_stack import two_of_each
 from tests.support import Api, Keys, envelope_of, random_email, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -27,23 +28,8 @@ SERVICES = ("identity", "membership", "notifications", "reporting")
 
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[Stack]:
-    if TARGET != "embedded":
-        pytest.skip(f"PRODIGY_TEST_TARGET={TARGET}: this test runs its own embedded stack")
-    stack = Stack(
-        StackConfig(
-            data_dir=tmp_path / "stack",
-            ports=Ports.free(),
-            fresh=True,
-            fast=True,
-            replicas=2,
-            service_env=TEST_SERVICE_ENV,
-        )
-    )
-    await stack.start()
-    try:
+    async with two_of_each(tmp_path, service_env=TEST_SERVICE_ENV) as stack:
         yield stack
-    finally:
-        await stack.stop()
 
 
 def _api(stack: Stack, replica: int) -> Api:
